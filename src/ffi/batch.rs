@@ -1,0 +1,236 @@
+//! Batch operations: N operations in one crossing of the boundary.
+//!
+//! A batch is checked as a whole before anything is applied (kinds, NULLs,
+//! UTF-8), so bad input loses nothing. Once applied, each element is its own
+//! linearizable operation; the batch as a whole is not atomic.
+
+use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, map, Out};
+use super::iter::fm_entry;
+use super::ops::{expect_values, Want};
+use crate::epoch;
+use crate::map::{Map, ValIn, FM_FLOAT, FM_INT};
+use crate::status::*;
+use crate::table::KeyRef;
+
+fn insert_many(map_h: fm_handle, n: usize, pair: impl Fn(&Map, usize) -> Result<(KeyRef<'static>, ValIn<'static>)>, replaced_out: *mut usize) -> fm_status {
+    boundary(|| {
+        let g = epoch::pin();
+        let m = map(map_h, &g)?;
+        let mut pairs = Vec::with_capacity(n);
+        for i in 0..n {
+            let (k, v) = pair(m, i)?;
+            m.check_key(k).and_then(|_| m.check_val(v)).map_err(|e| Error::new(e.status, format!("entry {i}: {}", e.message)))?;
+            pairs.push((k, v));
+        }
+        let mut replaced = 0;
+        for (k, v) in pairs {
+            replaced += m.insert(k, v)? as usize;
+        }
+        Out::optional(replaced_out).write(replaced);
+        Ok(())
+    })
+}
+
+/// Inserts `n` INT→INT pairs (`keys[i]` → `values[i]`). `*replaced_out` (may
+/// be NULL) receives how many overwrote an existing value. `keys` and
+/// `values` may be NULL only if `n` is 0; the library does not keep them.
+///
+/// # Safety
+/// `keys` and `values` valid for `n` reads; `replaced_out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_many_i64_i64(map: fm_handle, keys: *const i64, values: *const i64, n: usize, replaced_out: *mut usize) -> fm_status {
+    boundary(|| {
+        let ks = array_in(keys, n, "keys")?;
+        let vs = array_in(values, n, "values")?;
+        let g = epoch::pin();
+        let m = self::map(map, &g)?;
+        expect_values(m, Want::Int)?;
+        m.check_key(KeyRef::Int(0))?;
+        let mut replaced = 0;
+        for (&k, &v) in ks.iter().zip(vs) {
+            replaced += m.insert(KeyRef::Int(k as u64), ValIn::Int(v))? as usize;
+        }
+        Out::optional(replaced_out).write(replaced);
+        Ok(())
+    })
+}
+
+/// Inserts `n` INT→FLOAT pairs. As `fm_insert_many_i64_i64`.
+///
+/// # Safety
+/// `keys` and `values` valid for `n` reads; `replaced_out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_many_i64_f64(map: fm_handle, keys: *const i64, values: *const f64, n: usize, replaced_out: *mut usize) -> fm_status {
+    boundary(|| {
+        let ks = array_in(keys, n, "keys")?;
+        let vs = array_in(values, n, "values")?;
+        let g = epoch::pin();
+        let m = self::map(map, &g)?;
+        expect_values(m, Want::Float)?;
+        m.check_key(KeyRef::Int(0))?;
+        let mut replaced = 0;
+        for (&k, &v) in ks.iter().zip(vs) {
+            replaced += m.insert(KeyRef::Int(k as u64), ValIn::Float(v))? as usize;
+        }
+        Out::optional(replaced_out).write(replaced);
+        Ok(())
+    })
+}
+
+/// Inserts `n` entries of any schema: for each entry, the fields of the map's
+/// key and value kinds are read (see `fm_entry`). Every entry is checked
+/// before any is inserted: one bad entry (wrong kind, invalid UTF-8, NULL
+/// with a length) fails the whole call and changes nothing. The bytes are
+/// copied. `*replaced_out` may be NULL.
+///
+/// # Safety
+/// `entries` valid for `n` reads, and each pointer in them for its length.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_many(map: fm_handle, entries: *const fm_entry, n: usize, replaced_out: *mut usize) -> fm_status {
+    let es = match array_in(entries, n, "entries") {
+        Ok(es) => es,
+        Err(e) => return boundary(|| Err(e)),
+    };
+    insert_many(map, n, |m, i| {
+        let e = &es[i];
+        let k = match m.key_kind {
+            FM_INT => KeyRef::Int(e.key_int as u64),
+            _ => KeyRef::Bytes(bytes_in(e.key_ptr, e.key_len, "key")?),
+        };
+        let v = match m.val_kind {
+            FM_INT => ValIn::Int(e.value_int),
+            FM_FLOAT => ValIn::Float(e.value_float),
+            _ => ValIn::Bytes(bytes_in(e.value_ptr, e.value_len, "value")?),
+        };
+        Ok((k, v))
+    }, replaced_out)
+}
+
+/// Looks up `n` INT keys of an INT→INT map. For each i: if found,
+/// `values[i]` is set and `found[i]` = 1; if not, `values[i]` is left as is
+/// and `found[i]` = 0. `found` may be NULL; `*found_count` (may be NULL)
+/// receives the number found. `keys` and `values` may be NULL only if `n`
+/// is 0. Each lookup is linearizable on its own.
+///
+/// # Safety
+/// `keys` valid for `n` reads, `values` and `found` (unless NULL) for `n` writes.
+#[no_mangle]
+pub unsafe extern "C" fn fm_get_many_i64_i64(map: fm_handle, keys: *const i64, n: usize, values: *mut i64, found: *mut u8, found_count: *mut usize) -> fm_status {
+    get_many_int(map, keys, n, Want::Int, |i, w| values.add(i).write(w as i64), values.is_null(), found, found_count)
+}
+
+/// Looks up `n` INT keys of an INT→FLOAT map. As `fm_get_many_i64_i64`.
+///
+/// # Safety
+/// `keys` valid for `n` reads, `values` and `found` (unless NULL) for `n` writes.
+#[no_mangle]
+pub unsafe extern "C" fn fm_get_many_i64_f64(map: fm_handle, keys: *const i64, n: usize, values: *mut f64, found: *mut u8, found_count: *mut usize) -> fm_status {
+    get_many_int(map, keys, n, Want::Float, |i, w| values.add(i).write(f64::from_bits(w)), values.is_null(), found, found_count)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn get_many_int(map_h: fm_handle, keys: *const i64, n: usize, want: Want, store: impl Fn(usize, u64), values_null: bool, found: *mut u8, found_count: *mut usize) -> fm_status {
+    boundary(|| {
+        let ks = array_in(keys, n, "keys")?;
+        if values_null && n > 0 {
+            return fail(FM_NULL_ARGUMENT, "values is NULL");
+        }
+        let fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
+        let g = epoch::pin();
+        let m = map(map_h, &g)?;
+        expect_values(m, want)?;
+        m.check_key(KeyRef::Int(0))?;
+        let mut hits = 0;
+        let mut flags = fs;
+        for (i, &k) in ks.iter().enumerate() {
+            let w = m.get_word(KeyRef::Int(k as u64), &g)?;
+            if let Some(w) = w {
+                store(i, w);
+                hits += 1;
+            }
+            if let Some(f) = flags.as_deref_mut() {
+                f[i] = w.is_some() as u8;
+            }
+        }
+        Out::optional(found_count).write(hits);
+        Ok(())
+    })
+}
+
+/// Looks up `n` STR/BYTES keys (`keys[i]` is a pointer and a length) of a map
+/// with INT values. As `fm_get_many_i64_i64`.
+///
+/// # Safety
+/// `keys` valid for `n` reads (and each key for its length); `values` and
+/// `found` (unless NULL) for `n` writes.
+#[no_mangle]
+pub unsafe extern "C" fn fm_get_many_buf_i64(map: fm_handle, keys: *const fm_buf, n: usize, values: *mut i64, found: *mut u8, found_count: *mut usize) -> fm_status {
+    boundary(|| {
+        let ks = array_in(keys, n, "keys")?;
+        let vs = array_out(values, n, "values")?;
+        let mut fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
+        let g = epoch::pin();
+        let m = self::map(map, &g)?;
+        expect_values(m, Want::Int)?;
+        let mut hits = 0;
+        for (i, k) in ks.iter().enumerate() {
+            let w = m.get_word(KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?), &g)?;
+            if let Some(w) = w {
+                vs[i] = w as i64;
+                hits += 1;
+            }
+            if let Some(f) = fs.as_deref_mut() {
+                f[i] = w.is_some() as u8;
+            }
+        }
+        Out::optional(found_count).write(hits);
+        Ok(())
+    })
+}
+
+/// Removes `n` INT keys. `*removed_out` (may be NULL) receives how many were
+/// present. `keys` may be NULL only if `n` is 0.
+///
+/// # Safety
+/// `keys` valid for `n` reads; `removed_out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_remove_many_i64(map: fm_handle, keys: *const i64, n: usize, removed_out: *mut usize) -> fm_status {
+    boundary(|| {
+        let ks = array_in(keys, n, "keys")?;
+        let g = epoch::pin();
+        let m = self::map(map, &g)?;
+        m.check_key(KeyRef::Int(0))?;
+        let mut removed = 0;
+        for &k in ks {
+            removed += m.remove(KeyRef::Int(k as u64))? as usize;
+        }
+        Out::optional(removed_out).write(removed);
+        Ok(())
+    })
+}
+
+/// Removes `n` STR/BYTES keys. Every key is checked (NULL, UTF-8) before any
+/// is removed. `*removed_out` (may be NULL) receives how many were present.
+///
+/// # Safety
+/// `keys` valid for `n` reads, each key for its length; `removed_out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_remove_many_buf(map: fm_handle, keys: *const fm_buf, n: usize, removed_out: *mut usize) -> fm_status {
+    boundary(|| {
+        let ks = array_in(keys, n, "keys")?;
+        let g = epoch::pin();
+        let m = self::map(map, &g)?;
+        let mut checked = Vec::with_capacity(n);
+        for (i, k) in ks.iter().enumerate() {
+            let key = KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?);
+            m.check_key(key).map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
+            checked.push(key);
+        }
+        let mut removed = 0;
+        for key in checked {
+            removed += m.remove(key)? as usize;
+        }
+        Out::optional(removed_out).write(removed);
+        Ok(())
+    })
+}

@@ -1,0 +1,110 @@
+//! Library-wide calls: version, status strings, last error, registry
+//! identity, census.
+
+use std::ffi::{c_char, CStr};
+use std::sync::OnceLock;
+
+use super::{boundary, boundary_value, Out};
+use crate::registry::{self, fm_handle_kind, HANDLE_KINDS};
+use crate::status::*;
+
+/// The library's version as `major << 16 | minor << 8 | patch`; compare it
+/// with `FM_VERSION` from the header to detect a mismatched library.
+/// Threads: any.
+#[no_mangle]
+pub extern "C" fn fm_version() -> u32 {
+    let part = |s: &str| s.parse::<u32>().unwrap_or(0);
+    part(env!("CARGO_PKG_VERSION_MAJOR")) << 16
+        | part(env!("CARGO_PKG_VERSION_MINOR")) << 8
+        | part(env!("CARGO_PKG_VERSION_PATCH"))
+}
+
+/// The library's version as a static NUL-terminated string ("0.1.0").
+/// Lifetime: static; never free it. Threads: any.
+#[no_mangle]
+pub extern "C" fn fm_version_string() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// A static NUL-terminated description of a status code; unknown codes get
+/// "unknown status". Lifetime: static; never free it. Threads: any.
+#[no_mangle]
+pub extern "C" fn fm_status_str(status: i32) -> *const c_char {
+    const UNKNOWN: &CStr = c"unknown status";
+    static TEXTS: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (0..64)
+            .map(|raw| {
+                let text = fm_status::from_raw(raw).map_or("unknown status", fm_status::as_str);
+                std::ffi::CString::new(text).unwrap_or_default()
+            })
+            .collect()
+    });
+    match usize::try_from(status).ok().and_then(|i| texts.get(i)) {
+        Some(t) if fm_status::from_raw(status).is_some() => t.as_ptr(),
+        _ => UNKNOWN.as_ptr(),
+    }
+}
+
+/// The calling thread's last error message (NUL-terminated; "" if none yet).
+/// Successful calls and FM_NOT_FOUND / FM_END do not change it.
+/// Lifetime: until the next failing ferrymap call on this thread; copy it to
+/// keep it. Never NULL. Threads: any (each thread has its own).
+#[no_mangle]
+pub extern "C" fn fm_last_error() -> *const c_char {
+    last_error_ptr()
+}
+
+/// This copy of the library's registry identity: a random non-zero number,
+/// different for every copy loaded in the process. Two languages that get
+/// the same number share one registry, so their handles are interchangeable.
+/// Threads: any.
+#[no_mangle]
+pub extern "C" fn fm_registry_id() -> u64 {
+    boundary_value(0, || Ok(registry::id()))
+}
+
+/// The path of the file this copy of the library was loaded from
+/// (NUL-terminated; "" if the loader cannot tell). Lifetime: static.
+/// Threads: any.
+#[no_mangle]
+pub extern "C" fn fm_library_path() -> *const c_char {
+    static PATH: OnceLock<std::ffi::CString> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        // SAFETY: dladdr only reads the address and fills `info`.
+        let found = unsafe { libc::dladdr(fm_library_path as *const libc::c_void, &mut info) };
+        if found == 0 || info.dli_fname.is_null() {
+            return std::ffi::CString::default();
+        }
+        // SAFETY: dladdr returned a NUL-terminated path owned by the loader.
+        unsafe { CStr::from_ptr(info.dli_fname) }.to_owned()
+    })
+    .as_ptr()
+}
+
+/// Writes the number of live handles of `kind` (an `fm_handle_kind`) to
+/// `*count`. Every test suite checks this is back to 0 at its end.
+/// `count` must not be NULL. Threads: any; the figure is exact at some
+/// instant during the call.
+///
+/// # Safety
+/// `count` must be valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_census(kind: u32, count: *mut u64) -> fm_status {
+    boundary(|| {
+        let out = Out::required(count, "count")?;
+        let kind = fm_handle_kind::from_raw(kind)
+            .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("unknown handle kind {kind}")))?;
+        out.write(registry::census(kind));
+        Ok(())
+    })
+}
+
+/// The number of live handles of every kind together. Threads: any.
+#[no_mangle]
+pub extern "C" fn fm_census_total() -> u64 {
+    boundary_value(0, || {
+        Ok((1..=HANDLE_KINDS as u32).filter_map(fm_handle_kind::from_raw).map(registry::census).sum())
+    })
+}

@@ -1,0 +1,629 @@
+//! The map: a fixed schema and 64 shards, each a lock for writers, a
+//! sequence counter for readers, and a pointer to its current [`Table`].
+//!
+//! Reads take no lock and write no shared memory: they load the shard's
+//! sequence, probe the table, and check that the sequence did not move (a
+//! seqlock). Only removals, which move entries, make readers retry; inserts,
+//! overwrites and adds change one atomic word at a time.
+//!
+//! Writers take the shard lock. A table that a snapshot or clone also holds
+//! is copied first (copy-on-write, per shard); a full table is replaced by a
+//! bigger copy. A replaced table is released through the epoch scheme,
+//! because readers may still be probing it.
+//!
+//! Operations that must see every shard at one instant (snapshot, clone,
+//! clear) take all shard locks in order: O(shards), independent of size.
+
+use std::cell::RefCell;
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::blob;
+use crate::epoch::Guard;
+use crate::hash;
+use crate::status::*;
+use crate::table::{self, capacity_for, KeyRef, Table};
+
+/// The kind of a key or value.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
+pub enum fm_kind {
+    /// 64-bit integer (`int64_t`; a `uint64_t` bit pattern round-trips).
+    FM_INT = 1,
+    /// IEEE 754 double. Values only.
+    FM_FLOAT = 2,
+    /// UTF-8 text, validated on the way in.
+    FM_STR = 3,
+    /// Arbitrary bytes.
+    FM_BYTES = 4,
+}
+pub use fm_kind::*;
+
+impl fm_kind {
+    pub fn from_raw(raw: u32) -> Option<fm_kind> {
+        match raw {
+            1 => Some(FM_INT),
+            2 => Some(FM_FLOAT),
+            3 => Some(FM_STR),
+            4 => Some(FM_BYTES),
+            _ => None,
+        }
+    }
+    pub fn is_blob(self) -> bool {
+        matches!(self, FM_STR | FM_BYTES)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FM_INT => "INT",
+            FM_FLOAT => "FLOAT",
+            FM_STR => "STR",
+            FM_BYTES => "BYTES",
+        }
+    }
+}
+
+/// Longest STR or BYTES key or value accepted (4 GiB − 1). Anything longer
+/// is treated as a corrupted length, not as data.
+pub(crate) const MAX_BLOB_LEN: usize = u32::MAX as usize;
+/// Most entries one map may hold (the capacity arithmetic stays far from overflow).
+pub(crate) const MAX_ENTRIES: usize = 1 << 40;
+
+const SHARD_BITS: u32 = 6;
+pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
+/// Failed optimistic reads before a reader falls back to the shard lock, so
+/// a stream of removals cannot starve it.
+const OPTIMISTIC_TRIES: u32 = 64;
+
+/// A value handed in by a caller.
+#[derive(Clone, Copy, Debug)]
+pub enum ValIn<'a> {
+    Int(i64),
+    Float(f64),
+    Bytes(&'a [u8]),
+}
+
+/// Counters shared by a map and the iterators and views made from it, so
+/// they stay valid after the map is freed.
+#[derive(Default)]
+pub struct Counters {
+    pub iterators: AtomicUsize,
+    pub views: AtomicUsize,
+}
+
+#[repr(align(128))]
+struct Shard {
+    /// Odd while a writer moves entries; readers retry when it changes.
+    seq: AtomicU64,
+    /// Null until the first insert.
+    table: AtomicPtr<Table>,
+    lock: Mutex<()>,
+    /// Mutations applied (stats), written under the lock.
+    writes: AtomicU64,
+}
+
+impl Shard {
+    fn new(table: *mut Table) -> Shard {
+        Shard { seq: AtomicU64::new(0), table: AtomicPtr::new(table), lock: Mutex::new(()), writes: AtomicU64::new(0) }
+    }
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding a shard lock cannot leave a table half
+        // written (every step is a single atomic store), so poisoning is ignored.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn count_write(&self) {
+        self.writes.store(self.writes.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+    /// Runs `f` inside the write window that makes optimistic readers retry.
+    fn write_window<R>(&self, f: impl FnOnce() -> R) -> R {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let r = f();
+        self.seq.store(s + 2, Ordering::Release);
+        r
+    }
+}
+
+/// The tables of every shard at one instant, each with a reference held.
+pub struct Snapshot {
+    pub key_kind: fm_kind,
+    pub val_kind: fm_kind,
+    tables: Vec<*const Table>,
+}
+
+// SAFETY: the tables are shared through atomics and reference counts.
+unsafe impl Send for Snapshot {}
+unsafe impl Sync for Snapshot {}
+
+impl Snapshot {
+    /// Non-null tables, in shard order.
+    pub fn tables(&self) -> impl Iterator<Item = &Table> {
+        // SAFETY: the snapshot holds a reference to each table.
+        self.tables.iter().filter(|t| !t.is_null()).map(|t| unsafe { &**t })
+    }
+    pub fn len(&self) -> usize {
+        self.tables().map(Table::len).sum()
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        for &t in self.tables.iter().filter(|t| !t.is_null()) {
+            // SAFETY: our reference; readers only reach these tables through
+            // this snapshot (which is being dropped) or hold their own reference.
+            unsafe { table::release(t) };
+        }
+    }
+}
+
+pub struct Map {
+    pub key_kind: fm_kind,
+    pub val_kind: fm_kind,
+    shards: Box<[Shard]>,
+    len: AtomicUsize,
+    pub counters: Arc<Counters>,
+}
+
+thread_local! {
+    /// Maps whose callback is running on this thread (re-entrancy check).
+    static IN_CALLBACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a map as running a callback on this thread until dropped.
+struct CallbackScope(usize);
+
+impl CallbackScope {
+    fn enter(map: &Map) -> CallbackScope {
+        let id = map as *const Map as usize;
+        IN_CALLBACK.with(|v| v.borrow_mut().push(id));
+        CallbackScope(id)
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        let _ = IN_CALLBACK.try_with(|v| {
+            let mut v = v.borrow_mut();
+            if let Some(i) = v.iter().rposition(|&m| m == self.0) {
+                v.remove(i);
+            }
+        });
+    }
+}
+
+fn oom() -> Error {
+    Error::new(FM_OUT_OF_MEMORY, "allocation failed")
+}
+
+/// Words of the blob built for a key or value; None for non-blob kinds.
+fn new_blob(bytes: &[u8], h: u64) -> Result<u64> {
+    blob::new(bytes, h).map(|p| p as u64).ok_or_else(oom)
+}
+
+impl Map {
+    pub fn new(key_kind: fm_kind, val_kind: fm_kind, capacity: usize) -> Result<Map> {
+        if key_kind == FM_FLOAT {
+            return fail(FM_INVALID_ARGUMENT, "FLOAT is not a key kind (keys are INT, STR or BYTES)");
+        }
+        let map = Map {
+            key_kind,
+            val_kind,
+            shards: (0..SHARDS).map(|_| Shard::new(std::ptr::null_mut())).collect(),
+            len: AtomicUsize::new(0),
+            counters: Arc::default(),
+        };
+        map.reserve(capacity)?;
+        Ok(map)
+    }
+
+    /// Whether this map is running a callback on the calling thread; checked
+    /// only when the thread is already inside a ferrymap call.
+    pub fn in_callback(&self) -> bool {
+        let id = self as *const Map as usize;
+        IN_CALLBACK.try_with(|v| v.borrow().contains(&id)).unwrap_or(false)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    fn shard(&self, h: u64) -> &Shard {
+        &self.shards[hash::shard_of(h, SHARD_BITS)]
+    }
+
+    /// Validates a key against the schema and hashes it.
+    #[inline]
+    pub fn check_key<'k>(&self, key: KeyRef<'k>) -> Result<(KeyRef<'k>, u64)> {
+        match (key, self.key_kind) {
+            (KeyRef::Int(k), FM_INT) => Ok((key, hash::int(k))),
+            (KeyRef::Bytes(b), FM_STR | FM_BYTES) => {
+                if b.len() > MAX_BLOB_LEN {
+                    return fail(FM_INVALID_ARGUMENT, format!("key length {} exceeds the limit", b.len()));
+                }
+                if self.key_kind == FM_STR && std::str::from_utf8(b).is_err() {
+                    return fail(FM_INVALID_UTF8, "STR key is not valid UTF-8");
+                }
+                Ok((key, hash::bytes(b)))
+            }
+            (KeyRef::Int(_), kind) => fail(FM_WRONG_KIND, format!("map keys are {}, not INT", kind.name())),
+            (KeyRef::Bytes(_), kind) => fail(FM_WRONG_KIND, format!("map keys are {}, not STR/BYTES", kind.name())),
+        }
+    }
+
+    /// Validates a value against the schema.
+    pub fn check_val(&self, val: ValIn<'_>) -> Result<()> {
+        match (val, self.val_kind) {
+            (ValIn::Int(_), FM_INT) | (ValIn::Float(_), FM_FLOAT) => Ok(()),
+            (ValIn::Bytes(b), FM_STR | FM_BYTES) => {
+                if b.len() > MAX_BLOB_LEN {
+                    return fail(FM_INVALID_ARGUMENT, format!("value length {} exceeds the limit", b.len()));
+                }
+                if self.val_kind == FM_STR && std::str::from_utf8(b).is_err() {
+                    return fail(FM_INVALID_UTF8, "STR value is not valid UTF-8");
+                }
+                Ok(())
+            }
+            (_, kind) => fail(FM_WRONG_KIND, format!("map values are {}", kind.name())),
+        }
+    }
+
+    /// Builds the value word (allocating a blob for STR/BYTES). Unchecked.
+    fn value_word(&self, val: ValIn<'_>) -> Result<u64> {
+        Ok(match val {
+            ValIn::Int(v) => v as u64,
+            ValIn::Float(v) => v.to_bits(),
+            ValIn::Bytes(b) => new_blob(b, 0)?,
+        })
+    }
+
+    /// Gives up a value word removed from a reachable table.
+    fn drop_value_word(&self, word: u64) {
+        if self.val_kind.is_blob() && word != 0 {
+            // SAFETY: the word came out of a reachable table with its reference.
+            unsafe { blob::release_deferred(word as *const blob::Blob) }
+        }
+    }
+    fn drop_key_word(&self, word: u64) {
+        if self.key_kind.is_blob() {
+            // SAFETY: as above.
+            unsafe { blob::release_deferred(word as *const blob::Blob) }
+        }
+    }
+
+    /// Looks `key` up and returns its value word. A blob word stays valid
+    /// while `_guard` lives.
+    #[inline]
+    pub fn get_word(&self, key: KeyRef<'_>, _guard: &Guard) -> Result<Option<u64>> {
+        let (key, h) = self.check_key(key)?;
+        Ok(self.read(h, |t| t.find(key, h).map(|slot| t.value(slot))))
+    }
+
+    /// Runs `probe` on the shard's table as of one instant: optimistically,
+    /// retrying if a writer moved entries meanwhile, and under the lock if
+    /// that keeps happening. `probe` may run more than once.
+    #[inline]
+    fn read<R>(&self, h: u64, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
+        let shard = self.shard(h);
+        for _ in 0..OPTIMISTIC_TRIES {
+            let s1 = shard.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let t = shard.table.load(Ordering::Acquire);
+                if t.is_null() {
+                    return None;
+                }
+                // SAFETY: the caller is pinned, so a table it can reach stays allocated.
+                let r = probe(unsafe { &*t });
+                fence(Ordering::Acquire);
+                if shard.seq.load(Ordering::Relaxed) == s1 {
+                    return r;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        let _lock = shard.lock();
+        let t = shard.table.load(Ordering::Acquire);
+        // SAFETY: as above; under the lock the table cannot change.
+        (!t.is_null()).then(|| probe(unsafe { &*t })).flatten()
+    }
+
+    pub fn contains(&self, key: KeyRef<'_>, guard: &Guard) -> Result<bool> {
+        Ok(self.get_word(key, guard)?.is_some())
+    }
+
+    /// Makes the shard's table safe to modify: creates it, copies it if a
+    /// snapshot shares it, grows it if `grow` and it is full. Under the lock.
+    fn writable<'s>(&self, shard: &'s Shard, grow: bool) -> Result<&'s Table> {
+        let cur = shard.table.load(Ordering::Relaxed);
+        if cur.is_null() {
+            let t = Table::alloc(capacity_for(1).ok_or_else(oom)?, self.key_kind.is_blob(), self.val_kind.is_blob())
+                .ok_or_else(oom)?;
+            shard.table.store(t, Ordering::Release);
+            // SAFETY: just stored; the shard holds its reference.
+            return Ok(unsafe { &*t });
+        }
+        // SAFETY: the shard holds a reference and we hold its lock.
+        let t = unsafe { &*cur };
+        let full = grow && !t.has_room();
+        if !full && !t.shared() {
+            return Ok(t);
+        }
+        let capacity = if full { t.capacity() * 2 } else { t.capacity() };
+        self.replace_table(shard, t.copy(capacity).ok_or_else(oom)?)
+    }
+
+    /// Installs `new` as the shard's table and releases the old one once
+    /// readers are done with it. Under the lock.
+    fn replace_table<'s>(&self, shard: &'s Shard, new: *mut Table) -> Result<&'s Table> {
+        let old = shard.table.swap(new, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: the shard's reference; readers may still probe it.
+            unsafe { table::release_deferred(old) };
+        }
+        // SAFETY: the shard holds the new table's reference.
+        Ok(unsafe { &*new })
+    }
+
+    /// Inserts or overwrites. Returns whether a value was replaced.
+    pub fn insert(&self, key: KeyRef<'_>, val: ValIn<'_>) -> Result<bool> {
+        let (key, h) = self.check_key(key)?;
+        self.check_val(val)?;
+        let vword = self.value_word(val)?;
+        let shard = self.shard(h);
+        let _lock = shard.lock();
+        let result = self.insert_locked(shard, key, h, vword);
+        if result.is_err() {
+            self.drop_unshared_value_word(vword);
+        }
+        result
+    }
+
+    /// A value word that never reached a table (its blob may go at once).
+    fn drop_unshared_value_word(&self, word: u64) {
+        if self.val_kind.is_blob() {
+            // SAFETY: the blob was never published.
+            unsafe { blob::release(word as *const blob::Blob) }
+        }
+    }
+
+    fn insert_locked(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64) -> Result<bool> {
+        let t = self.writable(shard, true)?;
+        shard.count_write();
+        if let Some(slot) = t.find(key, h) {
+            let old = t.set_value(slot, vword);
+            self.drop_value_word(old);
+            return Ok(true);
+        }
+        if self.len() >= MAX_ENTRIES {
+            return fail(FM_OUT_OF_MEMORY, "map is at its entry limit");
+        }
+        let kword = match key {
+            KeyRef::Int(k) => k,
+            KeyRef::Bytes(b) => new_blob(b, h)?,
+        };
+        t.insert_new(kword, h, vword);
+        self.len.fetch_add(1, Ordering::AcqRel);
+        Ok(false)
+    }
+
+    /// Removes `key`. Returns whether it was present.
+    pub fn remove(&self, key: KeyRef<'_>) -> Result<bool> {
+        let (key, h) = self.check_key(key)?;
+        let shard = self.shard(h);
+        let _lock = shard.lock();
+        let cur = shard.table.load(Ordering::Relaxed);
+        // SAFETY: the shard's reference, under its lock.
+        if cur.is_null() || unsafe { &*cur }.find(key, h).is_none() {
+            return Ok(false);
+        }
+        let t = self.writable(shard, false)?;
+        let slot = t.find(key, h).expect("present in the copy as in the original");
+        shard.count_write();
+        let (kw, vw) = shard.write_window(|| t.remove_at(slot));
+        self.len.fetch_sub(1, Ordering::AcqRel);
+        self.drop_key_word(kw);
+        self.drop_value_word(vw);
+        Ok(true)
+    }
+
+    /// Adds `delta` to an INT or FLOAT value in one step; an absent key starts
+    /// at 0. Returns the new value's word.
+    pub fn add(&self, key: KeyRef<'_>, delta: ValIn<'_>) -> Result<u64> {
+        let (key, h) = self.check_key(key)?;
+        self.check_val(delta)?;
+        let shard = self.shard(h);
+        let _lock = shard.lock();
+        let t = self.writable(shard, true)?;
+        let old = t.find(key, h).map(|slot| t.value(slot));
+        let new = match delta {
+            ValIn::Int(d) => {
+                let base = old.unwrap_or(0) as i64;
+                base.checked_add(d)
+                    .ok_or_else(|| Error::new(FM_OVERFLOW, format!("{base} + {d} overflows int64")))?
+                    as u64
+            }
+            ValIn::Float(d) => (f64::from_bits(old.unwrap_or(0f64.to_bits())) + d).to_bits(),
+            ValIn::Bytes(_) => return fail(FM_WRONG_KIND, "add needs INT or FLOAT values"),
+        };
+        self.insert_locked(shard, key, h, new)?;
+        Ok(new)
+    }
+
+    /// Calls `f` with the current value, under the shard lock, and stores what
+    /// it leaves. `f` gets the 8 bytes of an INT/FLOAT value or a private copy
+    /// of a STR/BYTES value (same length); returning an error leaves the
+    /// value unchanged. A call from `f` into this map fails with FM_REENTRANT.
+    pub fn update(&self, key: KeyRef<'_>, f: &mut dyn FnMut(&mut [u8]) -> Result<()>) -> Result<()> {
+        let (key, h) = self.check_key(key)?;
+        let shard = self.shard(h);
+        let _lock = shard.lock();
+        let cur = shard.table.load(Ordering::Relaxed);
+        // SAFETY: the shard's reference, under its lock.
+        let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
+            return Err(Error::not_found());
+        };
+        // SAFETY: as above.
+        let word = unsafe { &*cur }.value(slot);
+        let mut scratch: Vec<u8> = if self.val_kind.is_blob() {
+            // SAFETY: a value word of the current table under its lock.
+            unsafe { blob::bytes(word as *const blob::Blob) }.to_vec()
+        } else {
+            word.to_ne_bytes().to_vec()
+        };
+        {
+            let _scope = CallbackScope::enter(self);
+            f(&mut scratch)?;
+        }
+        let new = match self.val_kind {
+            FM_INT | FM_FLOAT => u64::from_ne_bytes(scratch[..8].try_into().expect("8 bytes")),
+            _ => {
+                self.check_val(ValIn::Bytes(&scratch))?;
+                new_blob(&scratch, 0)?
+            }
+        };
+        let t = self.writable(shard, false)?;
+        let slot = t.find(key, h).expect("present under the lock");
+        shard.count_write();
+        let old = t.set_value(slot, new);
+        self.drop_value_word(old);
+        Ok(())
+    }
+
+    /// Runs `f` with every shard locked, in shard order.
+    fn with_all_locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _locks: Vec<_> = self.shards.iter().map(Shard::lock).collect();
+        f()
+    }
+
+    /// A snapshot of every shard at one instant. O(shards): tables are
+    /// shared, and the next writer to each shard copies it.
+    pub fn snapshot(&self) -> Snapshot {
+        self.with_all_locked(|| {
+            let tables = self
+                .shards
+                .iter()
+                .map(|s| {
+                    let t = s.table.load(Ordering::Relaxed);
+                    if !t.is_null() {
+                        // SAFETY: the shard's reference, under its lock.
+                        unsafe { &*t }.acquire();
+                    }
+                    t as *const Table
+                })
+                .collect();
+            Snapshot { key_kind: self.key_kind, val_kind: self.val_kind, tables }
+        })
+    }
+
+    /// An independent map with the same contents, sharing tables until either side writes.
+    pub fn clone_map(&self) -> Map {
+        let snap = self.snapshot();
+        let shards = snap.tables.iter().map(|&t| Shard::new(t as *mut Table)).collect();
+        let len = snap.len();
+        // The new shards own the snapshot's references now.
+        std::mem::forget(snap);
+        Map { key_kind: self.key_kind, val_kind: self.val_kind, shards, len: AtomicUsize::new(len), counters: Arc::default() }
+    }
+
+    /// Removes everything, at one instant.
+    pub fn clear(&self) {
+        self.with_all_locked(|| {
+            for shard in self.shards.iter() {
+                let old = shard.table.swap(std::ptr::null_mut(), Ordering::AcqRel);
+                if !old.is_null() {
+                    shard.count_write();
+                    // SAFETY: the shard's reference; readers may still probe it.
+                    unsafe { table::release_deferred(old) };
+                }
+            }
+            self.len.store(0, Ordering::Release);
+        });
+    }
+
+    /// Makes room for `additional` more entries without further growth.
+    pub fn reserve(&self, additional: usize) -> Result<()> {
+        let total = self.len().checked_add(additional).filter(|&n| n <= MAX_ENTRIES).ok_or_else(|| {
+            Error::new(FM_INVALID_ARGUMENT, format!("capacity {additional} exceeds the limit of {MAX_ENTRIES} entries"))
+        })?;
+        if total == 0 {
+            return Ok(());
+        }
+        // Keys spread evenly over shards; leave a margin for the unlucky ones.
+        let per_shard = total / SHARDS;
+        let per_shard = per_shard + 3 * (per_shard as f64).sqrt() as usize + 4;
+        let capacity = capacity_for(per_shard).ok_or_else(oom)?;
+        for shard in self.shards.iter() {
+            let _lock = shard.lock();
+            let cur = shard.table.load(Ordering::Relaxed);
+            let new = if cur.is_null() {
+                Table::alloc(capacity, self.key_kind.is_blob(), self.val_kind.is_blob())
+            } else {
+                // SAFETY: the shard's reference, under its lock.
+                let t = unsafe { &*cur };
+                if t.capacity() >= capacity {
+                    continue;
+                }
+                t.copy(capacity)
+            };
+            self.replace_table(shard, new.ok_or_else(oom)?)?;
+        }
+        Ok(())
+    }
+
+    /// Figures for `fm_stats`.
+    pub fn stats(&self, _guard: &Guard) -> MapStats {
+        let mut s = MapStats { len: self.len(), memory: std::mem::size_of::<Map>() + SHARDS * std::mem::size_of::<Shard>(), ..Default::default() };
+        for shard in self.shards.iter() {
+            s.writes += shard.writes.load(Ordering::Relaxed);
+            let t = shard.table.load(Ordering::Acquire);
+            if !t.is_null() {
+                // SAFETY: pinned by `_guard`.
+                let t = unsafe { &*t };
+                s.capacity += t.capacity();
+                s.memory += t.memory();
+            }
+        }
+        s.iterators = self.counters.iterators.load(Ordering::Relaxed);
+        s.views = self.counters.views.load(Ordering::Relaxed);
+        s
+    }
+
+    /// Runs `f` on each entry of a snapshot, marking the map as in a callback.
+    pub fn for_each(&self, f: &mut dyn FnMut(u64, u64) -> Result<()>) -> Result<()> {
+        let snap = self.snapshot();
+        let _scope = CallbackScope::enter(self);
+        for t in snap.tables() {
+            let mut result = Ok(());
+            t.for_each_word(|k, v| {
+                if result.is_ok() {
+                    result = f(k, v);
+                }
+            });
+            result?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+pub struct MapStats {
+    pub len: usize,
+    pub capacity: usize,
+    pub memory: usize,
+    pub iterators: usize,
+    pub views: usize,
+    pub writes: u64,
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        for shard in self.shards.iter() {
+            let t = shard.table.load(Ordering::Acquire);
+            if !t.is_null() {
+                // SAFETY: the map is dropped only after every reader has left
+                // (registry objects are retired through the epoch scheme).
+                unsafe { table::release(t) };
+            }
+        }
+    }
+}

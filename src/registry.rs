@@ -1,0 +1,290 @@
+//! The handle registry: the one table, per process, from 64-bit handles to
+//! objects (maps, iterators, views).
+//!
+//! A handle packs four fields:
+//!
+//! ```text
+//!  63            37 36      27 26  24 23           0
+//! +----------------+----------+------+--------------+
+//! | generation (27)| tag (10) | kind | slot index   |
+//! +----------------+----------+------+--------------+
+//! ```
+//!
+//! - The slot index picks a slot in a segmented array that never moves or
+//!   shrinks, so a slot pointer never dangles.
+//! - The generation starts at 1 (so 0 is never a handle) and goes up each time
+//!   the slot is reused. A slot whose generation is used up is retired, never
+//!   reused: a stale handle can never come back to life.
+//! - The tag identifies this copy of the library. It is the number of a POSIX
+//!   thread-local key this copy allocated at start-up: keys are process-wide
+//!   and distinct, so two copies loaded at different paths always have
+//!   different tags, and each rejects the other's handles.
+//! - The kind lets every call reject a handle of the wrong kind cheaply.
+//!
+//! Lookup is wait-free and writes nothing shared: load the slot's state, load
+//! its object pointer, reload the state. Freeing clears the state with a
+//! compare-and-swap (so a double free fails cleanly) and retires the object
+//! through the epoch scheme, so threads still inside a call on it finish
+//! normally.
+
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use crate::epoch::{self, Guard};
+use crate::iter::{Iter, View};
+use crate::map::Map;
+use crate::status::*;
+
+/// The kind of object a handle names.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum fm_handle_kind {
+    FM_HANDLE_MAP = 1,
+    FM_HANDLE_ITERATOR = 2,
+    FM_HANDLE_VIEW = 3,
+    /// Reserved for bridge mode.
+    FM_HANDLE_SUBSCRIPTION = 4,
+    /// Reserved for bridge mode.
+    FM_HANDLE_TICKET = 5,
+}
+pub use fm_handle_kind::*;
+
+pub(crate) const HANDLE_KINDS: usize = 5;
+
+impl fm_handle_kind {
+    pub fn from_raw(raw: u32) -> Option<fm_handle_kind> {
+        match raw {
+            1 => Some(FM_HANDLE_MAP),
+            2 => Some(FM_HANDLE_ITERATOR),
+            3 => Some(FM_HANDLE_VIEW),
+            4 => Some(FM_HANDLE_SUBSCRIPTION),
+            5 => Some(FM_HANDLE_TICKET),
+            _ => None,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            FM_HANDLE_MAP => "map",
+            FM_HANDLE_ITERATOR => "iterator",
+            FM_HANDLE_VIEW => "view",
+            FM_HANDLE_SUBSCRIPTION => "subscription",
+            FM_HANDLE_TICKET => "ticket",
+        }
+    }
+}
+
+/// What a live handle points to.
+pub enum Object {
+    Map(Map),
+    Iter(Iter),
+    View(View),
+}
+
+impl Object {
+    fn kind(&self) -> fm_handle_kind {
+        match self {
+            Object::Map(_) => FM_HANDLE_MAP,
+            Object::Iter(_) => FM_HANDLE_ITERATOR,
+            Object::View(_) => FM_HANDLE_VIEW,
+        }
+    }
+}
+
+const INDEX_BITS: u32 = 24;
+const KIND_BITS: u32 = 3;
+const TAG_BITS: u32 = 10;
+const GEN_BITS: u32 = 64 - INDEX_BITS - KIND_BITS - TAG_BITS;
+const KIND_SHIFT: u32 = INDEX_BITS;
+const TAG_SHIFT: u32 = INDEX_BITS + KIND_BITS;
+const GEN_SHIFT: u32 = TAG_SHIFT + TAG_BITS;
+const MAX_GEN: u32 = (1 << GEN_BITS) - 1;
+
+const SEGMENT_BITS: u32 = 12;
+const SEGMENT_SLOTS: usize = 1 << SEGMENT_BITS;
+const SEGMENTS: usize = 1 << (INDEX_BITS - SEGMENT_BITS);
+
+struct Slot {
+    /// The live handle stored here, or 0 when free.
+    state: AtomicU64,
+    object: AtomicPtr<Object>,
+    /// Last generation handed out (written under the allocator lock).
+    generation: AtomicU32,
+}
+
+struct Allocator {
+    free: Vec<u32>,
+    next_fresh: u32,
+}
+
+struct Registry {
+    tag: u64,
+    id: u64,
+    segments: Box<[AtomicPtr<Slot>]>,
+    alloc: Mutex<Allocator>,
+    live: [AtomicU64; HANDLE_KINDS],
+}
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+fn registry() -> &'static Registry {
+    REGISTRY.get_or_init(|| Registry {
+        tag: claim_tag(),
+        id: crate::hash::random_u64() | 1,
+        segments: (0..SEGMENTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+        alloc: Mutex::new(Allocator { free: Vec::new(), next_fresh: 0 }),
+        live: Default::default(),
+    })
+}
+
+/// A tag no other copy of the library in this process can hold: the number of
+/// a pthread key (process-wide, never handed out twice while alive; we never
+/// delete ours). Falls back to random bits if keys run out.
+fn claim_tag() -> u64 {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: plain key creation without a destructor.
+    let rc = unsafe { libc::pthread_key_create(&mut key, None) };
+    let max = (1u64 << TAG_BITS) - 1;
+    if rc == 0 && (key as u64) < max {
+        key as u64 + 1
+    } else {
+        crate::hash::random_u64() % max + 1
+    }
+}
+
+fn slot(reg: &Registry, index: usize) -> Option<&'static Slot> {
+    let seg = reg.segments.get(index >> SEGMENT_BITS)?.load(Ordering::Acquire);
+    if seg.is_null() {
+        return None;
+    }
+    // SAFETY: segments are never freed and hold SEGMENT_SLOTS slots.
+    Some(unsafe { &*seg.add(index & (SEGMENT_SLOTS - 1)) })
+}
+
+fn compose(index: u32, kind: fm_handle_kind, tag: u64, generation: u32) -> u64 {
+    (generation as u64) << GEN_SHIFT | tag << TAG_SHIFT | (kind as u64) << KIND_SHIFT | index as u64
+}
+
+/// Registers `object` and returns its new handle.
+pub fn insert(object: Object) -> Result<u64> {
+    let reg = registry();
+    let kind = object.kind();
+    let mut a = reg.alloc.lock().unwrap_or_else(|p| p.into_inner());
+    let index = match a.free.pop() {
+        Some(i) => i,
+        None => {
+            let i = a.next_fresh;
+            if i as usize >= SEGMENTS * SEGMENT_SLOTS {
+                return fail(FM_OUT_OF_MEMORY, "too many live handles");
+            }
+            let seg = &reg.segments[i as usize >> SEGMENT_BITS];
+            if seg.load(Ordering::Relaxed).is_null() {
+                let slots: Box<[Slot]> = (0..SEGMENT_SLOTS)
+                    .map(|_| Slot { state: AtomicU64::new(0), object: AtomicPtr::new(std::ptr::null_mut()), generation: AtomicU32::new(0) })
+                    .collect();
+                seg.store(Box::leak(slots).as_mut_ptr(), Ordering::Release);
+            }
+            a.next_fresh += 1;
+            i
+        }
+    };
+    let s = slot(reg, index as usize).expect("allocated above");
+    let generation = s.generation.load(Ordering::Relaxed) + 1;
+    s.generation.store(generation, Ordering::Relaxed);
+    let handle = compose(index, kind, reg.tag, generation);
+    s.object.store(Box::into_raw(Box::new(object)), Ordering::Release);
+    s.state.store(handle, Ordering::Release);
+    reg.live[kind as usize - 1].fetch_add(1, Ordering::Relaxed);
+    Ok(handle)
+}
+
+/// Why `handle` does not name a live object of `kind`.
+fn diagnose(handle: u64, kind: fm_handle_kind) -> Error {
+    let reg = registry();
+    if handle == 0 {
+        return Error::new(FM_INVALID_HANDLE, "handle is 0");
+    }
+    if (handle >> TAG_SHIFT) & ((1 << TAG_BITS) - 1) != reg.tag {
+        return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} is forged or from another copy of the library"));
+    }
+    let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
+    let generation = (handle >> GEN_SHIFT) as u32;
+    let Some(s) = slot(reg, index) else {
+        return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} was never issued"));
+    };
+    let current = s.state.load(Ordering::Acquire);
+    if current != 0 && current & !(0b111 << KIND_SHIFT) == handle & !(0b111 << KIND_SHIFT) {
+        let actual = fm_handle_kind::from_raw(((current >> KIND_SHIFT) & 0b111) as u32).map_or("unknown", |k| k.name());
+        return Error::new(FM_WRONG_KIND, format!("handle {handle:#x} is a {actual}, not a {}", kind.name()));
+    }
+    if generation == 0 || generation > s.generation.load(Ordering::Acquire) {
+        return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} was never issued"));
+    }
+    Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} is stale: its {} was already freed", kind.name()))
+}
+
+/// The live object behind `handle`, which must be of `kind`. The reference
+/// lives as long as the guard: freeing the handle meanwhile is safe.
+#[inline]
+pub fn get<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Result<&'g Object> {
+    let reg = registry();
+    let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
+    if let Some(s) = slot(reg, index) {
+        if s.state.load(Ordering::Acquire) == handle && handle >> KIND_SHIFT & 0b111 == kind as u64 {
+            let obj = s.object.load(Ordering::Acquire);
+            if !obj.is_null() && s.state.load(Ordering::Acquire) == handle {
+                // SAFETY: the state still names this handle after the object
+                // load, so `obj` is its object; freeing retires it through the
+                // epoch scheme, and we are pinned.
+                return Ok(unsafe { &*obj });
+            }
+        }
+    }
+    Err(diagnose(handle, kind))
+}
+
+unsafe fn drop_object(p: *mut ()) {
+    drop(Box::from_raw(p as *mut Object));
+}
+
+/// Frees `handle`. A second free, or a free of a handle of another kind,
+/// fails and changes nothing.
+pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
+    let reg = registry();
+    let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
+    let s = match slot(reg, index) {
+        Some(s) if handle >> KIND_SHIFT & 0b111 == kind as u64 => s,
+        _ => return Err(diagnose(handle, kind)),
+    };
+    if s.state.compare_exchange(handle, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return Err(diagnose(handle, kind));
+    }
+    let obj = s.object.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    reg.live[kind as usize - 1].fetch_sub(1, Ordering::Relaxed);
+    {
+        let mut a = reg.alloc.lock().unwrap_or_else(|p| p.into_inner());
+        if s.generation.load(Ordering::Relaxed) < MAX_GEN {
+            a.free.push(index as u32);
+        }
+    }
+    // SAFETY: the object came from Box::into_raw in `insert`; threads still
+    // inside a call on it are pinned, so it is dropped after they leave.
+    unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_object), true) };
+    Ok(())
+}
+
+/// Live handles of one kind.
+pub fn census(kind: fm_handle_kind) -> u64 {
+    registry().live[kind as usize - 1].load(Ordering::Relaxed)
+}
+
+/// This copy's identity: a random 64-bit number, different in every copy of
+/// the library and every process.
+pub fn id() -> u64 {
+    registry().id
+}
+
+/// This copy's tag (part of every handle it issues).
+pub fn tag() -> u64 {
+    registry().tag
+}

@@ -1,0 +1,372 @@
+//! One shard's hash table: open addressing with linear probing over a flat
+//! array of atomic 64-bit words, two per slot (key word, value word).
+//!
+//! Every word is an atomic and a table never changes size during its life,
+//! so a reader may probe it without a lock while a writer works on it; the
+//! shard's sequence counter tells the reader when to retry (see `map.rs`).
+//! Writers are serialised by the shard lock.
+//!
+//! Key words: an INT key is stored as itself, except key 0, which would look
+//! like an empty slot and lives in a side slot (`zero_*`). A STR/BYTES key is
+//! a pointer to a [`blob`](crate::blob) (never 0).
+//! Value words: INT as its bits, FLOAT as `f64::to_bits`, STR/BYTES as a blob
+//! pointer.
+//!
+//! Removal shifts later entries of the probe run back (no tombstones), which
+//! moves entries, so removals run inside the shard's write window.
+//!
+//! A table is shared by reference count: the shard holds one reference, and
+//! each snapshot (iterator, clone) holds one. A writer that finds the count
+//! above one copies the table before touching it (copy-on-write).
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::blob;
+use crate::hash;
+
+/// A probe key: INT keys are words, STR/BYTES keys are byte strings.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyRef<'a> {
+    Int(u64),
+    Bytes(&'a [u8]),
+}
+
+/// Index of the side slot holding INT key 0.
+pub const ZERO_SLOT: usize = usize::MAX;
+
+const MIN_CAPACITY: usize = 8;
+
+pub struct Table {
+    refs: AtomicUsize,
+    mask: usize,
+    /// Entries, including the side slot. Written only under the shard lock.
+    len: AtomicUsize,
+    /// Heap bytes held by blobs this table references (for stats).
+    blob_bytes: AtomicUsize,
+    zero_present: AtomicU64,
+    zero_val: AtomicU64,
+    key_blobs: bool,
+    val_blobs: bool,
+    slots: *mut AtomicU64,
+}
+
+// SAFETY: all shared state is atomic; the raw slot pointer is owned.
+unsafe impl Send for Table {}
+unsafe impl Sync for Table {}
+
+fn slots_layout(capacity: usize) -> Option<Layout> {
+    Layout::array::<AtomicU64>(capacity.checked_mul(2)?).ok()?.align_to(64).ok()
+}
+
+/// The smallest power-of-two capacity that holds `entries` under the load limit.
+pub fn capacity_for(entries: usize) -> Option<usize> {
+    let needed = entries.checked_mul(4)?.div_ceil(3).max(MIN_CAPACITY);
+    needed.checked_next_power_of_two()
+}
+
+impl Table {
+    /// A new empty table with one reference, or None when memory runs out.
+    pub fn alloc(capacity: usize, key_blobs: bool, val_blobs: bool) -> Option<*mut Table> {
+        debug_assert!(capacity.is_power_of_two());
+        let layout = slots_layout(capacity)?;
+        // SAFETY: non-zero size. Zeroed words are empty slots; big zeroed
+        // allocations come from fresh pages and cost nothing until touched.
+        let slots = unsafe { alloc_zeroed(layout) } as *mut AtomicU64;
+        if slots.is_null() {
+            return None;
+        }
+        Some(Box::into_raw(Box::new(Table {
+            refs: AtomicUsize::new(1),
+            mask: capacity - 1,
+            len: AtomicUsize::new(0),
+            blob_bytes: AtomicUsize::new(0),
+            zero_present: AtomicU64::new(0),
+            zero_val: AtomicU64::new(0),
+            key_blobs,
+            val_blobs,
+            slots,
+        })))
+    }
+
+    #[inline]
+    fn word(&self, i: usize) -> &AtomicU64 {
+        // SAFETY: callers pass i < 2 * capacity.
+        unsafe { &*self.slots.add(i) }
+    }
+    #[inline]
+    fn key_word(&self, slot: usize) -> &AtomicU64 {
+        if slot == ZERO_SLOT {
+            &self.zero_present
+        } else {
+            self.word(2 * slot)
+        }
+    }
+    #[inline]
+    fn val_word(&self, slot: usize) -> &AtomicU64 {
+        if slot == ZERO_SLOT {
+            &self.zero_val
+        } else {
+            self.word(2 * slot + 1)
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Table>() + self.capacity() * 16 + self.blob_bytes.load(Ordering::Relaxed)
+    }
+    pub fn shared(&self) -> bool {
+        self.refs.load(Ordering::Acquire) > 1
+    }
+
+    /// Whether `key_word` (a stored key) equals the probe key.
+    #[inline]
+    fn matches(&self, key_word: u64, key: KeyRef<'_>, h: u64) -> bool {
+        match key {
+            KeyRef::Int(k) => key_word == k,
+            KeyRef::Bytes(b) => {
+                let p = key_word as *const blob::Blob;
+                // SAFETY: a non-zero key word in a blob-keyed table is a blob
+                // pointer that the caller (pinned, or holding the lock or a
+                // table reference) keeps alive.
+                unsafe { blob::hash(p) == h && blob::bytes(p) == b }
+            }
+        }
+    }
+
+    /// Finds the slot holding `key`. Safe to call concurrently with a writer;
+    /// the answer is then only meaningful if the shard's sequence did not move.
+    #[inline]
+    pub fn find(&self, key: KeyRef<'_>, h: u64) -> Option<usize> {
+        if let KeyRef::Int(0) = key {
+            return (self.zero_present.load(Ordering::Acquire) != 0).then_some(ZERO_SLOT);
+        }
+        let mut i = h as usize & self.mask;
+        // Bounded even if a racing writer makes the table look full.
+        for _ in 0..=self.mask {
+            let kw = self.key_word(i).load(Ordering::Acquire);
+            if kw == 0 {
+                return None;
+            }
+            if self.matches(kw, key, h) {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// The value word in `slot` (as returned by `find`).
+    #[inline]
+    pub fn value(&self, slot: usize) -> u64 {
+        self.val_word(slot).load(Ordering::Acquire)
+    }
+
+    /// The key word in `slot`.
+    pub fn key(&self, slot: usize) -> u64 {
+        if slot == ZERO_SLOT {
+            0
+        } else {
+            self.key_word(slot).load(Ordering::Acquire)
+        }
+    }
+
+    /// Writer only: replaces the value word, returning the old one (whose blob
+    /// reference, if any, passes to the caller).
+    pub fn set_value(&self, slot: usize, word: u64) -> u64 {
+        self.track_value_bytes(word, true);
+        let old = self.val_word(slot).swap(word, Ordering::AcqRel);
+        self.track_value_bytes(old, false);
+        old
+    }
+
+    fn track_value_bytes(&self, word: u64, add: bool) {
+        if self.val_blobs && word != 0 {
+            // SAFETY: value words of blob tables are live blob pointers.
+            let n = blob::footprint(unsafe { blob::bytes(word as *const blob::Blob) }.len());
+            self.track_bytes(n, add);
+        }
+    }
+    fn track_key_bytes(&self, word: u64, add: bool) {
+        if self.key_blobs && word != 0 {
+            // SAFETY: key words of blob-keyed tables are live blob pointers.
+            let n = blob::footprint(unsafe { blob::bytes(word as *const blob::Blob) }.len());
+            self.track_bytes(n, add);
+        }
+    }
+    fn track_bytes(&self, n: usize, add: bool) {
+        let cur = self.blob_bytes.load(Ordering::Relaxed);
+        let next = if add { cur + n } else { cur.saturating_sub(n) };
+        self.blob_bytes.store(next, Ordering::Relaxed);
+    }
+
+    /// Whether one more entry fits under the load limit (3/4).
+    pub fn has_room(&self) -> bool {
+        (self.len() + 1) * 4 <= self.capacity() * 3
+    }
+
+    /// Writer only: stores a key known to be absent. The table must have room.
+    /// Takes over the references of blob words. Readers see the entry appear
+    /// atomically (value first, then key).
+    pub fn insert_new(&self, key_word: u64, h: u64, val_word: u64) {
+        self.track_key_bytes(key_word, true);
+        self.track_value_bytes(val_word, true);
+        self.len.store(self.len() + 1, Ordering::Relaxed);
+        if !self.key_blobs && key_word == 0 {
+            self.zero_val.store(val_word, Ordering::Release);
+            self.zero_present.store(1, Ordering::Release);
+            return;
+        }
+        let mut i = h as usize & self.mask;
+        while self.key_word(i).load(Ordering::Relaxed) != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.val_word(i).store(val_word, Ordering::Release);
+        self.key_word(i).store(key_word, Ordering::Release);
+    }
+
+    /// The hash of a stored key word.
+    fn stored_hash(&self, key_word: u64) -> u64 {
+        if self.key_blobs {
+            // SAFETY: stored key words of blob-keyed tables are live blobs.
+            unsafe { blob::hash(key_word as *const blob::Blob) }
+        } else {
+            hash::int(key_word)
+        }
+    }
+
+    fn home(&self, key_word: u64) -> usize {
+        self.stored_hash(key_word) as usize & self.mask
+    }
+
+    /// Writer only, inside the shard's write window: removes the entry in
+    /// `slot` and returns its (key word, value word); blob references pass to
+    /// the caller. Later entries of the probe run move back one by one.
+    pub fn remove_at(&self, slot: usize) -> (u64, u64) {
+        let key = self.key(slot);
+        let val = self.value(slot);
+        self.track_key_bytes(key, false);
+        self.track_value_bytes(val, false);
+        self.len.store(self.len() - 1, Ordering::Relaxed);
+        if slot == ZERO_SLOT {
+            self.zero_present.store(0, Ordering::Release);
+            self.zero_val.store(0, Ordering::Release);
+            return (key, val);
+        }
+        let mut hole = slot;
+        let mut j = slot;
+        loop {
+            j = (j + 1) & self.mask;
+            let kw = self.key_word(j).load(Ordering::Relaxed);
+            if kw == 0 {
+                break;
+            }
+            let home = self.home(kw);
+            // The entry at j may fill the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            if !stays {
+                self.val_word(hole).store(self.val_word(j).load(Ordering::Relaxed), Ordering::Relaxed);
+                self.key_word(hole).store(kw, Ordering::Relaxed);
+                hole = j;
+            }
+        }
+        self.key_word(hole).store(0, Ordering::Relaxed);
+        self.val_word(hole).store(0, Ordering::Relaxed);
+        (key, val)
+    }
+
+    /// Calls `f(key word, value word)` for every entry. On a table no writer
+    /// touches (a snapshot, or under the lock) this sees each entry once.
+    pub fn for_each_word(&self, mut f: impl FnMut(u64, u64)) {
+        if self.zero_present.load(Ordering::Acquire) != 0 {
+            f(0, self.zero_val.load(Ordering::Acquire));
+        }
+        for i in 0..=self.mask {
+            let kw = self.key_word(i).load(Ordering::Acquire);
+            if kw != 0 {
+                f(kw, self.val_word(i).load(Ordering::Acquire));
+            }
+        }
+    }
+
+    /// Entry at a position for cursor-style iteration: positions run from 0
+    /// to `capacity()` inclusive; the last one is the side slot.
+    pub fn entry_at(&self, pos: usize) -> Option<(u64, u64)> {
+        if pos == self.capacity() {
+            return (self.zero_present.load(Ordering::Acquire) != 0)
+                .then(|| (0, self.zero_val.load(Ordering::Acquire)));
+        }
+        let kw = self.key_word(pos).load(Ordering::Acquire);
+        (kw != 0).then(|| (kw, self.val_word(pos).load(Ordering::Acquire)))
+    }
+
+    /// A copy with at least `capacity` slots (rehashed), holding its own blob
+    /// references. None when memory runs out.
+    pub fn copy(&self, capacity: usize) -> Option<*mut Table> {
+        let capacity = capacity.max(capacity_for(self.len())?);
+        let new = Table::alloc(capacity, self.key_blobs, self.val_blobs)?;
+        // SAFETY: freshly allocated, not yet shared.
+        let t = unsafe { &*new };
+        self.for_each_word(|k, v| {
+            // SAFETY: blob words in a live table are live blobs; the copy
+            // takes its own reference.
+            unsafe {
+                if self.key_blobs {
+                    blob::acquire(k as *const blob::Blob);
+                }
+                if self.val_blobs && v != 0 {
+                    blob::acquire(v as *const blob::Blob);
+                }
+            }
+            t.insert_new(k, self.stored_hash(k), v);
+        });
+        Some(new)
+    }
+
+    /// Adds a reference (a snapshot or clone now shares this table).
+    pub fn acquire(&self) {
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Drops a reference; the last one frees the table and its blob references.
+///
+/// # Safety
+/// The caller owns a reference, and no reader can reach the table through a
+/// path that this reference kept alive (use [`release_deferred`] otherwise).
+pub unsafe fn release(t: *const Table) {
+    if (*t).refs.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    std::sync::atomic::fence(Ordering::Acquire);
+    let table = Box::from_raw(t as *mut Table);
+    if table.key_blobs || table.val_blobs {
+        table.for_each_word(|k, v| {
+            if table.key_blobs {
+                blob::release(k as *const blob::Blob);
+            }
+            if table.val_blobs && v != 0 {
+                blob::release(v as *const blob::Blob);
+            }
+        });
+    }
+    let layout = slots_layout(table.capacity()).expect("layout was valid at allocation");
+    dealloc(table.slots as *mut u8, layout);
+}
+
+unsafe fn release_erased(p: *mut ()) {
+    release(p as *const Table)
+}
+
+/// Drops a reference once no pinned reader can still be probing the table.
+///
+/// # Safety
+/// As for [`release`], except that readers may still hold the pointer.
+pub unsafe fn release_deferred(t: *const Table) {
+    crate::epoch::retire(crate::epoch::Deferred::new(t as *mut (), release_erased), true);
+}
