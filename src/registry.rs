@@ -213,7 +213,8 @@ fn diagnose(handle: u64, kind: fm_handle_kind) -> Error {
         return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} was never issued"));
     };
     let current = s.state.load(Ordering::Acquire);
-    if current != 0 && current & !(0b111 << KIND_SHIFT) == handle & !(0b111 << KIND_SHIFT) {
+    if current == handle {
+        // A real, live handle, passed where another kind was expected.
         let actual = fm_handle_kind::from_raw(((current >> KIND_SHIFT) & 0b111) as u32).map_or("unknown", |k| k.name());
         return Error::new(FM_WRONG_KIND, format!("handle {handle:#x} is a {actual}, not a {}", kind.name()));
     }
