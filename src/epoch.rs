@@ -130,8 +130,9 @@ fn membarrier_register() -> bool {
     false
 }
 
-/// The reclaimer's side of the store-buffer pattern.
-fn heavy_barrier() {
+/// The reclaimer's side of the store-buffer pattern. Returns false when it
+/// cannot vouch for the readers' ordering (see below).
+fn heavy_barrier() -> bool {
     if barrier_mode() == BARRIER_MEMBARRIER {
         #[cfg(target_os = "linux")]
         {
@@ -139,15 +140,19 @@ fn heavy_barrier() {
             // SAFETY: integer-only syscall; registration happened in barrier_mode.
             let r = unsafe { libc::syscall(libc::SYS_membarrier, CMD_PRIVATE_EXPEDITED, 0, 0) };
             if r == 0 {
-                return;
+                return true;
             }
             // A kernel that accepted the registration should not refuse the
-            // barrier; if it does, readers are only compiler-fenced and no
-            // reclamation is safe from now on. Leak instead of risking it.
+            // barrier. If it does, readers from now on fence themselves, but
+            // one already inside a call may have only a compiler fence: keep
+            // what is sealed so far forever rather than risk freeing it.
             BARRIER.store(BARRIER_FENCE, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            return false;
         }
     }
     fence(Ordering::SeqCst);
+    true
 }
 
 /// True when readers are relying on membarrier, false when they fence.
@@ -190,7 +195,18 @@ pub struct Guard {
     /// Set when thread-local storage was already torn down and a record was
     /// borrowed for the duration of this guard.
     borrowed: *const Record,
+    /// Whether the thread was already pinned: a callback is calling back in.
+    nested: bool,
     _not_send: PhantomData<*const ()>,
+}
+
+impl Guard {
+    /// Whether this pin is nested in another ferrymap call on the same
+    /// thread (a callback calling back in). Re-entrancy checks run only then.
+    #[inline]
+    pub fn nested(&self) -> bool {
+        self.nested
+    }
 }
 
 #[inline]
@@ -219,15 +235,16 @@ pub fn pin() -> Guard {
             enter(unsafe { &*rec });
         }
         local.depth.set(depth + 1);
+        depth > 0
     });
     match fast {
-        Ok(()) => Guard { borrowed: ptr::null(), _not_send: PhantomData },
+        Ok(nested) => Guard { borrowed: ptr::null(), nested, _not_send: PhantomData },
         Err(_) => {
             // Called from a thread-local destructor after ours ran: borrow a record.
             let rec = acquire_record();
             // SAFETY: records are never freed.
             enter(unsafe { &*rec });
-            Guard { borrowed: rec, _not_send: PhantomData }
+            Guard { borrowed: rec, nested: false, _not_send: PhantomData }
         }
     }
 }
@@ -251,12 +268,6 @@ impl Drop for Guard {
             }
         });
     }
-}
-
-/// Whether the calling thread is already inside a ferrymap call (a callback
-/// is running). Used for re-entrancy checks off the hot path.
-pub fn nested() -> bool {
-    LOCAL.try_with(|l| l.depth.get() > 1).unwrap_or(false)
 }
 
 /// Defers `d` until no reader can still see it. `big` objects (whole tables,
@@ -289,7 +300,11 @@ pub fn flush() {
 
 fn seal(bag: Vec<Deferred>) {
     let epoch = EPOCH.fetch_add(1, Ordering::SeqCst) + 1;
-    heavy_barrier();
+    if !heavy_barrier() {
+        // Leaked on purpose (see heavy_barrier): never freed.
+        std::mem::forget(bag);
+        return;
+    }
     let oldest = oldest_pinned();
     let mut ready = Vec::new();
     {
@@ -330,7 +345,6 @@ fn oldest_pinned() -> u64 {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
-    use std::sync::Arc;
 
     static DROPS: AtomicUsize = AtomicUsize::new(0);
 
@@ -370,12 +384,11 @@ mod tests {
     #[test]
     fn nested_pins_unpin_once() {
         let outer = pin();
-        assert!(!nested());
+        assert!(!outer.nested());
         let inner = pin();
-        assert!(nested());
+        assert!(inner.nested());
         drop(inner);
         drop(outer);
-        let flag = Arc::new(());
-        drop(flag);
+        assert!(!pin().nested(), "depth back to zero");
     }
 }

@@ -24,7 +24,7 @@ pub mod floor;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::epoch::{self, Guard};
+use crate::epoch::Guard;
 use crate::map::{Map, MAX_BLOB_LEN};
 use crate::registry::{self, Object, FM_HANDLE_ITERATOR, FM_HANDLE_MAP, FM_HANDLE_VIEW};
 use crate::status::*;
@@ -81,7 +81,7 @@ pub fn boundary_value<T>(fallback: T, body: impl FnOnce() -> Result<T>) -> T {
 pub fn map<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Map> {
     match registry::get(handle, FM_HANDLE_MAP, guard)? {
         Object::Map(m) => {
-            if epoch::nested() && m.in_callback() {
+            if guard.nested() && m.in_callback() {
                 return fail(FM_REENTRANT, "a callback called back into its own map");
             }
             Ok(m)
