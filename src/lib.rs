@@ -17,6 +17,7 @@
 #![allow(clippy::needless_lifetimes, clippy::len_without_is_empty)]
 
 pub mod blob;
+pub mod bridge;
 pub mod codec;
 pub mod epoch;
 pub mod ffi;

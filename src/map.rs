@@ -19,6 +19,7 @@ use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::blob;
+use crate::bridge::{fm_op, Feed, OwnedKey, OwnedVal, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOVE, FM_OP_UPDATE};
 use crate::epoch::Guard;
 use crate::hash;
 use crate::status::*;
@@ -163,6 +164,8 @@ pub struct Map {
     shards: Box<[Shard]>,
     len: AtomicUsize,
     pub counters: Arc<Counters>,
+    /// Bridge maps only: numbers each committed mutation and feeds subscribers.
+    pub(crate) feed: Option<Arc<Feed>>,
 }
 
 thread_local! {
@@ -212,6 +215,7 @@ impl Map {
             shards: (0..SHARDS).map(|_| Shard::new(std::ptr::null_mut())).collect(),
             len: AtomicUsize::new(0),
             counters: Arc::default(),
+            feed: None,
         };
         map.reserve(capacity)?;
         Ok(map)
@@ -288,6 +292,20 @@ impl Map {
         if self.key_kind.is_blob() {
             // SAFETY: as above.
             unsafe { blob::release_deferred(word as *const blob::Blob) }
+        }
+    }
+
+    /// Tells the change feed (bridge maps only) about a committed mutation.
+    /// `val_word` is the new value's word, alive under the caller's lock.
+    fn committed(&self, op: fm_op, key: Option<KeyRef<'_>>, val_word: Option<u64>) {
+        if let Some(feed) = &self.feed {
+            let key = match key {
+                None => OwnedKey::None,
+                Some(KeyRef::Int(k)) => OwnedKey::Int(k),
+                Some(KeyRef::Bytes(b)) => OwnedKey::Bytes(b.to_vec()),
+            };
+            // SAFETY: the word was just stored under the lock the caller holds.
+            feed.commit(op, key, || val_word.map_or(OwnedVal::None, |w| unsafe { OwnedVal::from_word(self.val_kind, w) }));
         }
     }
 
@@ -371,7 +389,7 @@ impl Map {
         let vword = self.value_word(val)?;
         let shard = self.shard(h);
         let _lock = shard.lock();
-        let result = self.insert_locked(shard, key, h, vword);
+        let result = self.insert_locked(shard, key, h, vword, FM_OP_INSERT);
         if result.is_err() {
             self.drop_unshared_value_word(vword);
         }
@@ -386,11 +404,12 @@ impl Map {
         }
     }
 
-    fn insert_locked(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64) -> Result<bool> {
+    fn insert_locked(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64, op: fm_op) -> Result<bool> {
         let t = self.writable(shard, true)?;
         shard.count_write();
         if let Some(slot) = t.find(key, h) {
             let old = t.set_value(slot, vword);
+            self.committed(op, Some(key), Some(vword));
             self.drop_value_word(old);
             return Ok(true);
         }
@@ -403,6 +422,7 @@ impl Map {
         };
         t.insert_new(kword, h, vword);
         self.len.fetch_add(1, Ordering::AcqRel);
+        self.committed(op, Some(key), Some(vword));
         Ok(false)
     }
 
@@ -421,6 +441,7 @@ impl Map {
         shard.count_write();
         let (kw, vw) = shard.write_window(|| t.remove_at(slot));
         self.len.fetch_sub(1, Ordering::AcqRel);
+        self.committed(FM_OP_REMOVE, Some(key), None);
         self.drop_key_word(kw);
         self.drop_value_word(vw);
         Ok(true)
@@ -445,7 +466,7 @@ impl Map {
             ValIn::Float(d) => (f64::from_bits(old.unwrap_or(0f64.to_bits())) + d).to_bits(),
             ValIn::Bytes(_) => return fail(FM_WRONG_KIND, "add needs INT or FLOAT values"),
         };
-        self.insert_locked(shard, key, h, new)?;
+        self.insert_locked(shard, key, h, new, FM_OP_ADD)?;
         Ok(new)
     }
 
@@ -485,6 +506,7 @@ impl Map {
         let slot = t.find(key, h).expect("present under the lock");
         shard.count_write();
         let old = t.set_value(slot, new);
+        self.committed(FM_OP_UPDATE, Some(key), Some(new));
         self.drop_value_word(old);
         Ok(())
     }
@@ -517,12 +539,20 @@ impl Map {
 
     /// An independent map with the same contents, sharing tables until either side writes.
     pub fn clone_map(&self) -> Map {
-        let snap = self.snapshot();
+        let mut snap = self.snapshot();
         let shards = snap.tables.iter().map(|&t| Shard::new(t as *mut Table)).collect();
         let len = snap.len();
-        // The new shards own the snapshot's references now.
-        std::mem::forget(snap);
-        Map { key_kind: self.key_kind, val_kind: self.val_kind, shards, len: AtomicUsize::new(len), counters: Arc::default() }
+        // The new shards own the snapshot's references now: empty it, so that
+        // dropping it releases none of them (and frees its vector).
+        snap.tables.clear();
+        Map {
+            key_kind: self.key_kind,
+            val_kind: self.val_kind,
+            shards,
+            len: AtomicUsize::new(len),
+            counters: Arc::default(),
+            feed: None,
+        }
     }
 
     /// Removes everything, at one instant.
@@ -537,6 +567,7 @@ impl Map {
                 }
             }
             self.len.store(0, Ordering::Release);
+            self.committed(FM_OP_CLEAR, None, None);
         });
     }
 

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::epoch::{self, Guard};
+use crate::bridge::{Bridge, SubQueue, TicketInner};
 use crate::iter::{Iter, View};
 use crate::map::Map;
 use crate::status::*;
@@ -43,9 +44,9 @@ pub enum fm_handle_kind {
     FM_HANDLE_MAP = 1,
     FM_HANDLE_ITERATOR = 2,
     FM_HANDLE_VIEW = 3,
-    /// Reserved for bridge mode.
+    /// A bridge map's change-feed subscription.
     FM_HANDLE_SUBSCRIPTION = 4,
-    /// Reserved for bridge mode.
+    /// The result of an asynchronous bridge submission.
     FM_HANDLE_TICKET = 5,
 }
 pub use fm_handle_kind::*;
@@ -77,17 +78,40 @@ impl fm_handle_kind {
 /// What a live handle points to.
 pub enum Object {
     Map(Map),
+    /// A map served by an owner thread; a map handle like any other.
+    Bridge(Bridge),
     Iter(Iter),
     View(View),
+    Ticket(Ticket),
+    Subscription(Subscription),
 }
 
 impl Object {
     fn kind(&self) -> fm_handle_kind {
         match self {
-            Object::Map(_) => FM_HANDLE_MAP,
+            Object::Map(_) | Object::Bridge(_) => FM_HANDLE_MAP,
             Object::Iter(_) => FM_HANDLE_ITERATOR,
             Object::View(_) => FM_HANDLE_VIEW,
+            Object::Ticket(_) => FM_HANDLE_TICKET,
+            Object::Subscription(_) => FM_HANDLE_SUBSCRIPTION,
         }
+    }
+}
+
+/// A ticket handle's object: the shared result slot.
+pub struct Ticket(pub std::sync::Arc<TicketInner>);
+
+/// A subscription handle's object: its queue, the feed to leave on drop,
+/// and the event last handed out (whose bytes the caller may be reading).
+pub struct Subscription {
+    pub queue: std::sync::Arc<SubQueue>,
+    pub feed: std::sync::Arc<crate::bridge::Feed>,
+    pub current: Mutex<Option<crate::bridge::Event>>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.feed.unsubscribe(&self.queue);
     }
 }
 

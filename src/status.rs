@@ -51,7 +51,15 @@ pub enum fm_status {
     /// A bug inside ferrymap was caught at the boundary (a Rust panic). The
     /// object involved is left in a consistent state; please report it.
     FM_INTERNAL_ERROR = 15,
-    // 16..=31 are reserved for bridge mode (closed, timeout, queue full, failed).
+    /// The bridge map is closed (freed): the request was not accepted.
+    FM_CLOSED = 16,
+    /// A wait ended before the event it waited for (a full queue, a ticket, a subscription).
+    FM_TIMEOUT = 17,
+    /// A try-submit found the bridge queue full; nothing was queued.
+    FM_QUEUE_FULL = 18,
+    /// The bridge's owner thread caught a panic; the bridge accepts no more work.
+    FM_BRIDGE_FAILED = 19,
+    // 20..=31 are reserved for bridge mode.
 }
 
 pub use fm_status::*;
@@ -76,12 +84,16 @@ impl fm_status {
             FM_CALLBACK_STOPPED => "callback asked to stop",
             FM_UNSUPPORTED_VERSION => "unsupported export format version",
             FM_INTERNAL_ERROR => "internal error (caught panic)",
+            FM_CLOSED => "bridge map is closed",
+            FM_TIMEOUT => "timed out",
+            FM_QUEUE_FULL => "bridge queue is full",
+            FM_BRIDGE_FAILED => "bridge owner thread failed",
         }
     }
 
     /// Maps a raw integer (as a C caller may pass) back to a code.
     pub fn from_raw(raw: i32) -> Option<fm_status> {
-        const ALL: [fm_status; 16] = [
+        const ALL: [fm_status; 20] = [
             FM_OK,
             FM_NOT_FOUND,
             FM_NULL_ARGUMENT,
@@ -98,6 +110,10 @@ impl fm_status {
             FM_CALLBACK_STOPPED,
             FM_UNSUPPORTED_VERSION,
             FM_INTERNAL_ERROR,
+            FM_CLOSED,
+            FM_TIMEOUT,
+            FM_QUEUE_FULL,
+            FM_BRIDGE_FAILED,
         ];
         ALL.iter().copied().find(|s| *s as i32 == raw)
     }

@@ -126,6 +126,22 @@ typedef enum fm_status {
    * object involved is left in a consistent state; please report it.
    */
   FM_INTERNAL_ERROR = 15,
+  /**
+   * The bridge map is closed (freed): the request was not accepted.
+   */
+  FM_CLOSED = 16,
+  /**
+   * A wait ended before the event it waited for (a full queue, a ticket, a subscription).
+   */
+  FM_TIMEOUT = 17,
+  /**
+   * A try-submit found the bridge queue full; nothing was queued.
+   */
+  FM_QUEUE_FULL = 18,
+  /**
+   * The bridge's owner thread caught a panic; the bridge accepts no more work.
+   */
+  FM_BRIDGE_FAILED = 19,
 } fm_status;
 
 /**
@@ -158,14 +174,37 @@ typedef enum fm_handle_kind {
   FM_HANDLE_ITERATOR = 2,
   FM_HANDLE_VIEW = 3,
   /**
-   * Reserved for bridge mode.
+   * A bridge map's change-feed subscription.
    */
   FM_HANDLE_SUBSCRIPTION = 4,
   /**
-   * Reserved for bridge mode.
+   * The result of an asynchronous bridge submission.
    */
   FM_HANDLE_TICKET = 5,
 } fm_handle_kind;
+
+/**
+ * The kind of a committed mutation (change feed) or of a submitted request.
+ */
+typedef enum fm_op {
+  FM_OP_INSERT = 1,
+  FM_OP_REMOVE = 2,
+  FM_OP_ADD = 3,
+  FM_OP_UPDATE = 4,
+  FM_OP_CLEAR = 5,
+  /**
+   * Requests only: look a key up.
+   */
+  FM_OP_GET = 6,
+  /**
+   * Requests only: test for a key.
+   */
+  FM_OP_CONTAINS = 7,
+  /**
+   * Requests only: count entries.
+   */
+  FM_OP_LEN = 8,
+} fm_op;
 
 /**
  * A handle: an opaque 64-bit number naming a map, iterator or view. 0 is never valid.
@@ -200,6 +239,65 @@ typedef struct fm_buf {
   const uint8_t *ptr;
   size_t len;
 } fm_buf;
+
+/**
+ * One request of an asynchronous submission. `op` is an `fm_op`:
+ * FM_OP_INSERT, FM_OP_REMOVE, FM_OP_ADD, FM_OP_CLEAR, FM_OP_GET,
+ * FM_OP_CONTAINS or FM_OP_LEN. The key and value fields are read as in
+ * `fm_entry` (only those of the map's kinds; CLEAR and LEN read none;
+ * ADD reads `value_int` or `value_float` as the delta). The bytes are copied
+ * at submission.
+ */
+typedef struct fm_request {
+  uint32_t op;
+  int64_t key_int;
+  const uint8_t *key_ptr;
+  size_t key_len;
+  int64_t value_int;
+  double value_float;
+  const uint8_t *value_ptr;
+  size_t value_len;
+} fm_request;
+
+/**
+ * The outcome of one request. `status` is that request's fm_status.
+ * `flag`: INSERT replaced a value, REMOVE removed one, GET / CONTAINS found
+ * the key. `seq`: the mutation's sequence number (0 if it changed nothing).
+ * `len`: the LEN answer. The value of GET and the new value of ADD are in
+ * `value_int`, `value_float` or `value_ptr`/`value_len` (owned by the
+ * ticket: valid until `fm_ticket_free`).
+ */
+typedef struct fm_result {
+  int32_t status;
+  bool flag;
+  uint64_t seq;
+  uint64_t len;
+  int64_t value_int;
+  double value_float;
+  const uint8_t *value_ptr;
+  size_t value_len;
+} fm_result;
+
+/**
+ * One committed mutation of a bridge map, as a subscriber receives it.
+ * `lost` is how many events this subscriber missed just before this one
+ * because it fell behind its bound (0 normally). Key and value fields as in
+ * `fm_entry`; REMOVE has no value, CLEAR neither key nor value; ADD and
+ * UPDATE carry the new value. Pointers are valid until the next
+ * `fm_sub_next` on the same subscription or its `fm_sub_free`.
+ */
+typedef struct fm_event {
+  uint64_t seq;
+  uint32_t op;
+  uint64_t lost;
+  int64_t key_int;
+  const uint8_t *key_ptr;
+  size_t key_len;
+  int64_t value_int;
+  double value_float;
+  const uint8_t *value_ptr;
+  size_t value_len;
+} fm_event;
 
 /**
  * Callback for `fm_for_each`: return 0 to go on, anything else to stop
@@ -371,6 +469,130 @@ enum fm_status fm_remove_many_buf(fm_handle map,
                                   const struct fm_buf *keys,
                                   size_t n,
                                   size_t *removed_out);
+
+/**
+ * Creates a bridge map: a map whose every operation runs on its own owner
+ * thread, fed by a queue of `queue_capacity` requests (1 to 16M). Kinds and
+ * `capacity` as in `fm_map_new`. The handle works with every map function;
+ * `fm_map_free` closes it: requests accepted before complete and get their
+ * answers, later ones get FM_CLOSED, and the owner thread exits. The caller
+ * owns the map. `map_out` must not be NULL. Threads: any.
+ *
+ * # Safety
+ * `map_out` valid for a write.
+ */
+enum fm_status fm_bridge_new(uint32_t key_kind,
+                             uint32_t value_kind,
+                             size_t capacity,
+                             size_t queue_capacity,
+                             fm_handle *map_out);
+
+/**
+ * FM_OK if `map` is a working bridge map, FM_BRIDGE_FAILED if its owner
+ * thread caught a panic, FM_WRONG_KIND for a direct map. Threads: any.
+ */
+enum fm_status fm_bridge_status(fm_handle map);
+
+/**
+ * Writes the sequence number of the last mutation committed on the bridge
+ * map (0 before the first) to `*seq_out` (not NULL). Threads: any.
+ *
+ * # Safety
+ * `seq_out` valid for a write.
+ */
+enum fm_status fm_bridge_seq(fm_handle map, uint64_t *seq_out);
+
+/**
+ * The sequence number of the last bridge mutation made by a call on the
+ * calling thread (0 if none). Each thread has its own. Threads: any.
+ */
+uint64_t fm_last_seq(void);
+
+/**
+ * Submits `n` requests (1 or more) as one batch that the owner thread runs
+ * in order, without waiting for them, and writes a ticket to `*ticket_out`
+ * (not NULL). If the queue is full, waits up to `timeout_us` microseconds
+ * for room (negative: forever; 0: fail at once with FM_QUEUE_FULL); on
+ * timeout returns FM_TIMEOUT and queues nothing. Every request is checked
+ * (op, NULLs, lengths) before anything is queued; kind and UTF-8 errors are
+ * reported per request in the results. The caller owns the ticket.
+ *
+ * # Safety
+ * `requests` valid for `n` reads (and their pointers for their lengths);
+ * `ticket_out` valid for a write.
+ */
+enum fm_status fm_submit(fm_handle map,
+                         const struct fm_request *requests,
+                         size_t n,
+                         int64_t timeout_us,
+                         fm_handle *ticket_out);
+
+/**
+ * Writes whether the ticket's batch has run to `*done_out` (not NULL),
+ * without waiting. Threads: any.
+ *
+ * # Safety
+ * `done_out` valid for a write.
+ */
+enum fm_status fm_ticket_poll(fm_handle ticket, bool *done_out);
+
+/**
+ * Waits up to `timeout_us` microseconds (negative: forever) for the
+ * ticket's batch to run: FM_OK when it has, FM_TIMEOUT otherwise.
+ * Threads: any; several threads may wait on one ticket.
+ */
+enum fm_status fm_ticket_wait(fm_handle ticket, int64_t timeout_us);
+
+/**
+ * Copies the results of a finished batch, one per request in order, into
+ * `results` (room for `cap`) and writes their number to `*count_out` (not
+ * NULL). FM_TIMEOUT if the batch has not run yet (nothing written);
+ * FM_BUFFER_TOO_SMALL with the needed count in `*count_out` if `cap` is too
+ * small. Value pointers stay valid until `fm_ticket_free`.
+ *
+ * # Safety
+ * `results` valid for `cap` writes; `count_out` valid for a write.
+ */
+enum fm_status fm_ticket_results(fm_handle ticket,
+                                 struct fm_result *results,
+                                 size_t cap,
+                                 size_t *count_out);
+
+/**
+ * Frees a ticket (its batch still runs if it has not yet). Freeing 0 is a
+ * no-op; twice returns FM_INVALID_HANDLE. Threads: any.
+ */
+enum fm_status fm_ticket_free(fm_handle ticket);
+
+/**
+ * Subscribes to the bridge map's change feed: from now on every committed
+ * mutation is queued for this subscriber, in commit order, up to `bound`
+ * events; past that the oldest are dropped and the next event delivered
+ * says how many were lost. Writes the subscription to `*sub_out` (not
+ * NULL); the caller owns it. Threads: any.
+ *
+ * # Safety
+ * `sub_out` valid for a write.
+ */
+enum fm_status fm_subscribe(fm_handle map, size_t bound, fm_handle *sub_out);
+
+/**
+ * Writes the next event to `*event_out` (not NULL), waiting up to
+ * `timeout_us` microseconds (negative: forever; 0: not at all). FM_TIMEOUT
+ * if none came; FM_CLOSED once the map is freed and every event was read.
+ * Threads: any, but one reader per subscription is the sensible use (the
+ * event's pointers are replaced by the next call).
+ *
+ * # Safety
+ * `event_out` valid for a write.
+ */
+enum fm_status fm_sub_next(fm_handle sub, int64_t timeout_us, struct fm_event *event_out);
+
+/**
+ * Ends a subscription. Freeing 0 is a no-op; twice returns
+ * FM_INVALID_HANDLE. Threads: any.
+ */
+enum fm_status fm_sub_free(fm_handle sub);
 
 /**
  * The library's version as `major << 16 | minor << 8 | patch`; compare it
@@ -599,8 +821,11 @@ enum fm_status fm_map_new(uint32_t key_kind,
 /**
  * Frees a map. Calls other threads are making on it finish normally; later
  * calls get FM_INVALID_HANDLE. Iterators and views made from it stay valid.
- * Freeing 0 is a no-op returning FM_OK; freeing twice returns
- * FM_INVALID_HANDLE. Threads: any.
+ * For a bridge map this first closes it: requests already accepted run and
+ * are answered, new ones get FM_CLOSED, the owner thread exits (so this
+ * call waits for the queue to drain; from the owner thread itself, i.e. a
+ * callback, it returns FM_REENTRANT). Freeing 0 is a no-op returning
+ * FM_OK; freeing twice returns FM_INVALID_HANDLE. Threads: any.
  */
 enum fm_status fm_map_free(fm_handle map);
 
@@ -912,5 +1137,8 @@ FM_STATIC_ASSERT(sizeof(fm_handle) == 8, fm_handle_is_64_bits);
 FM_STATIC_ASSERT(sizeof(fm_buf) == 2 * sizeof(void *), fm_buf_size);
 FM_STATIC_ASSERT(sizeof(fm_entry) == 24 + 4 * sizeof(void *), fm_entry_size);
 FM_STATIC_ASSERT(sizeof(fm_stats) == 56, fm_stats_size);
+FM_STATIC_ASSERT(sizeof(fm_request) == 32 + 4 * sizeof(void *), fm_request_size);
+FM_STATIC_ASSERT(sizeof(fm_result) == 40 + 2 * sizeof(void *), fm_result_size);
+FM_STATIC_ASSERT(sizeof(fm_event) == 48 + 4 * sizeof(void *), fm_event_size);
 FM_STATIC_ASSERT(sizeof(fm_status) == sizeof(int), fm_status_size);
 #endif /* FERRYMAP_H_LAYOUT_CHECKS */

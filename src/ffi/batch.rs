@@ -4,7 +4,7 @@
 //! UTF-8), so bad input loses nothing. Once applied, each element is its own
 //! linearizable operation; the batch as a whole is not atomic.
 
-use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, map, Out};
+use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, with_map, Out};
 use super::iter::fm_entry;
 use super::ops::{expect_values, Want};
 use crate::epoch;
@@ -15,17 +15,19 @@ use crate::table::KeyRef;
 fn insert_many(map_h: fm_handle, n: usize, pair: impl Fn(&Map, usize) -> Result<(KeyRef<'static>, ValIn<'static>)>, replaced_out: *mut usize) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let m = map(map_h, &g)?;
-        let mut pairs = Vec::with_capacity(n);
-        for i in 0..n {
-            let (k, v) = pair(m, i)?;
-            m.check_key(k).and_then(|_| m.check_val(v)).map_err(|e| Error::new(e.status, format!("entry {i}: {}", e.message)))?;
-            pairs.push((k, v));
-        }
-        let mut replaced = 0;
-        for (k, v) in pairs {
-            replaced += m.insert(k, v)? as usize;
-        }
+        let replaced = with_map(map_h, &g, |m, _| {
+            let mut pairs = Vec::with_capacity(n);
+            for i in 0..n {
+                let (k, v) = pair(m, i)?;
+                m.check_key(k).and_then(|_| m.check_val(v)).map_err(|e| Error::new(e.status, format!("entry {i}: {}", e.message)))?;
+                pairs.push((k, v));
+            }
+            let mut replaced = 0;
+            for (k, v) in pairs {
+                replaced += m.insert(k, v)? as usize;
+            }
+            Ok(replaced)
+        })?;
         Out::optional(replaced_out).write(replaced);
         Ok(())
     })
@@ -43,13 +45,15 @@ pub unsafe extern "C" fn fm_insert_many_i64_i64(map: fm_handle, keys: *const i64
         let ks = array_in(keys, n, "keys")?;
         let vs = array_in(values, n, "values")?;
         let g = epoch::pin();
-        let m = self::map(map, &g)?;
-        expect_values(m, Want::Int)?;
-        m.check_key(KeyRef::Int(0))?;
-        let mut replaced = 0;
-        for (&k, &v) in ks.iter().zip(vs) {
-            replaced += m.insert(KeyRef::Int(k as u64), ValIn::Int(v))? as usize;
-        }
+        let replaced = with_map(map, &g, |m, _| {
+            expect_values(m, Want::Int)?;
+            m.check_key(KeyRef::Int(0))?;
+            let mut replaced = 0;
+            for (&k, &v) in ks.iter().zip(vs) {
+                replaced += m.insert(KeyRef::Int(k as u64), ValIn::Int(v))? as usize;
+            }
+            Ok(replaced)
+        })?;
         Out::optional(replaced_out).write(replaced);
         Ok(())
     })
@@ -65,13 +69,15 @@ pub unsafe extern "C" fn fm_insert_many_i64_f64(map: fm_handle, keys: *const i64
         let ks = array_in(keys, n, "keys")?;
         let vs = array_in(values, n, "values")?;
         let g = epoch::pin();
-        let m = self::map(map, &g)?;
-        expect_values(m, Want::Float)?;
-        m.check_key(KeyRef::Int(0))?;
-        let mut replaced = 0;
-        for (&k, &v) in ks.iter().zip(vs) {
-            replaced += m.insert(KeyRef::Int(k as u64), ValIn::Float(v))? as usize;
-        }
+        let replaced = with_map(map, &g, |m, _| {
+            expect_values(m, Want::Float)?;
+            m.check_key(KeyRef::Int(0))?;
+            let mut replaced = 0;
+            for (&k, &v) in ks.iter().zip(vs) {
+                replaced += m.insert(KeyRef::Int(k as u64), ValIn::Float(v))? as usize;
+            }
+            Ok(replaced)
+        })?;
         Out::optional(replaced_out).write(replaced);
         Ok(())
     })
@@ -137,21 +143,23 @@ unsafe fn get_many_int(map_h: fm_handle, keys: *const i64, n: usize, want: Want,
         }
         let fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
         let g = epoch::pin();
-        let m = map(map_h, &g)?;
-        expect_values(m, want)?;
-        m.check_key(KeyRef::Int(0))?;
-        let mut hits = 0;
         let mut flags = fs;
-        for (i, &k) in ks.iter().enumerate() {
-            let w = m.get_word(KeyRef::Int(k as u64), &g)?;
-            if let Some(w) = w {
-                store(i, w);
-                hits += 1;
+        let hits = with_map(map_h, &g, |m, g| {
+            expect_values(m, want)?;
+            m.check_key(KeyRef::Int(0))?;
+            let mut hits = 0;
+            for (i, &k) in ks.iter().enumerate() {
+                let w = m.get_word(KeyRef::Int(k as u64), g)?;
+                if let Some(w) = w {
+                    store(i, w);
+                    hits += 1;
+                }
+                if let Some(f) = flags.as_deref_mut() {
+                    f[i] = w.is_some() as u8;
+                }
             }
-            if let Some(f) = flags.as_deref_mut() {
-                f[i] = w.is_some() as u8;
-            }
-        }
+            Ok(hits)
+        })?;
         Out::optional(found_count).write(hits);
         Ok(())
     })
@@ -170,19 +178,23 @@ pub unsafe extern "C" fn fm_get_many_buf_i64(map: fm_handle, keys: *const fm_buf
         let vs = array_out(values, n, "values")?;
         let mut fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
         let g = epoch::pin();
-        let m = self::map(map, &g)?;
-        expect_values(m, Want::Int)?;
-        let mut hits = 0;
-        for (i, k) in ks.iter().enumerate() {
-            let w = m.get_word(KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?), &g)?;
-            if let Some(w) = w {
-                vs[i] = w as i64;
-                hits += 1;
+        let hits = with_map(map, &g, |m, g| {
+            expect_values(m, Want::Int)?;
+            // Every key is looked up before any output is written, so a bad key
+            // fails the call with the outputs untouched.
+            let words = ks.iter().map(|k| m.get_word(KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?), g)).collect::<Result<Vec<_>>>()?;
+            let mut hits = 0;
+            for (i, w) in words.into_iter().enumerate() {
+                if let Some(w) = w {
+                    vs[i] = w as i64;
+                    hits += 1;
+                }
+                if let Some(f) = fs.as_deref_mut() {
+                    f[i] = w.is_some() as u8;
+                }
             }
-            if let Some(f) = fs.as_deref_mut() {
-                f[i] = w.is_some() as u8;
-            }
-        }
+            Ok(hits)
+        })?;
         Out::optional(found_count).write(hits);
         Ok(())
     })
@@ -198,12 +210,14 @@ pub unsafe extern "C" fn fm_remove_many_i64(map: fm_handle, keys: *const i64, n:
     boundary(|| {
         let ks = array_in(keys, n, "keys")?;
         let g = epoch::pin();
-        let m = self::map(map, &g)?;
-        m.check_key(KeyRef::Int(0))?;
-        let mut removed = 0;
-        for &k in ks {
-            removed += m.remove(KeyRef::Int(k as u64))? as usize;
-        }
+        let removed = with_map(map, &g, |m, _| {
+            m.check_key(KeyRef::Int(0))?;
+            let mut removed = 0;
+            for &k in ks {
+                removed += m.remove(KeyRef::Int(k as u64))? as usize;
+            }
+            Ok(removed)
+        })?;
         Out::optional(removed_out).write(removed);
         Ok(())
     })
@@ -219,17 +233,19 @@ pub unsafe extern "C" fn fm_remove_many_buf(map: fm_handle, keys: *const fm_buf,
     boundary(|| {
         let ks = array_in(keys, n, "keys")?;
         let g = epoch::pin();
-        let m = self::map(map, &g)?;
-        let mut checked = Vec::with_capacity(n);
-        for (i, k) in ks.iter().enumerate() {
-            let key = KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?);
-            m.check_key(key).map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
-            checked.push(key);
-        }
-        let mut removed = 0;
-        for key in checked {
-            removed += m.remove(key)? as usize;
-        }
+        let removed = with_map(map, &g, |m, _| {
+            let mut checked = Vec::with_capacity(n);
+            for (i, k) in ks.iter().enumerate() {
+                let key = KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?);
+                m.check_key(key).map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
+                checked.push(key);
+            }
+            let mut removed = 0;
+            for key in checked {
+                removed += m.remove(key)? as usize;
+            }
+            Ok(removed)
+        })?;
         Out::optional(removed_out).write(removed);
         Ok(())
     })

@@ -73,7 +73,9 @@ pub extern "C" fn fm_library_path() -> *const c_char {
     PATH.get_or_init(|| {
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
         // SAFETY: dladdr only reads the address and fills `info`.
-        let found = unsafe { libc::dladdr(fm_library_path as *const libc::c_void, &mut info) };
+        // The address of a static of this copy (the exported symbol could
+        // resolve to another copy of the library in the global scope).
+        let found = unsafe { libc::dladdr(&PATH as *const _ as *const libc::c_void, &mut info) };
         if found == 0 || info.dli_fname.is_null() {
             return std::ffi::CString::default();
         }

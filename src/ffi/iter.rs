@@ -2,12 +2,12 @@
 
 use std::ffi::c_void;
 
-use super::{array_out, boundary, bytes_in, fm_handle, iterator, map, view, Out};
+use super::{array_out, boundary, bytes_in, fm_handle, iterator, view, with_map, Out};
 use crate::blob;
 use crate::codec;
 use crate::epoch;
 use crate::iter::{Iter, View};
-use crate::map::{fm_kind, Map, FM_FLOAT, FM_INT};
+use crate::map::{fm_kind, FM_FLOAT, FM_INT};
 use crate::registry::{self, Object, FM_HANDLE_ITERATOR, FM_HANDLE_VIEW};
 use crate::status::*;
 use crate::table::KeyRef;
@@ -86,7 +86,7 @@ pub unsafe extern "C" fn fm_iter_new(map: fm_handle, iter_out: *mut fm_handle) -
     boundary(|| {
         let out = Out::required(iter_out, "iter_out")?;
         let g = epoch::pin();
-        let it = Iter::new(self::map(map, &g)?);
+        let it = with_map(map, &g, |m, _| Ok(Iter::new(m)))?;
         out.write(registry::insert(Object::Iter(it))?);
         Ok(())
     })
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn fm_iter_len(iter: fm_handle, len_out: *mut usize) -> fm
 #[no_mangle]
 pub unsafe extern "C" fn fm_iter_next(iter: fm_handle, entry_out: *mut fm_entry) -> fm_status {
     let mut n = 0;
-    let status = fm_iter_next_batch(iter, entry_out, 1, &mut n);
+    let status = next_batch(iter, entry_out, 1, &mut n);
     if status == FM_OK && n == 0 {
         return FM_END;
     }
@@ -131,6 +131,13 @@ pub unsafe extern "C" fn fm_iter_next(iter: fm_handle, entry_out: *mut fm_entry)
 /// `entries` valid for `cap` writes; `count_out` valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_iter_next_batch(iter: fm_handle, entries: *mut fm_entry, cap: usize, count_out: *mut usize) -> fm_status {
+    next_batch(iter, entries, cap, count_out)
+}
+
+/// The body of `fm_iter_next_batch`, which `fm_iter_next` calls directly:
+/// a call through the exported symbol could bind to another copy of the
+/// library that is in the global scope, and reach the wrong registry.
+unsafe fn next_batch(iter: fm_handle, entries: *mut fm_entry, cap: usize, count_out: *mut usize) -> fm_status {
     boundary(|| {
         let out = Out::required(count_out, "count_out")?;
         let dst = array_out(entries, cap, "entries")?;
@@ -190,7 +197,7 @@ pub extern "C" fn fm_iter_free(iter: fm_handle) -> fm_status {
     free_handle(iter, FM_HANDLE_ITERATOR)
 }
 
-fn free_handle(handle: fm_handle, kind: registry::fm_handle_kind) -> fm_status {
+pub(crate) fn free_handle(handle: fm_handle, kind: registry::fm_handle_kind) -> fm_status {
     boundary(|| {
         if handle == 0 {
             return Ok(());
@@ -218,30 +225,32 @@ pub unsafe extern "C" fn fm_for_each(map: fm_handle, callback: fm_foreach_fn, ct
     boundary(|| {
         let f = callback.ok_or_else(|| Error::new(FM_NULL_ARGUMENT, "callback is NULL"))?;
         let g = epoch::pin();
-        let m = self::map(map, &g)?;
-        let (kk, vk) = (m.key_kind, m.val_kind);
-        m.for_each(&mut |k, v| {
-            let e = entry(kk, vk, k, v);
-            // SAFETY: the entry lives on our stack for the call.
-            match unsafe { f(ctx, &e) } {
-                0 => Ok(()),
-                rc => fail(FM_CALLBACK_STOPPED, format!("for_each callback returned {rc}")),
-            }
+        with_map(map, &g, |m, _| {
+            let (kk, vk) = (m.key_kind, m.val_kind);
+            m.for_each(&mut |k, v| {
+                let e = entry(kk, vk, k, v);
+                // SAFETY: the entry lives on our stack for the call.
+                match unsafe { f(ctx, &e) } {
+                    0 => Ok(()),
+                    rc => fail(FM_CALLBACK_STOPPED, format!("for_each callback returned {rc}")),
+                }
+            })
         })
     })
 }
 
 // ---- views ----------------------------------------------------------------
 
-fn make_view(map_h: fm_handle, key: impl FnOnce(&Map) -> Result<KeyRef<'static>>, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
+fn make_view(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
     boundary(|| {
         let out = unsafe { Out::required(view_out, "view_out") }?;
         let g = epoch::pin();
-        let m = self::map(map_h, &g)?;
-        super::ops::expect_values(m, super::ops::Want::Buf)?;
-        let word = m.get_word(key(m)?, &g)?.ok_or_else(Error::not_found)?;
-        // SAFETY: found while pinned.
-        let v = unsafe { View::of_word(word, Some(m.counters.clone())) };
+        let v = with_map(map_h, &g, |m, g| {
+            super::ops::expect_values(m, super::ops::Want::Buf)?;
+            let word = m.get_word(key()?, g)?.ok_or_else(Error::not_found)?;
+            // SAFETY: found while pinned.
+            Ok(unsafe { View::of_word(word, Some(m.counters.clone())) })
+        })?;
         let (p, n) = (v.bytes().as_ptr(), v.bytes().len());
         out.write(registry::insert(Object::View(v))?);
         Out::optional(ptr_out).write(p);
@@ -261,7 +270,7 @@ fn make_view(map_h: fm_handle, key: impl FnOnce(&Map) -> Result<KeyRef<'static>>
 /// Non-NULL pointers valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_view_i64(map: fm_handle, key: i64, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
-    make_view(map, move |_| Ok(KeyRef::Int(key as u64)), view_out, ptr_out, len_out)
+    make_view(map, move || Ok(KeyRef::Int(key as u64)), view_out, ptr_out, len_out)
 }
 
 /// As `fm_view_i64` for a STR/BYTES key (`key` NULL only if `key_len` is 0).
@@ -270,7 +279,7 @@ pub unsafe extern "C" fn fm_view_i64(map: fm_handle, key: i64, view_out: *mut fm
 /// `key` valid for `key_len` bytes; non-NULL out pointers valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_view_buf(map: fm_handle, key: *const u8, key_len: usize, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
-    make_view(map, move |_| Ok(KeyRef::Bytes(bytes_in(key, key_len, "key")?)), view_out, ptr_out, len_out)
+    make_view(map, move || Ok(KeyRef::Bytes(bytes_in(key, key_len, "key")?)), view_out, ptr_out, len_out)
 }
 
 /// Writes the address and length of a view's bytes (valid until the view is
@@ -315,7 +324,7 @@ pub unsafe extern "C" fn fm_export(map: fm_handle, view_out: *mut fm_handle, ptr
     boundary(|| {
         let out = Out::required(view_out, "view_out")?;
         let g = epoch::pin();
-        let snap = self::map(map, &g)?.snapshot();
+        let snap = with_map(map, &g, |m, _| Ok(m.snapshot()))?;
         let bytes = codec::export(&snap);
         drop(snap);
         let v = View::of_bytes(&bytes).ok_or_else(|| Error::new(FM_OUT_OF_MEMORY, "export buffer"))?;

@@ -1,12 +1,12 @@
 //! Map lifecycle: create, free, size, clear, reserve, clone, schema, stats.
 
-use super::{boundary, fm_handle, map, Out};
+use super::{boundary, fm_handle, with_map, Out};
 use crate::epoch;
 use crate::map::{fm_kind, Map};
 use crate::registry::{self, Object, FM_HANDLE_MAP};
 use crate::status::*;
 
-fn kind_arg(raw: u32, what: &'static str) -> Result<fm_kind> {
+pub(crate) fn kind_arg(raw: u32, what: &'static str) -> Result<fm_kind> {
     fm_kind::from_raw(raw).ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("{what}: unknown kind {raw}")))
 }
 
@@ -52,15 +52,21 @@ pub unsafe extern "C" fn fm_map_new(key_kind: u32, value_kind: u32, capacity: us
 
 /// Frees a map. Calls other threads are making on it finish normally; later
 /// calls get FM_INVALID_HANDLE. Iterators and views made from it stay valid.
-/// Freeing 0 is a no-op returning FM_OK; freeing twice returns
-/// FM_INVALID_HANDLE. Threads: any.
+/// For a bridge map this first closes it: requests already accepted run and
+/// are answered, new ones get FM_CLOSED, the owner thread exits (so this
+/// call waits for the queue to drain; from the owner thread itself, i.e. a
+/// callback, it returns FM_REENTRANT). Freeing 0 is a no-op returning
+/// FM_OK; freeing twice returns FM_INVALID_HANDLE. Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_map_free(map: fm_handle) -> fm_status {
     boundary(|| {
         if map == 0 {
             return Ok(());
         }
-        let _g = epoch::pin();
+        let g = epoch::pin();
+        if let Ok(Object::Bridge(b)) = registry::get(map, FM_HANDLE_MAP, &g) {
+            b.close()?;
+        }
         registry::remove(map, FM_HANDLE_MAP)
     })
 }
@@ -75,7 +81,7 @@ pub unsafe extern "C" fn fm_map_len(map: fm_handle, len_out: *mut usize) -> fm_s
     boundary(|| {
         let out = Out::required(len_out, "len_out")?;
         let g = epoch::pin();
-        out.write(self::map(map, &g)?.len());
+        out.write(with_map(map, &g, |m, _| Ok(m.len()))?);
         Ok(())
     })
 }
@@ -86,8 +92,10 @@ pub unsafe extern "C" fn fm_map_len(map: fm_handle, len_out: *mut usize) -> fm_s
 pub extern "C" fn fm_map_clear(map: fm_handle) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        self::map(map, &g)?.clear();
-        Ok(())
+        with_map(map, &g, |m, _| {
+            m.clear();
+            Ok(())
+        })
     })
 }
 
@@ -97,7 +105,7 @@ pub extern "C" fn fm_map_clear(map: fm_handle) -> fm_status {
 pub extern "C" fn fm_map_reserve(map: fm_handle, additional: usize) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        self::map(map, &g)?.reserve(additional)
+        with_map(map, &g, |m, _| m.reserve(additional))
     })
 }
 
@@ -113,7 +121,7 @@ pub unsafe extern "C" fn fm_map_clone(map: fm_handle, clone_out: *mut fm_handle)
     boundary(|| {
         let out = Out::required(clone_out, "clone_out")?;
         let g = epoch::pin();
-        let copy = self::map(map, &g)?.clone_map();
+        let copy = with_map(map, &g, |m, _| Ok(m.clone_map()))?;
         out.write(registry::insert(Object::Map(copy))?);
         Ok(())
     })
@@ -128,9 +136,9 @@ pub unsafe extern "C" fn fm_map_clone(map: fm_handle, clone_out: *mut fm_handle)
 pub unsafe extern "C" fn fm_map_schema(map: fm_handle, key_kind_out: *mut u32, value_kind_out: *mut u32) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let m = self::map(map, &g)?;
-        Out::optional(key_kind_out).write(m.key_kind as u32);
-        Out::optional(value_kind_out).write(m.val_kind as u32);
+        let (k, v) = with_map(map, &g, |m, _| Ok((m.key_kind, m.val_kind)))?;
+        Out::optional(key_kind_out).write(k as u32);
+        Out::optional(value_kind_out).write(v as u32);
         Ok(())
     })
 }
@@ -146,7 +154,7 @@ pub unsafe extern "C" fn fm_map_stats(map: fm_handle, stats_out: *mut fm_stats) 
     boundary(|| {
         let out = Out::required(stats_out, "stats_out")?;
         let g = epoch::pin();
-        let s = self::map(map, &g)?.stats(&g);
+        let s = with_map(map, &g, |m, g| Ok(m.stats(g)))?;
         out.write(fm_stats {
             len: s.len as u64,
             capacity: s.capacity as u64,

@@ -14,6 +14,7 @@
 //! All pointer handling lives in the helpers below; the exports read as safe code.
 
 pub mod batch;
+pub mod bridge;
 pub mod info;
 pub mod iter;
 pub mod lifecycle;
@@ -75,17 +76,35 @@ pub fn boundary_value<T>(fallback: T, body: impl FnOnce() -> Result<T>) -> T {
     }
 }
 
-/// Resolves a map handle. A call from inside one of this map's own callbacks
-/// is refused (it would deadlock on the shard lock or see a half-done update).
+/// Resolves a direct (non-bridge) map handle. Calls from inside one of this
+/// map's own callbacks are refused (they would deadlock on the shard lock or
+/// see a half-done update). Exports use [`with_map`], which also serves
+/// bridge maps.
 #[inline]
 pub fn map<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Map> {
     match registry::get(handle, FM_HANDLE_MAP, guard)? {
-        Object::Map(m) => {
-            if guard.nested() && m.in_callback() {
-                return fail(FM_REENTRANT, "a callback called back into its own map");
-            }
-            Ok(m)
-        }
+        Object::Map(m) => not_reentrant(m, guard),
+        Object::Bridge(_) => fail(FM_WRONG_KIND, "a bridge map cannot be used directly here"),
+        _ => fail(FM_WRONG_KIND, "not a map"),
+    }
+}
+
+#[inline]
+fn not_reentrant<'m>(m: &'m Map, guard: &Guard) -> Result<&'m Map> {
+    if guard.nested() && m.in_callback() {
+        return fail(FM_REENTRANT, "a callback called back into its own map");
+    }
+    Ok(m)
+}
+
+/// Runs `op` on the map behind `handle`: at once on this thread for a
+/// direct map, on the owner thread for a bridge map (this thread waits).
+/// `op` gets the guard of the thread it runs on.
+#[inline]
+pub fn with_map<R>(handle: fm_handle, guard: &Guard, op: impl FnOnce(&Map, &Guard) -> Result<R>) -> Result<R> {
+    match registry::get(handle, FM_HANDLE_MAP, guard)? {
+        Object::Map(m) => op(not_reentrant(m, guard)?, guard),
+        Object::Bridge(b) => b.run(|m, g| op(not_reentrant(m, g)?, g)),
         _ => fail(FM_WRONG_KIND, "not a map"),
     }
 }
@@ -126,7 +145,7 @@ pub unsafe fn bytes_in<'a>(ptr: *const u8, len: usize, what: &'static str) -> Re
 /// # Safety
 /// Unless NULL, `ptr` must be valid for reads of `n` elements.
 pub unsafe fn array_in<'a, T>(ptr: *const T, n: usize, what: &'static str) -> Result<&'a [T]> {
-    if n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+    if n > MAX_BLOB_LEN || n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
         return fail(FM_INVALID_ARGUMENT, format!("{what}: count {n} is impossible"));
     }
     if ptr.is_null() {
@@ -143,7 +162,7 @@ pub unsafe fn array_in<'a, T>(ptr: *const T, n: usize, what: &'static str) -> Re
 /// # Safety
 /// Unless NULL, `ptr` must be valid for writes of `n` elements.
 pub unsafe fn array_out<'a, T>(ptr: *mut T, n: usize, what: &'static str) -> Result<&'a mut [T]> {
-    if n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+    if n > MAX_BLOB_LEN || n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
         return fail(FM_INVALID_ARGUMENT, format!("{what}: count {n} is impossible"));
     }
     if ptr.is_null() {

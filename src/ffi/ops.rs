@@ -7,7 +7,7 @@
 //! thread at any time on the same map, and every operation on one key is
 //! linearizable.
 
-use super::{boundary, bytes_in, copy_out, fm_handle, map, non_null, Out};
+use super::{boundary, bytes_in, copy_out, fm_handle, non_null, with_map, Out};
 use crate::epoch;
 use crate::map::{Map, ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
 use crate::status::*;
@@ -34,8 +34,7 @@ pub(crate) fn expect_values(m: &Map, want: Want) -> Result<()> {
 fn insert(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, val: impl FnOnce() -> Result<ValIn<'static>>, replaced: *mut bool) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let m = map(map_h, &g)?;
-        let was = m.insert(key()?, val()?)?;
+        let was = with_map(map_h, &g, |m, _| m.insert(key()?, val()?))?;
         Out::optional(replaced).write(was);
         Ok(())
     })
@@ -46,12 +45,13 @@ fn insert(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, val: 
 fn lookup(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, want: Want, deliver: impl FnOnce(u64) -> Result<()>) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let m = map(map_h, &g)?;
-        expect_values(m, want)?;
-        match m.get_word(key()?, &g)? {
-            Some(word) => deliver(word),
-            None => Err(Error::not_found()),
-        }
+        with_map(map_h, &g, |m, g| {
+            expect_values(m, want)?;
+            match m.get_word(key()?, g)? {
+                Some(word) => deliver(word),
+                None => Err(Error::not_found()),
+            }
+        })
     })
 }
 
@@ -72,6 +72,9 @@ unsafe fn buf_val(ptr: *const u8, len: usize) -> impl FnOnce() -> Result<ValIn<'
 /// Copies a STR/BYTES value word out with the buffer-too-small protocol.
 unsafe fn deliver_buf(buf: *mut u8, cap: usize, len_out: *mut usize) -> Result<impl FnOnce(u64) -> Result<()>> {
     let len_out = Out::required(len_out, "len_out")?;
+    if cap > crate::map::MAX_BLOB_LEN {
+        return fail(FM_INVALID_ARGUMENT, format!("buffer capacity {cap} exceeds the 4 GiB limit"));
+    }
     Ok(move |word: u64| {
         // SAFETY: a blob word found while pinned stays alive for this call.
         let data = unsafe { crate::blob::bytes(word as *const crate::blob::Blob) };
@@ -245,7 +248,7 @@ fn contains(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, fou
     boundary(|| {
         let out = unsafe { Out::required(found, "found_out") }?;
         let g = epoch::pin();
-        let present = map(map_h, &g)?.contains(key()?, &g)?;
+        let present = with_map(map_h, &g, |m, g| m.contains(key()?, g))?;
         out.write(present);
         Ok(())
     })
@@ -254,7 +257,7 @@ fn contains(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, fou
 fn remove(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, removed: *mut bool) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let was = map(map_h, &g)?.remove(key()?)?;
+        let was = with_map(map_h, &g, |m, _| m.remove(key()?))?;
         Out::optional(removed).write(was);
         Ok(())
     })
@@ -301,7 +304,7 @@ pub unsafe extern "C" fn fm_remove_buf(map: fm_handle, key: *const u8, key_len: 
 fn add(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, delta: ValIn<'static>, deliver: impl FnOnce(u64)) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let new = map(map_h, &g)?.add(key()?, delta)?;
+        let new = with_map(map_h, &g, |m, _| m.add(key()?, delta))?;
         deliver(new);
         Ok(())
     })
@@ -363,12 +366,14 @@ fn update(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, f: fm
     boundary(|| {
         let f = f.ok_or_else(|| Error::new(FM_NULL_ARGUMENT, "callback is NULL"))?;
         let g = epoch::pin();
-        map(map_h, &g)?.update(key()?, &mut |bytes: &mut [u8]| {
-            // SAFETY: the callback gets a pointer valid for len bytes during the call.
-            match unsafe { f(ctx, bytes.as_mut_ptr(), bytes.len()) } {
-                0 => Ok(()),
-                rc => fail(FM_CALLBACK_STOPPED, format!("update callback returned {rc}")),
-            }
+        with_map(map_h, &g, |m, _| {
+            m.update(key()?, &mut |bytes: &mut [u8]| {
+                // SAFETY: the callback gets a pointer valid for len bytes during the call.
+                match unsafe { f(ctx, bytes.as_mut_ptr(), bytes.len()) } {
+                    0 => Ok(()),
+                    rc => fail(FM_CALLBACK_STOPPED, format!("update callback returned {rc}")),
+                }
+            })
         })
     })
 }

@@ -1,0 +1,669 @@
+//! Bridge mode: a map whose every operation runs on one owner thread, fed by
+//! a bounded channel.
+//!
+//! - **Route.** A bridge map is an ordinary map handle. The C ABI resolves it
+//!   and, instead of running the operation on the calling thread, hands the
+//!   operation (a closure borrowing the caller's arguments) to the owner
+//!   thread and waits for it to finish. The caller is blocked meanwhile, so
+//!   the borrow stays valid; this is how every map operation works on a
+//!   bridge map unchanged.
+//! - **Order.** The channel is FIFO: one thread's requests run in the order
+//!   made. Mutations run on one thread, so they form one total order; each
+//!   gets the next sequence number, which the caller can read back.
+//! - **Async.** `submit` copies a batch of requests into a ticket and
+//!   returns at once; the ticket is polled or waited on.
+//! - **Backpressure.** The channel is bounded (crossbeam-channel: a
+//!   well-kept MPMC channel with timeouts); a blocking submit waits up to a
+//!   timeout, a try-submit fails at once.
+//! - **Wake-ups.** Parking a thread costs microseconds here with a long
+//!   tail, so the owner and a waiting caller first spin briefly (a few tens
+//!   of microseconds), then park. An idle owner is parked: no CPU.
+//! - **Close** stops accepting requests, waits for submitters already past
+//!   the check, queues a final marker, and joins the owner, which answers
+//!   everything queued before the marker.
+//! - **Panics** on the owner thread are caught: that request fails with
+//!   FM_INTERNAL_ERROR and the bridge turns FAILED; queued and later
+//!   requests get FM_BRIDGE_FAILED. The process and the callers carry on.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::{self, JoinHandle, Thread, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError, SendTimeoutError};
+
+use crate::epoch::{self, Guard};
+use crate::map::{fm_kind, Map, ValIn, FM_FLOAT, FM_INT};
+use crate::status::*;
+use crate::table::KeyRef;
+
+/// Spin iterations before a waiting thread parks.
+const SPIN: u32 = 20_000;
+
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const FAILED: u8 = 2;
+
+/// The kind of a committed mutation (change feed) or of a submitted request.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum fm_op {
+    FM_OP_INSERT = 1,
+    FM_OP_REMOVE = 2,
+    FM_OP_ADD = 3,
+    FM_OP_UPDATE = 4,
+    FM_OP_CLEAR = 5,
+    /// Requests only: look a key up.
+    FM_OP_GET = 6,
+    /// Requests only: test for a key.
+    FM_OP_CONTAINS = 7,
+    /// Requests only: count entries.
+    FM_OP_LEN = 8,
+}
+pub use fm_op::*;
+
+impl fm_op {
+    pub fn from_raw(raw: u32) -> Option<fm_op> {
+        [FM_OP_INSERT, FM_OP_REMOVE, FM_OP_ADD, FM_OP_UPDATE, FM_OP_CLEAR, FM_OP_GET, FM_OP_CONTAINS, FM_OP_LEN]
+            .into_iter()
+            .find(|op| *op as u32 == raw)
+    }
+}
+
+/// A key owned by a request or an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedKey {
+    None,
+    Int(u64),
+    Bytes(Vec<u8>),
+}
+
+impl OwnedKey {
+    pub fn as_ref(&self) -> Option<KeyRef<'_>> {
+        match self {
+            OwnedKey::None => None,
+            OwnedKey::Int(k) => Some(KeyRef::Int(*k)),
+            OwnedKey::Bytes(b) => Some(KeyRef::Bytes(b)),
+        }
+    }
+}
+
+/// A value owned by a request, a result or an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedVal {
+    None,
+    Int(i64),
+    Float(f64),
+    Bytes(Vec<u8>),
+}
+
+impl OwnedVal {
+    pub fn as_ref(&self) -> Option<ValIn<'_>> {
+        match self {
+            OwnedVal::None => None,
+            OwnedVal::Int(v) => Some(ValIn::Int(*v)),
+            OwnedVal::Float(v) => Some(ValIn::Float(*v)),
+            OwnedVal::Bytes(b) => Some(ValIn::Bytes(b)),
+        }
+    }
+    /// The value a word of a map with values of `kind` stands for.
+    ///
+    /// # Safety
+    /// A blob word must be alive for the call.
+    pub unsafe fn from_word(kind: fm_kind, word: u64) -> OwnedVal {
+        match kind {
+            FM_INT => OwnedVal::Int(word as i64),
+            FM_FLOAT => OwnedVal::Float(f64::from_bits(word)),
+            _ => OwnedVal::Bytes(crate::blob::bytes(word as *const crate::blob::Blob).to_vec()),
+        }
+    }
+}
+
+/// One committed mutation.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub seq: u64,
+    pub op: fm_op,
+    pub key: OwnedKey,
+    pub value: OwnedVal,
+    /// Events this subscriber lost just before this one.
+    pub lost: u64,
+}
+
+/// A subscriber's bounded queue of events.
+pub struct SubQueue {
+    bound: usize,
+    state: Mutex<SubState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct SubState {
+    events: VecDeque<Event>,
+    lost: u64,
+    closed: bool,
+}
+
+impl SubQueue {
+    fn push(&self, e: &Event) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.events.len() == self.bound {
+            s.events.pop_front();
+            s.lost += 1;
+        }
+        s.events.push_back(e.clone());
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next event, waiting up to `timeout`. Err(FM_TIMEOUT) when none
+    /// came, Err(FM_CLOSED) when the bridge is closed and all were read.
+    pub fn next(&self, timeout: Option<Duration>) -> Result<Event> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(mut e) = s.events.pop_front() {
+                // Events dropped for lag were older than every queued one.
+                e.lost = std::mem::take(&mut s.lost);
+                return Ok(e);
+            }
+            if s.closed {
+                return fail(FM_CLOSED, "the bridge is closed and every event was delivered");
+            }
+            let wait = match deadline {
+                None => Duration::from_secs(3600),
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return fail(FM_TIMEOUT, "no event within the timeout"),
+                },
+            };
+            s = self.ready.wait_timeout(s, wait).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+/// Sequence numbers and subscribers of one bridge map. Mutations happen on
+/// the owner thread only, so `commit` is never concurrent with itself.
+#[derive(Default)]
+pub struct Feed {
+    seq: AtomicU64,
+    has_subs: AtomicBool,
+    subs: Mutex<Vec<Arc<SubQueue>>>,
+}
+
+thread_local! {
+    /// Sequence of the last mutation committed by the job running on this
+    /// (owner) thread, or of the last mutation the calling thread asked for.
+    static LAST_SEQ: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The sequence number of the last bridge mutation the calling thread made
+/// (0 if none).
+pub fn last_seq() -> u64 {
+    LAST_SEQ.with(Cell::get)
+}
+
+impl Feed {
+    /// Records a committed mutation. Called by the map, under its shard lock.
+    pub fn commit(&self, op: fm_op, key: OwnedKey, value: impl FnOnce() -> OwnedVal) {
+        let seq = self.seq.load(Ordering::Relaxed) + 1;
+        self.seq.store(seq, Ordering::Release);
+        LAST_SEQ.with(|c| c.set(seq));
+        if self.has_subs.load(Ordering::Acquire) {
+            let e = Event { seq, op, key, value: value(), lost: 0 };
+            for s in self.subs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                s.push(&e);
+            }
+        }
+    }
+
+    pub fn last(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    fn subscribe(&self, bound: usize) -> Arc<SubQueue> {
+        let q = Arc::new(SubQueue { bound, state: Mutex::default(), ready: Condvar::new() });
+        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        subs.push(q.clone());
+        self.has_subs.store(true, Ordering::Release);
+        q
+    }
+
+    pub fn unsubscribe(&self, q: &Arc<SubQueue>) {
+        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain(|s| !Arc::ptr_eq(s, q));
+        self.has_subs.store(!subs.is_empty(), Ordering::Release);
+    }
+
+    fn close_all(&self) {
+        for s in self.subs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            s.close();
+        }
+    }
+}
+
+/// Completion flag a caller waits on: spin, then park.
+struct Completion {
+    state: AtomicU8,
+    waiter: Thread,
+}
+
+const PENDING: u8 = 0;
+const PARKED: u8 = 1;
+const DONE: u8 = 2;
+
+impl Completion {
+    fn new() -> Completion {
+        Completion { state: AtomicU8::new(PENDING), waiter: thread::current() }
+    }
+    fn complete(&self) {
+        // Clone the handle first: once DONE is visible the waiter may return
+        // and free `self`.
+        let waiter = self.waiter.clone();
+        if self.state.swap(DONE, Ordering::AcqRel) == PARKED {
+            waiter.unpark();
+        }
+    }
+    fn wait(&self) {
+        for i in 0..SPIN {
+            if self.state.load(Ordering::Acquire) == DONE {
+                return;
+            }
+            if i % 64 == 63 {
+                thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        if self.state.compare_exchange(PENDING, PARKED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        while self.state.load(Ordering::Acquire) != DONE {
+            thread::park();
+        }
+    }
+}
+
+/// A synchronous job: a closure living on the waiting caller's stack.
+trait Job {
+    fn run(&mut self, map: &Map, guard: &Guard);
+    fn fail(&mut self, err: Error);
+}
+
+struct SyncJob<F, R> {
+    f: Option<F>,
+    result: Option<Result<R>>,
+    seq: u64,
+    done: Completion,
+}
+
+impl<F: FnOnce(&Map, &Guard) -> Result<R>, R> Job for SyncJob<F, R> {
+    fn run(&mut self, map: &Map, guard: &Guard) {
+        LAST_SEQ.with(|c| c.set(0));
+        let f = self.f.take().expect("a job runs once");
+        self.result = Some(f(map, guard));
+        self.seq = LAST_SEQ.with(Cell::get);
+    }
+    fn fail(&mut self, err: Error) {
+        self.result = Some(Err(err));
+    }
+}
+
+/// Pointer to a job on a blocked caller's stack.
+struct JobPtr(*mut (dyn Job + 'static), *const Completion);
+// SAFETY: the caller that owns the job blocks until the owner thread marks
+// it complete; nothing else touches it meanwhile.
+unsafe impl Send for JobPtr {}
+
+/// A result of one submitted request.
+#[derive(Debug, Clone)]
+pub struct ReqResult {
+    pub status: fm_status,
+    pub flag: bool,
+    pub seq: u64,
+    pub len: u64,
+    pub value: OwnedVal,
+}
+
+/// A submitted request, owning its data.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub op: fm_op,
+    pub key: OwnedKey,
+    pub value: OwnedVal,
+}
+
+/// Shared by a ticket handle and the owner thread.
+pub struct TicketInner {
+    results: Mutex<Option<Vec<ReqResult>>>,
+    ready: Condvar,
+}
+
+impl TicketInner {
+    pub fn done(&self) -> bool {
+        self.results.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+    /// Waits up to `timeout` (None: forever). False on timeout.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut r = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        while r.is_none() {
+            let wait = match deadline {
+                None => Duration::from_secs(3600),
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return false,
+                },
+            };
+            r = self.ready.wait_timeout(r, wait).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        true
+    }
+    /// The results (None until done). Once set they never change, so
+    /// pointers into them live as long as the ticket.
+    pub fn results_ref(&self) -> std::sync::MutexGuard<'_, Option<Vec<ReqResult>>> {
+        self.results.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn finish(&self, results: Vec<ReqResult>) {
+        *self.results.lock().unwrap_or_else(|p| p.into_inner()) = Some(results);
+        self.ready.notify_all();
+    }
+}
+
+enum Msg {
+    Sync(JobPtr),
+    Batch(Arc<TicketInner>, Vec<Request>),
+    Close,
+}
+
+struct Shared {
+    state: AtomicU8,
+    /// Submitters between the open check and the send.
+    inflight: AtomicUsize,
+    owner: OnceLock<ThreadId>,
+}
+
+/// The registry object behind a bridge map handle.
+pub struct Bridge {
+    map: Arc<Map>,
+    feed: Arc<Feed>,
+    tx: Sender<Msg>,
+    shared: Arc<Shared>,
+    owner: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// How long a submit may wait for room in the queue.
+#[derive(Clone, Copy)]
+pub enum Wait {
+    /// Fail at once when the queue is full.
+    Try,
+    /// Wait up to this long.
+    For(Duration),
+    /// Wait as long as it takes.
+    Forever,
+}
+
+impl Bridge {
+    pub fn new(key_kind: fm_kind, val_kind: fm_kind, capacity: usize, queue: usize) -> Result<Bridge> {
+        if queue == 0 || queue > 1 << 24 {
+            return fail(FM_INVALID_ARGUMENT, format!("queue capacity {queue} must be between 1 and {}", 1 << 24));
+        }
+        let feed = Arc::new(Feed::default());
+        let mut map = Map::new(key_kind, val_kind, capacity)?;
+        map.feed = Some(feed.clone());
+        let map = Arc::new(map);
+        let (tx, rx) = bounded(queue);
+        let shared = Arc::new(Shared { state: AtomicU8::new(OPEN), inflight: AtomicUsize::new(0), owner: OnceLock::new() });
+        let owner = {
+            let (map, shared) = (map.clone(), shared.clone());
+            thread::Builder::new()
+                .name("ferrymap-bridge".into())
+                .spawn(move || owner_loop(&map, &shared, rx))
+                .map_err(|e| Error::new(FM_OUT_OF_MEMORY, format!("cannot start the owner thread: {e}")))?
+        };
+        let _ = shared.owner.set(owner.thread().id());
+        Ok(Bridge { map, feed, tx, shared, owner: Mutex::new(Some(owner)) })
+    }
+
+    pub fn map(&self) -> &Map {
+        &self.map
+    }
+
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
+    }
+
+    fn on_owner_thread(&self) -> bool {
+        self.shared.owner.get() == Some(&thread::current().id())
+    }
+
+    fn state_error(&self) -> Error {
+        match self.shared.state.load(Ordering::Acquire) {
+            FAILED => Error::new(FM_BRIDGE_FAILED, "the bridge's owner thread failed (a caught panic)"),
+            _ => Error::new(FM_CLOSED, "the bridge map is closed"),
+        }
+    }
+
+    /// Sends a message unless closed, waiting for room as `wait` says.
+    fn send(&self, msg: Msg, wait: Wait) -> Result<()> {
+        self.shared.inflight.fetch_add(1, Ordering::SeqCst);
+        let result = if self.shared.state.load(Ordering::SeqCst) != OPEN {
+            Err(self.state_error())
+        } else {
+            let sent = match wait {
+                Wait::Try => self.tx.try_send(msg).map_err(|e| match e {
+                    TrySendError::Full(_) => Error::new(FM_QUEUE_FULL, "the bridge queue is full"),
+                    TrySendError::Disconnected(_) => self.state_error(),
+                }),
+                Wait::For(t) => self.tx.send_timeout(msg, t).map_err(|e| match e {
+                    SendTimeoutError::Timeout(_) => Error::new(FM_TIMEOUT, "the bridge queue stayed full for the whole timeout"),
+                    SendTimeoutError::Disconnected(_) => self.state_error(),
+                }),
+                Wait::Forever => self.tx.send(msg).map_err(|_| self.state_error()),
+            };
+            sent
+        };
+        self.shared.inflight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Runs `f` on the owner thread and returns its result. The calling
+    /// thread waits; from the owner thread itself (a callback) it runs inline.
+    pub fn run<R>(&self, f: impl FnOnce(&Map, &Guard) -> Result<R>) -> Result<R> {
+        if self.on_owner_thread() {
+            let g = epoch::pin();
+            return f(&self.map, &g);
+        }
+        let mut job = SyncJob { f: Some(f), result: None, seq: 0, done: Completion::new() };
+        let done: *const Completion = &job.done;
+        let ptr: *mut (dyn Job + '_) = &mut job;
+        // SAFETY: we erase the lifetime; `job` outlives its use because we
+        // block below until the owner marks it complete (or never sent it).
+        let ptr: *mut (dyn Job + 'static) = unsafe { std::mem::transmute(ptr) };
+        self.send(Msg::Sync(JobPtr(ptr, done)), Wait::Forever)?;
+        job.done.wait();
+        if job.seq != 0 {
+            LAST_SEQ.with(|c| c.set(job.seq));
+        }
+        job.result.take().unwrap_or_else(|| fail(FM_INTERNAL_ERROR, "bridge job finished without a result"))
+    }
+
+    /// Queues a batch and returns its ticket at once.
+    pub fn submit(&self, requests: Vec<Request>, wait: Wait) -> Result<Arc<TicketInner>> {
+        let ticket = Arc::new(TicketInner { results: Mutex::new(None), ready: Condvar::new() });
+        self.send(Msg::Batch(ticket.clone(), requests), wait)?;
+        Ok(ticket)
+    }
+
+    pub fn subscribe(&self, bound: usize) -> Result<Arc<SubQueue>> {
+        if bound == 0 {
+            return fail(FM_INVALID_ARGUMENT, "a subscription needs room for at least one event");
+        }
+        if self.shared.state.load(Ordering::Acquire) != OPEN {
+            return Err(self.state_error());
+        }
+        Ok(self.feed.subscribe(bound))
+    }
+
+    pub fn failed(&self) -> bool {
+        self.shared.state.load(Ordering::Acquire) == FAILED
+    }
+
+    /// Stops accepting requests, lets the owner answer everything accepted,
+    /// and joins it. Idempotent. Must not be called from the owner thread.
+    pub fn close(&self) -> Result<()> {
+        if self.on_owner_thread() {
+            return fail(FM_REENTRANT, "a bridge cannot be closed from its own owner thread");
+        }
+        let Some(owner) = self.owner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let _ = self.shared.state.compare_exchange(OPEN, CLOSED, Ordering::SeqCst, Ordering::SeqCst);
+        // Every submitter that saw OPEN finishes sending before the marker.
+        while self.shared.inflight.load(Ordering::SeqCst) != 0 {
+            thread::yield_now();
+        }
+        let _ = self.tx.send(Msg::Close);
+        let _ = owner.join();
+        self.feed.close_all();
+        Ok(())
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        // Normally closed by fm_map_free; this is the backstop.
+        let _ = self.close();
+    }
+}
+
+fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
+    loop {
+        let msg = match next(&rx) {
+            Some(m) => m,
+            None => return,
+        };
+        if shared.state.load(Ordering::Acquire) == FAILED && !matches!(msg, Msg::Close) {
+            refuse(msg, Error::new(FM_BRIDGE_FAILED, "the bridge's owner thread failed (a caught panic)"));
+            continue;
+        }
+        match msg {
+            Msg::Close => {
+                // Everything accepted before close came before this marker.
+                while let Ok(m) = rx.try_recv() {
+                    refuse(m, Error::new(FM_CLOSED, "the bridge map is closed"));
+                }
+                return;
+            }
+            Msg::Sync(JobPtr(job, done)) => {
+                let g = epoch::pin();
+                // SAFETY: the caller blocks until `complete`.
+                let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { (*job).run(map, &g) }));
+                if let Err(p) = outcome {
+                    shared.state.store(FAILED, Ordering::Release);
+                    // SAFETY: as above.
+                    unsafe { (*job).fail(Error::new(FM_INTERNAL_ERROR, panic_text(&p))) };
+                }
+                drop(g);
+                // SAFETY: as above; after this the caller may free the job.
+                unsafe { (*done).complete() };
+            }
+            Msg::Batch(ticket, requests) => {
+                let g = epoch::pin();
+                let outcome = catch_unwind(AssertUnwindSafe(|| requests.iter().map(|r| execute(map, r, &g)).collect::<Vec<_>>()));
+                drop(g);
+                match outcome {
+                    Ok(results) => ticket.finish(results),
+                    Err(_) => {
+                        shared.state.store(FAILED, Ordering::Release);
+                        let r = ReqResult { status: FM_INTERNAL_ERROR, flag: false, seq: 0, len: 0, value: OwnedVal::None };
+                        ticket.finish(vec![r; requests.len()]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Answers a message the bridge will not run (closed or failed).
+fn refuse(msg: Msg, err: Error) {
+    match msg {
+        Msg::Sync(JobPtr(job, done)) => unsafe {
+            // SAFETY: the caller blocks until `complete`.
+            (*job).fail(err);
+            (*done).complete();
+        },
+        Msg::Batch(ticket, requests) => {
+            let r = ReqResult { status: err.status, flag: false, seq: 0, len: 0, value: OwnedVal::None };
+            ticket.finish(vec![r; requests.len()]);
+        }
+        Msg::Close => {}
+    }
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into())
+}
+
+/// The next message: spin on the queue briefly, then block.
+fn next(rx: &Receiver<Msg>) -> Option<Msg> {
+    for i in 0..SPIN {
+        match rx.try_recv() {
+            Ok(m) => return Some(m),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                if i % 64 == 63 {
+                    thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+    rx.recv().ok()
+}
+
+/// Runs one submitted request on the owner thread.
+fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
+    LAST_SEQ.with(|c| c.set(0));
+    let mut out = ReqResult { status: FM_OK, flag: false, seq: 0, len: 0, value: OwnedVal::None };
+    let key = || r.key.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a key"));
+    let value = || r.value.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a value"));
+    let result: Result<()> = (|| {
+        match r.op {
+            FM_OP_INSERT => out.flag = map.insert(key()?, value()?)?,
+            FM_OP_REMOVE => out.flag = map.remove(key()?)?,
+            FM_OP_ADD => {
+                let word = map.add(key()?, value()?)?;
+                // SAFETY: INT/FLOAT words only (add refuses other kinds).
+                out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
+            }
+            FM_OP_GET => {
+                if let Some(word) = map.get_word(key()?, g)? {
+                    out.flag = true;
+                    // SAFETY: found while pinned.
+                    out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
+                }
+            }
+            FM_OP_CONTAINS => out.flag = map.contains(key()?, g)?,
+            FM_OP_CLEAR => map.clear(),
+            FM_OP_LEN => out.len = map.len() as u64,
+            FM_OP_UPDATE => return fail(FM_INVALID_ARGUMENT, "update takes a callback: use the synchronous call"),
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        out.status = e.status;
+    }
+    out.seq = LAST_SEQ.with(Cell::get);
+    out
+}
