@@ -9,7 +9,7 @@
 //! A view owns a reference to one immutable blob; the bytes stay where they
 //! are until the view is released.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::blob::{self, Blob};
@@ -18,9 +18,11 @@ use crate::table::Table;
 
 pub struct Iter {
     snapshot: Snapshot,
-    /// Indices of the snapshot's non-empty tables.
     cursor: Mutex<Cursor>,
     counters: Arc<Counters>,
+    /// Set when the handle is freed: the map's count of open iterators
+    /// drops then, not when the memory is reclaimed later.
+    released: AtomicBool,
 }
 
 #[derive(Default)]
@@ -32,7 +34,7 @@ struct Cursor {
 impl Iter {
     pub fn new(map: &Map) -> Iter {
         map.counters.iterators.fetch_add(1, Ordering::Relaxed);
-        Iter { snapshot: map.snapshot(), cursor: Mutex::default(), counters: map.counters.clone() }
+        Iter { snapshot: map.snapshot(), cursor: Mutex::default(), counters: map.counters.clone(), released: AtomicBool::new(false) }
     }
 
     pub fn snapshot(&self) -> &Snapshot {
@@ -64,15 +66,26 @@ impl Iter {
     }
 }
 
+impl Iter {
+    /// Called when the handle is freed (and by drop, once in all).
+    pub fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.counters.iterators.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Drop for Iter {
     fn drop(&mut self) {
-        self.counters.iterators.fetch_sub(1, Ordering::Relaxed);
+        self.release();
     }
 }
 
 pub struct View {
     blob: *const Blob,
     counters: Option<Arc<Counters>>,
+    /// As for iterators: the open-views count drops when the handle is freed.
+    released: AtomicBool,
 }
 
 // SAFETY: the blob is immutable and reference counted atomically.
@@ -90,12 +103,12 @@ impl View {
         if let Some(c) = &counters {
             c.views.fetch_add(1, Ordering::Relaxed);
         }
-        View { blob: word as *const Blob, counters }
+        View { blob: word as *const Blob, counters, released: AtomicBool::new(false) }
     }
 
     /// A view owning fresh bytes (export data). None when memory runs out.
     pub fn of_bytes(bytes: &[u8]) -> Option<View> {
-        Some(View { blob: blob::new(bytes, 0)?, counters: None })
+        Some(View { blob: blob::new(bytes, 0)?, counters: None, released: AtomicBool::new(false) })
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -104,11 +117,20 @@ impl View {
     }
 }
 
+impl View {
+    /// Called when the handle is freed (and by drop, once in all).
+    pub fn release(&self) {
+        if let Some(c) = &self.counters {
+            if !self.released.swap(true, Ordering::AcqRel) {
+                c.views.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 impl Drop for View {
     fn drop(&mut self) {
-        if let Some(c) = &self.counters {
-            c.views.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.release();
         // SAFETY: our reference; readers reach this blob only through tables,
         // which hold references of their own.
         unsafe { blob::release(self.blob) }

@@ -286,6 +286,12 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     }
     let obj = s.object.swap(std::ptr::null_mut(), Ordering::AcqRel);
     reg.live[kind as usize - 1].fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: still allocated: it is retired only below.
+    match unsafe { &*obj } {
+        Object::Iter(it) => it.release(),
+        Object::View(v) => v.release(),
+        _ => {}
+    }
     {
         let mut a = reg.alloc.lock().unwrap_or_else(|p| p.into_inner());
         if s.generation.load(Ordering::Relaxed) < MAX_GEN {

@@ -516,3 +516,25 @@ fn lookups_match_a_reference_map_under_random_removal() {
     assert_eq!(len(m), reference.len());
     ok(fm_map_free(m));
 }
+
+#[test]
+fn open_iterators_and_views_are_counted_until_freed() {
+    let _l = leakcheck();
+    let m = new_map(FM_INT, FM_STR);
+    ok(unsafe { fm_insert_i64_buf(m, 1, b"x".as_ptr(), 1, null_mut()) });
+    let stats = || {
+        let mut s = fm_stats::default();
+        ok(unsafe { fm_map_stats(m, &mut s) });
+        (s.open_iterators, s.open_views)
+    };
+    let (mut it, mut view) = (0, 0);
+    ok(unsafe { fm_iter_new(m, &mut it) });
+    ok(unsafe { fm_view_i64(m, 1, &mut view, null_mut(), null_mut()) });
+    assert_eq!(stats(), (1, 1));
+    ok(fm_view_release(view));
+    ok(fm_iter_free(it));
+    assert_eq!(stats(), (0, 0), "counted down when the handles are freed");
+    let mut h = 0;
+    assert_eq!(unsafe { fm_import(null(), 0, &mut h) }, FM_CORRUPT_DATA, "empty input is corrupt, not a NULL error");
+    ok(fm_map_free(m));
+}

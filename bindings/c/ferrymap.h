@@ -794,8 +794,9 @@ enum fm_status fm_export(fm_handle map,
 /**
  * Builds a new map from `len` bytes of `fm_export` output at `data` and
  * writes its handle to `*map_out` (not NULL). The data is treated as
- * untrusted: corruption or truncation gives FM_CORRUPT_DATA, a newer format
- * FM_UNSUPPORTED_VERSION, and no map is created. The caller keeps its
+ * untrusted: corruption or truncation (including empty input) gives
+ * FM_CORRUPT_DATA, a newer format FM_UNSUPPORTED_VERSION, and no map is
+ * created. `data` may be NULL only if `len` is 0. The caller keeps its
  * buffer and owns the new map.
  *
  * # Safety

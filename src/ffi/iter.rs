@@ -338,8 +338,9 @@ pub unsafe extern "C" fn fm_export(map: fm_handle, view_out: *mut fm_handle, ptr
 
 /// Builds a new map from `len` bytes of `fm_export` output at `data` and
 /// writes its handle to `*map_out` (not NULL). The data is treated as
-/// untrusted: corruption or truncation gives FM_CORRUPT_DATA, a newer format
-/// FM_UNSUPPORTED_VERSION, and no map is created. The caller keeps its
+/// untrusted: corruption or truncation (including empty input) gives
+/// FM_CORRUPT_DATA, a newer format FM_UNSUPPORTED_VERSION, and no map is
+/// created. `data` may be NULL only if `len` is 0. The caller keeps its
 /// buffer and owns the new map.
 ///
 /// # Safety
@@ -348,9 +349,6 @@ pub unsafe extern "C" fn fm_export(map: fm_handle, view_out: *mut fm_handle, ptr
 pub unsafe extern "C" fn fm_import(data: *const u8, len: usize, map_out: *mut fm_handle) -> fm_status {
     boundary(|| {
         let out = Out::required(map_out, "map_out")?;
-        if data.is_null() {
-            return fail(FM_NULL_ARGUMENT, "data is NULL");
-        }
         let bytes = bytes_in(data, len, "data")?;
         let _g = epoch::pin();
         let m = codec::import(bytes)?;
