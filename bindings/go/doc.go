@@ -1,0 +1,57 @@
+// Package ferrymap is the Go binding of ferrymap: hash maps that live in
+// one shared library (libferrymap.so) and are shared by handle between Go,
+// C, Python and Java code in the same process, without copying.
+//
+// A Map is a typed Go value around a 64-bit handle:
+//
+//	m, err := ferrymap.New[int64, string](0)  // INT keys → STR values
+//	defer m.Close()
+//	m.Set(42, "answer")
+//	v, ok, err := m.Get(42)                   // "answer", true, nil
+//	C.use_from_c(C.fm_handle(m.Handle()))     // the same map, from C
+//
+// Key types: int64, uint64, string, []byte (and named types over them).
+// Value types: int64, uint64, float64, string, []byte. New picks the kinds
+// from the types (string → STR, which must be valid UTF-8; []byte →
+// BYTES); NewKinds chooses them explicitly.
+//
+// # Semantics
+//
+// Every method may be called from any goroutine concurrently, and from
+// other languages on the same handle. Not found is a bool; errors are real
+// failures and wrap a sentinel usable with errors.Is (ErrInvalidHandle,
+// ErrWrongKind, ErrInvalidUTF8, ErrClosed, ErrCorruptData, ErrReentrant,
+// ErrOverflow, ...), with the library's detail message.
+//
+// Iteration (for k, v := range m.All()) runs over a snapshot: exactly the
+// entries present when the loop started, each once, while any goroutine or
+// language keeps writing. This is the case that makes a Go map crash with
+// "concurrent map iteration and map write".
+//
+// # Ownership
+//
+// New, Clone and Import return owned maps: Close frees them, and a cleanup
+// (runtime.AddCleanup) frees an owned map that becomes unreachable without
+// Close. Attach wraps a handle made elsewhere without owning it; Adopt
+// takes ownership, Disown gives it away. Handle() never transfers
+// ownership by itself. Views (zero-copy []byte) must be Released
+// explicitly; they are never released behind the caller's back.
+//
+// # Linking
+//
+// The package links against the libferrymap.so built by `cargo build
+// --release` in this repository (target/release, found at run time through
+// an rpath). See link_intree.go for linking another copy with the
+// ferrymap_external build tag and CGO_LDFLAGS. The whole process must load
+// one libferrymap.so: that is what makes handles valid across languages
+// (RegistryID tells which copy a package talks to).
+//
+// # cgo rules
+//
+// No Go pointer is kept by C beyond a call. Keys and values are passed as
+// pointers to Go memory that holds no Go pointers, for the duration of the
+// call; batch calls of INT keys pass the slices' backing arrays the same
+// way; STR/BYTES batches are copied into C memory first. Callbacks (Update,
+// ForEach) receive a runtime/cgo.Handle, not a pointer. The package passes
+// go vet and runs its tests with GODEBUG=cgocheck=1 and the race detector.
+package ferrymap

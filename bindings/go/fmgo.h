@@ -1,0 +1,188 @@
+/*
+ * fmgo.h: the C half of the Go binding (see capi.go for why it exists).
+ * Static inline wrappers around the fm_* calls of ferrymap.h; every Go file
+ * of the package that calls them includes this header.
+ */
+#ifndef FMGO_H
+#define FMGO_H
+
+#include <stdlib.h>
+#include <string.h>
+#include "ferrymap.h"
+
+// One result shape for every wrapper. st: the fm_status. b: a bool out
+// (replaced / removed / found). i: an integer out (value, handle, count,
+// kind). f: a double out. p, n: a pointer and length out (views), or a
+// length (buffer-too-small protocol, counts). err: on failure, a malloc'd
+// copy of fm_last_error() taken on the failing thread; Go frees it.
+typedef struct fmgo_r {
+	int32_t st;
+	uint8_t b;
+	int64_t i;
+	double f;
+	const uint8_t *p;
+	size_t n;
+	char *err;
+} fmgo_r;
+
+static inline char *fmgo_errdup(int32_t st) {
+	if (st == FM_OK || st == FM_NOT_FOUND || st == FM_END || st == FM_BUFFER_TOO_SMALL)
+		return NULL;
+	const char *m = fm_last_error();
+	size_t len = strlen(m);
+	char *c = (char *)malloc(len + 1);
+	if (c != NULL)
+		memcpy(c, m, len + 1);
+	return c;
+}
+
+#define FMGO_RET(r) do { (r).err = fmgo_errdup((r).st); return (r); } while (0)
+
+// ---- lifecycle ----
+static inline fmgo_r fmgo_map_new(uint32_t kk, uint32_t vk, size_t cap) {
+	fmgo_r r = {0}; fm_handle h = 0;
+	r.st = fm_map_new(kk, vk, cap, &h); r.i = (int64_t)h; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_map_free(fm_handle m) { fmgo_r r = {0}; r.st = fm_map_free(m); FMGO_RET(r); }
+static inline fmgo_r fmgo_map_len(fm_handle m) { fmgo_r r = {0}; r.st = fm_map_len(m, &r.n); FMGO_RET(r); }
+static inline fmgo_r fmgo_map_clear(fm_handle m) { fmgo_r r = {0}; r.st = fm_map_clear(m); FMGO_RET(r); }
+static inline fmgo_r fmgo_map_reserve(fm_handle m, size_t n) { fmgo_r r = {0}; r.st = fm_map_reserve(m, n); FMGO_RET(r); }
+static inline fmgo_r fmgo_map_clone(fm_handle m) {
+	fmgo_r r = {0}; fm_handle h = 0;
+	r.st = fm_map_clone(m, &h); r.i = (int64_t)h; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_map_schema(fm_handle m) {
+	fmgo_r r = {0}; uint32_t k = 0, v = 0;
+	r.st = fm_map_schema(m, &k, &v); r.i = k; r.n = v; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_map_stats(fm_handle m, fm_stats *out) { fmgo_r r = {0}; r.st = fm_map_stats(m, out); FMGO_RET(r); }
+
+// ---- single ops ----
+static inline fmgo_r fmgo_insert_i64_i64(fm_handle m, int64_t k, int64_t v) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_i64(m, k, v, &rep); r.b = rep; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_insert_i64_f64(fm_handle m, int64_t k, double v) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_f64(m, k, v, &rep); r.b = rep; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_insert_i64_buf(fm_handle m, int64_t k, const uint8_t *v, size_t vn) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_buf(m, k, v, vn, &rep); r.b = rep; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_insert_buf_i64(fm_handle m, const uint8_t *k, size_t kn, int64_t v) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_i64(m, k, kn, v, &rep); r.b = rep; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_insert_buf_f64(fm_handle m, const uint8_t *k, size_t kn, double v) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_f64(m, k, kn, v, &rep); r.b = rep; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_insert_buf_buf(fm_handle m, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_buf(m, k, kn, v, vn, &rep); r.b = rep; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_get_i64_i64(fm_handle m, int64_t k) { fmgo_r r = {0}; r.st = fm_get_i64_i64(m, k, &r.i); FMGO_RET(r); }
+static inline fmgo_r fmgo_get_i64_f64(fm_handle m, int64_t k) { fmgo_r r = {0}; r.st = fm_get_i64_f64(m, k, &r.f); FMGO_RET(r); }
+static inline fmgo_r fmgo_get_i64_buf(fm_handle m, int64_t k, uint8_t *buf, size_t cap) {
+	fmgo_r r = {0}; r.st = fm_get_i64_buf(m, k, buf, cap, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_get_buf_i64(fm_handle m, const uint8_t *k, size_t kn) { fmgo_r r = {0}; r.st = fm_get_buf_i64(m, k, kn, &r.i); FMGO_RET(r); }
+static inline fmgo_r fmgo_get_buf_f64(fm_handle m, const uint8_t *k, size_t kn) { fmgo_r r = {0}; r.st = fm_get_buf_f64(m, k, kn, &r.f); FMGO_RET(r); }
+static inline fmgo_r fmgo_get_buf_buf(fm_handle m, const uint8_t *k, size_t kn, uint8_t *buf, size_t cap) {
+	fmgo_r r = {0}; r.st = fm_get_buf_buf(m, k, kn, buf, cap, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_contains_i64(fm_handle m, int64_t k) {
+	fmgo_r r = {0}; bool f = false; r.st = fm_contains_i64(m, k, &f); r.b = f; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_contains_buf(fm_handle m, const uint8_t *k, size_t kn) {
+	fmgo_r r = {0}; bool f = false; r.st = fm_contains_buf(m, k, kn, &f); r.b = f; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_remove_i64(fm_handle m, int64_t k) {
+	fmgo_r r = {0}; bool f = false; r.st = fm_remove_i64(m, k, &f); r.b = f; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_remove_buf(fm_handle m, const uint8_t *k, size_t kn) {
+	fmgo_r r = {0}; bool f = false; r.st = fm_remove_buf(m, k, kn, &f); r.b = f; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_add_i64_i64(fm_handle m, int64_t k, int64_t d) { fmgo_r r = {0}; r.st = fm_add_i64_i64(m, k, d, &r.i); FMGO_RET(r); }
+static inline fmgo_r fmgo_add_i64_f64(fm_handle m, int64_t k, double d) { fmgo_r r = {0}; r.st = fm_add_i64_f64(m, k, d, &r.f); FMGO_RET(r); }
+static inline fmgo_r fmgo_add_buf_i64(fm_handle m, const uint8_t *k, size_t kn, int64_t d) {
+	fmgo_r r = {0}; r.st = fm_add_buf_i64(m, k, kn, d, &r.i); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_add_buf_f64(fm_handle m, const uint8_t *k, size_t kn, double d) {
+	fmgo_r r = {0}; r.st = fm_add_buf_f64(m, k, kn, d, &r.f); FMGO_RET(r);
+}
+
+// ---- callbacks (trampolines exported from callback.go) ----
+extern int32_t fmgoUpdateTrampoline(uintptr_t ctx, uint8_t *value, size_t len);
+extern int32_t fmgoForEachTrampoline(uintptr_t ctx, fm_entry *entry);
+static inline int32_t fmgo_update_cb(void *ctx, uint8_t *value, size_t len) {
+	return fmgoUpdateTrampoline((uintptr_t)ctx, value, len);
+}
+static inline int32_t fmgo_foreach_cb(void *ctx, const fm_entry *entry) {
+	return fmgoForEachTrampoline((uintptr_t)ctx, (fm_entry *)entry);
+}
+static inline fmgo_r fmgo_update_i64(fm_handle m, int64_t k, uintptr_t ctx) {
+	fmgo_r r = {0}; r.st = fm_update_i64(m, k, fmgo_update_cb, (void *)ctx); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_update_buf(fm_handle m, const uint8_t *k, size_t kn, uintptr_t ctx) {
+	fmgo_r r = {0}; r.st = fm_update_buf(m, k, kn, fmgo_update_cb, (void *)ctx); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_for_each(fm_handle m, uintptr_t ctx) {
+	fmgo_r r = {0}; r.st = fm_for_each(m, fmgo_foreach_cb, (void *)ctx); FMGO_RET(r);
+}
+
+// ---- batch ----
+static inline fmgo_r fmgo_insert_many_i64_i64(fm_handle m, const int64_t *k, const int64_t *v, size_t n) {
+	fmgo_r r = {0}; r.st = fm_insert_many_i64_i64(m, k, v, n, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_insert_many_i64_f64(fm_handle m, const int64_t *k, const double *v, size_t n) {
+	fmgo_r r = {0}; r.st = fm_insert_many_i64_f64(m, k, v, n, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_insert_many(fm_handle m, const fm_entry *e, size_t n) {
+	fmgo_r r = {0}; r.st = fm_insert_many(m, e, n, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_get_many_i64_i64(fm_handle m, const int64_t *k, size_t n, int64_t *v, uint8_t *found) {
+	fmgo_r r = {0}; r.st = fm_get_many_i64_i64(m, k, n, v, found, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_get_many_i64_f64(fm_handle m, const int64_t *k, size_t n, double *v, uint8_t *found) {
+	fmgo_r r = {0}; r.st = fm_get_many_i64_f64(m, k, n, v, found, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_get_many_buf_i64(fm_handle m, const fm_buf *k, size_t n, int64_t *v, uint8_t *found) {
+	fmgo_r r = {0}; r.st = fm_get_many_buf_i64(m, k, n, v, found, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_remove_many_i64(fm_handle m, const int64_t *k, size_t n) {
+	fmgo_r r = {0}; r.st = fm_remove_many_i64(m, k, n, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_remove_many_buf(fm_handle m, const fm_buf *k, size_t n) {
+	fmgo_r r = {0}; r.st = fm_remove_many_buf(m, k, n, &r.n); FMGO_RET(r);
+}
+
+// ---- iterators ----
+static inline fmgo_r fmgo_iter_new(fm_handle m) {
+	fmgo_r r = {0}; fm_handle h = 0; r.st = fm_iter_new(m, &h); r.i = (int64_t)h; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_iter_len(fm_handle it) { fmgo_r r = {0}; r.st = fm_iter_len(it, &r.n); FMGO_RET(r); }
+static inline fmgo_r fmgo_iter_next_batch(fm_handle it, fm_entry *e, size_t cap) {
+	fmgo_r r = {0}; r.st = fm_iter_next_batch(it, e, cap, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_iter_next_i64(fm_handle it, int64_t *k, int64_t *v, size_t cap) {
+	fmgo_r r = {0}; r.st = fm_iter_next_i64(it, k, v, cap, &r.n); FMGO_RET(r);
+}
+static inline fmgo_r fmgo_iter_free(fm_handle it) { fmgo_r r = {0}; r.st = fm_iter_free(it); FMGO_RET(r); }
+
+// ---- views, export, import ----
+static inline fmgo_r fmgo_view_i64(fm_handle m, int64_t k) {
+	fmgo_r r = {0}; fm_handle h = 0; r.st = fm_view_i64(m, k, &h, &r.p, &r.n); r.i = (int64_t)h; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_view_buf(fm_handle m, const uint8_t *k, size_t kn) {
+	fmgo_r r = {0}; fm_handle h = 0; r.st = fm_view_buf(m, k, kn, &h, &r.p, &r.n); r.i = (int64_t)h; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_view_release(fm_handle v) { fmgo_r r = {0}; r.st = fm_view_release(v); FMGO_RET(r); }
+static inline fmgo_r fmgo_export(fm_handle m) {
+	fmgo_r r = {0}; fm_handle h = 0; r.st = fm_export(m, &h, &r.p, &r.n); r.i = (int64_t)h; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_import(const uint8_t *data, size_t n) {
+	fmgo_r r = {0}; fm_handle h = 0; r.st = fm_import(data, n, &h); r.i = (int64_t)h; FMGO_RET(r);
+}
+
+// ---- process-wide ----
+static inline fmgo_r fmgo_census(uint32_t kind) {
+	fmgo_r r = {0}; uint64_t c = 0; r.st = fm_census(kind, &c); r.i = (int64_t)c; FMGO_RET(r);
+}
+
+#endif /* FMGO_H */

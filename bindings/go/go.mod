@@ -1,0 +1,3 @@
+module ferrymap
+
+go 1.24
