@@ -6,6 +6,10 @@
 //! - `-z nodelete`: dlclose never unmaps the library, so thread-local
 //!   destructors and handles held by other languages never point into
 //!   unmapped code.
+//! - `-Bsymbolic`: the library's calls to its own exported functions bind
+//!   to itself. Without it, when another copy of the library is loaded
+//!   globally first, this copy's internal calls (an export calling another
+//!   export) would land in that copy and misread handles across registries.
 //! - The header is written to `$OUT_DIR/ferrymap.h`; the committed copy at
 //!   `bindings/c/ferrymap.h` is compared with it by a test
 //!   (`scripts/update-header` refreshes it).
@@ -16,6 +20,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libferrymap.so");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
 

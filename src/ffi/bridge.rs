@@ -255,6 +255,9 @@ pub extern "C" fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_statu
 pub unsafe extern "C" fn fm_ticket_results(ticket: fm_handle, results: *mut crate::ffi::bridge::fm_result, cap: usize, count_out: *mut usize) -> fm_status {
     boundary(|| {
         let out = Out::required(count_out, "count_out")?;
+        if cap > crate::map::MAX_BLOB_LEN {
+            return fail(FM_INVALID_ARGUMENT, format!("results capacity {cap} exceeds the 4 GiB limit"));
+        }
         let g = epoch::pin();
         let t = self::ticket(ticket, &g)?;
         let guard = t.0.results_ref();
