@@ -551,6 +551,71 @@ static void test_typed_batches(fm_handle m, const schema *s, model *md) {
         OK(fm_get_many_buf_i64(m, NULL, 0, NULL, NULL, &found_count));
         CHECK_U64(found_count, 0);
     }
+    if (s->key != FM_INT && s->val == FM_FLOAT) {
+        fm_buf keys[NKEYS + 1];
+        double vals[NKEYS + 1];
+        uint8_t found[NKEYS + 1];
+        for (int idx = 0; idx < NKEYS; idx++) keys[idx] = (fm_buf){key_of(s, idx)->b, key_of(s, idx)->n};
+        keys[NKEYS] = (fm_buf){(const uint8_t *)"absent-key", 10};
+        for (int i = 0; i <= NKEYS; i++) vals[i] = -5.0, found[i] = 77;
+        size_t found_count = 999;
+        OK(fm_get_many_buf_f64(m, keys, NKEYS + 1, vals, found, &found_count));
+        CHECK_U64(found_count, md->count);
+        for (int idx = 0; idx <= NKEYS; idx++) {
+            bool present = idx < NKEYS && md->present[idx];
+            CHECK(found[idx] == (present ? 1 : 0));
+            sample want, got = {.f = vals[idx]};
+            if (present) {
+                make_value(s->val, idx, md->ver[idx], &want);
+                CHECK(same_value(s->val, &got, &want));
+            } else {
+                CHECK(vals[idx] == -5.0);
+            }
+        }
+    }
+    if (s->val == FM_STR || s->val == FM_BYTES) {
+        /* Values copied back to back into one buffer: first too small, then enough. */
+        int64_t ikeys[NKEYS + 1];
+        fm_buf bkeys[NKEYS + 1];
+        for (int idx = 0; idx < NKEYS; idx++) {
+            if (s->key == FM_INT)
+                ikeys[idx] = key_of(s, idx)->i;
+            else
+                bkeys[idx] = (fm_buf){key_of(s, idx)->b, key_of(s, idx)->n};
+        }
+        ikeys[NKEYS] = 999999999;
+        bkeys[NKEYS] = (fm_buf){(const uint8_t *)"absent-key", 10};
+        fm_buf out[NKEYS + 1];
+        size_t needed = 0;
+        uint8_t tiny[1];
+        fm_status st = s->key == FM_INT ? fm_get_many_i64_buf(m, ikeys, NKEYS + 1, tiny, 0, out, &needed)
+                                        : fm_get_many_buf_buf(m, bkeys, NKEYS + 1, tiny, 0, out, &needed);
+        size_t total = 0;
+        for (int idx = 0; idx < NKEYS; idx++)
+            if (md->present[idx]) {
+                sample want;
+                make_value(s->val, idx, md->ver[idx], &want);
+                total += want.n;
+            }
+        if (total > 0) EXPECT(st, FM_BUFFER_TOO_SMALL);
+        CHECK_U64(needed, total);
+        uint8_t *buf = malloc(needed + 1);
+        if (s->key == FM_INT)
+            OK(fm_get_many_i64_buf(m, ikeys, NKEYS + 1, buf, needed + 1, out, &needed));
+        else
+            OK(fm_get_many_buf_buf(m, bkeys, NKEYS + 1, buf, needed + 1, out, &needed));
+        CHECK_U64(needed, total);
+        for (int idx = 0; idx <= NKEYS; idx++) {
+            bool present = idx < NKEYS && md->present[idx];
+            CHECK_MSG((out[idx].ptr != NULL) == present, "%s: get_many buf %d presence", s->name, idx);
+            if (present) {
+                sample want;
+                make_value(s->val, idx, md->ver[idx], &want);
+                CHECK_MEM(out[idx].ptr, out[idx].len, want.b, want.n);
+            }
+        }
+        free(buf);
+    }
 
     /* remove_many: some present, some absent, one twice. */
     size_t expect_removed = 0;

@@ -471,6 +471,57 @@ enum fm_status fm_remove_many_buf(fm_handle map,
                                   size_t *removed_out);
 
 /**
+ * Looks up `n` STR/BYTES keys of a map with FLOAT values. As
+ * `fm_get_many_buf_i64`.
+ *
+ * # Safety
+ * `keys` valid for `n` reads (each key for its length); `values` and
+ * `found` (unless NULL) for `n` writes.
+ */
+enum fm_status fm_get_many_buf_f64(fm_handle map,
+                                   const struct fm_buf *keys,
+                                   size_t n,
+                                   double *values,
+                                   uint8_t *found,
+                                   size_t *found_count);
+
+/**
+ * Looks up `n` INT keys of a map with STR/BYTES values and copies the
+ * values found back to back into `buf` (room for `cap` bytes; NULL only if
+ * `cap` is 0). `values[i]` receives a pointer into `buf` and the length for
+ * a found key, or {NULL, 0} for a missing one (an empty value found has a
+ * non-NULL pointer). `*needed_out` (not NULL) receives the total bytes. If
+ * `cap` is too small: FM_BUFFER_TOO_SMALL, `*needed_out` set, nothing else
+ * written (values may change before a retry; loop until it fits). Every
+ * value comes from one lookup each; the batch is not one atomic snapshot.
+ *
+ * # Safety
+ * `keys` valid for `n` reads; `values` for `n` writes; `buf` for `cap` bytes.
+ */
+enum fm_status fm_get_many_i64_buf(fm_handle map,
+                                   const int64_t *keys,
+                                   size_t n,
+                                   uint8_t *buf,
+                                   size_t cap,
+                                   struct fm_buf *values,
+                                   size_t *needed_out);
+
+/**
+ * As `fm_get_many_i64_buf` for STR/BYTES keys.
+ *
+ * # Safety
+ * `keys` valid for `n` reads (each key for its length); `values` for `n`
+ * writes; `buf` for `cap` bytes.
+ */
+enum fm_status fm_get_many_buf_buf(fm_handle map,
+                                   const struct fm_buf *keys,
+                                   size_t n,
+                                   uint8_t *buf,
+                                   size_t cap,
+                                   struct fm_buf *values,
+                                   size_t *needed_out);
+
+/**
  * Creates a bridge map: a map whose every operation runs on its own owner
  * thread, fed by a queue of `queue_capacity` requests (1 to 16M). Kinds and
  * `capacity` as in `fm_map_new`. The handle works with every map function;

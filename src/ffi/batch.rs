@@ -173,31 +173,11 @@ unsafe fn get_many_int(map_h: fm_handle, keys: *const i64, n: usize, want: Want,
 /// `found` (unless NULL) for `n` writes.
 #[no_mangle]
 pub unsafe extern "C" fn fm_get_many_buf_i64(map: fm_handle, keys: *const fm_buf, n: usize, values: *mut i64, found: *mut u8, found_count: *mut usize) -> fm_status {
-    boundary(|| {
-        let ks = array_in(keys, n, "keys")?;
-        let vs = array_out(values, n, "values")?;
-        let mut fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
-        let g = epoch::pin();
-        let hits = with_map(map, &g, |m, g| {
-            expect_values(m, Want::Int)?;
-            // Every key is looked up before any output is written, so a bad key
-            // fails the call with the outputs untouched.
-            let words = ks.iter().map(|k| m.get_word(KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?), g)).collect::<Result<Vec<_>>>()?;
-            let mut hits = 0;
-            for (i, w) in words.into_iter().enumerate() {
-                if let Some(w) = w {
-                    vs[i] = w as i64;
-                    hits += 1;
-                }
-                if let Some(f) = fs.as_deref_mut() {
-                    f[i] = w.is_some() as u8;
-                }
-            }
-            Ok(hits)
-        })?;
-        Out::optional(found_count).write(hits);
-        Ok(())
-    })
+    let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
+    match io {
+        Ok((ks, vs)) => get_many_scalars(map, Keys::Buf(ks), Want::Int, vs, found, found_count, |w| w as i64),
+        Err(e) => boundary(|| Err(e)),
+    }
 }
 
 /// Removes `n` INT keys. `*removed_out` (may be NULL) receives how many were
@@ -249,4 +229,140 @@ pub unsafe extern "C" fn fm_remove_many_buf(map: fm_handle, keys: *const fm_buf,
         Out::optional(removed_out).write(removed);
         Ok(())
     })
+}
+
+/// Keys of a batch lookup, as the caller passed them.
+enum Keys<'a> {
+    Int(&'a [i64]),
+    Buf(&'a [fm_buf]),
+}
+
+impl Keys<'_> {
+    /// Looks every key up before anything is written, so one bad key fails
+    /// the call with the outputs untouched. Blob words stay valid while `g` lives.
+    fn lookup_all(&self, m: &crate::map::Map, g: &crate::epoch::Guard) -> Result<Vec<Option<u64>>> {
+        match self {
+            Keys::Int(ks) => ks.iter().map(|&k| m.get_word(KeyRef::Int(k as u64), g)).collect(),
+            // SAFETY (bytes_in): the caller vouches for each key's pointer and length.
+            Keys::Buf(ks) => ks.iter().map(|k| m.get_word(KeyRef::Bytes(unsafe { bytes_in(k.ptr, k.len, "key") }?), g)).collect(),
+        }
+    }
+}
+
+/// Shared body of the FLOAT-valued lookups over STR/BYTES keys.
+unsafe fn get_many_scalars<T>(map_h: fm_handle, keys: Keys<'_>, want: Want, values: &mut [T], found: *mut u8, found_count: *mut usize, conv: impl Fn(u64) -> T) -> fm_status {
+    boundary(|| {
+        let n = values.len();
+        let mut fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
+        let g = epoch::pin();
+        let hits = with_map(map_h, &g, |m, g| {
+            expect_values(m, want)?;
+            let words = keys.lookup_all(m, g)?;
+            let mut hits = 0;
+            for (i, w) in words.into_iter().enumerate() {
+                if let Some(w) = w {
+                    values[i] = conv(w);
+                    hits += 1;
+                }
+                if let Some(f) = fs.as_deref_mut() {
+                    f[i] = w.is_some() as u8;
+                }
+            }
+            Ok(hits)
+        })?;
+        Out::optional(found_count).write(hits);
+        Ok(())
+    })
+}
+
+/// Looks up `n` STR/BYTES keys of a map with FLOAT values. As
+/// `fm_get_many_buf_i64`.
+///
+/// # Safety
+/// `keys` valid for `n` reads (each key for its length); `values` and
+/// `found` (unless NULL) for `n` writes.
+#[no_mangle]
+pub unsafe extern "C" fn fm_get_many_buf_f64(map: fm_handle, keys: *const fm_buf, n: usize, values: *mut f64, found: *mut u8, found_count: *mut usize) -> fm_status {
+    let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
+    match io {
+        Ok((ks, vs)) => get_many_scalars(map, Keys::Buf(ks), Want::Float, vs, found, found_count, f64::from_bits),
+        Err(e) => boundary(|| Err(e)),
+    }
+}
+
+/// Shared body of the STR/BYTES-valued lookups.
+unsafe fn get_many_bytes(map_h: fm_handle, keys: Keys<'_>, buf: *mut u8, cap: usize, values: *mut fm_buf, needed_out: *mut usize) -> fm_status {
+    boundary(|| {
+        let needed = Out::required(needed_out, "needed_out")?;
+        if cap > crate::map::MAX_BLOB_LEN {
+            return fail(FM_INVALID_ARGUMENT, format!("buffer capacity {cap} exceeds the 4 GiB limit"));
+        }
+        let n = match &keys {
+            Keys::Int(k) => k.len(),
+            Keys::Buf(k) => k.len(),
+        };
+        let vs = array_out(values, n, "values")?;
+        let g = epoch::pin();
+        with_map(map_h, &g, |m, g| {
+            expect_values(m, Want::Buf)?;
+            let words = keys.lookup_all(m, g)?;
+            // SAFETY: blob words found while pinned by `g`.
+            let blobs: Vec<Option<&[u8]>> = words.iter().map(|w| w.map(|w| unsafe { crate::blob::bytes(w as *const crate::blob::Blob) })).collect();
+            let total: usize = blobs.iter().flatten().map(|b| b.len()).sum();
+            if total > cap {
+                needed.write(total);
+                return fail(FM_BUFFER_TOO_SMALL, format!("values need {total} bytes, buffer holds {cap}"));
+            }
+            let dst = array_out(buf, total, "buf")?;
+            // A found empty value still gets a non-NULL pointer (into `buf`
+            // when there is one) so it differs from a missing key.
+            let base: *const u8 = if buf.is_null() { std::ptr::NonNull::dangling().as_ptr() } else { buf };
+            let mut at = 0;
+            for (slot, b) in vs.iter_mut().zip(&blobs) {
+                *slot = match b {
+                    Some(b) => {
+                        dst[at..at + b.len()].copy_from_slice(b);
+                        let out = fm_buf { ptr: base.wrapping_add(at), len: b.len() };
+                        at += b.len();
+                        out
+                    }
+                    None => fm_buf { ptr: std::ptr::null(), len: 0 },
+                };
+            }
+            needed.write(total);
+            Ok(())
+        })
+    })
+}
+
+/// Looks up `n` INT keys of a map with STR/BYTES values and copies the
+/// values found back to back into `buf` (room for `cap` bytes; NULL only if
+/// `cap` is 0). `values[i]` receives a pointer into `buf` and the length for
+/// a found key, or {NULL, 0} for a missing one (an empty value found has a
+/// non-NULL pointer). `*needed_out` (not NULL) receives the total bytes. If
+/// `cap` is too small: FM_BUFFER_TOO_SMALL, `*needed_out` set, nothing else
+/// written (values may change before a retry; loop until it fits). Every
+/// value comes from one lookup each; the batch is not one atomic snapshot.
+///
+/// # Safety
+/// `keys` valid for `n` reads; `values` for `n` writes; `buf` for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fm_get_many_i64_buf(map: fm_handle, keys: *const i64, n: usize, buf: *mut u8, cap: usize, values: *mut fm_buf, needed_out: *mut usize) -> fm_status {
+    match array_in(keys, n, "keys") {
+        Ok(ks) => get_many_bytes(map, Keys::Int(ks), buf, cap, values, needed_out),
+        Err(e) => boundary(|| Err(e)),
+    }
+}
+
+/// As `fm_get_many_i64_buf` for STR/BYTES keys.
+///
+/// # Safety
+/// `keys` valid for `n` reads (each key for its length); `values` for `n`
+/// writes; `buf` for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fm_get_many_buf_buf(map: fm_handle, keys: *const fm_buf, n: usize, buf: *mut u8, cap: usize, values: *mut fm_buf, needed_out: *mut usize) -> fm_status {
+    match array_in(keys, n, "keys") {
+        Ok(ks) => get_many_bytes(map, Keys::Buf(ks), buf, cap, values, needed_out),
+        Err(e) => boundary(|| Err(e)),
+    }
 }
