@@ -1,0 +1,80 @@
+"""ferrymap: hash maps shared by C, Java, Python and Go in one process.
+
+A map lives in one shared library, ``libferrymap.so``; every language holds
+only an opaque 64-bit handle to it. ``Map`` is a full
+``collections.abc.MutableMapping`` over such a map; ``Map.handle`` is the
+integer to give to C, Java or Go code in the same process, and
+``Map.attach(handle)`` wraps a handle made there.
+
+This package reaches the core through the ``libferrymap.so`` that is already
+loaded in the process (by C, Java or Go, matched by its soname), or else the
+copy shipped next to the native module; ``library_path()`` says which file,
+``registry_id()`` which registry (equal in every language sharing maps).
+
+Ownership: ``Map(...)``, ``clone()``, ``Map.import_()`` and
+``Map.attach(h, owned=True)`` own their handle and free it on ``close()``,
+at the end of a ``with`` block or when garbage collected. ``Map.attach(h)``
+borrows: it never frees; the creator does. ``disown()`` hands ownership
+over. Using a closed Map raises ``ClosedError``; a handle freed elsewhere
+gives ``InvalidHandleError``: never a crash.
+
+Iteration (``iter(m)``, ``keys()``, ``values()``, ``items()``) walks a
+snapshot taken when it starts: concurrent writers, in any thread or
+language, never disturb it.
+"""
+
+from collections.abc import MutableMapping as _MutableMapping
+
+from ._native import (
+    CORE_VERSION,
+    ClosedError,
+    CorruptDataError,
+    Error,
+    IntegerOverflowError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidHandleError,
+    InvalidUtf8Error,
+    Map,
+    MapIterator,
+    OutOfMemoryError,
+    ReentrantError,
+    UnsupportedVersionError,
+    ValueView,
+    WrongKindError,
+    census,
+    census_total,
+    core_version,
+    library_path,
+    registry_id,
+)
+
+# Map implements every MutableMapping method natively (so that m[k] is one
+# native call); registering makes isinstance/issubclass agree.
+_MutableMapping.register(Map)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CORE_VERSION",
+    "ClosedError",
+    "CorruptDataError",
+    "Error",
+    "IntegerOverflowError",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidHandleError",
+    "InvalidUtf8Error",
+    "Map",
+    "MapIterator",
+    "OutOfMemoryError",
+    "ReentrantError",
+    "UnsupportedVersionError",
+    "ValueView",
+    "WrongKindError",
+    "census",
+    "census_total",
+    "core_version",
+    "library_path",
+    "registry_id",
+]

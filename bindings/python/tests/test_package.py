@@ -1,0 +1,78 @@
+"""The installed package: where it came from, what it links to."""
+
+import collections.abc
+import os
+
+import ferrymap
+from conftest import BINDING
+
+
+def test_imported_from_installed_wheel_not_source_tree():
+    # The tests run against the installed package (test.sh installs the wheel).
+    assert not os.path.dirname(ferrymap.__file__).startswith(str(BINDING / "ferrymap"))
+
+
+def test_library_shipped_next_to_module():
+    path = ferrymap.library_path()
+    assert os.path.basename(path) == "libferrymap.so"
+    assert os.path.dirname(path) == os.path.dirname(ferrymap._native.__file__)
+
+
+def test_one_libferrymap_mapped():
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "libferrymap" in line}
+    assert libs == {ferrymap.library_path()}
+
+
+def test_versions_and_registry():
+    assert ferrymap.core_version() == "%d.%d.%d" % ferrymap.CORE_VERSION
+    assert ferrymap.registry_id() != 0
+    assert ferrymap.registry_id() == ferrymap.registry_id()
+
+
+def test_census_shape():
+    c = ferrymap.census()
+    assert set(c) == {"map", "iterator", "view", "subscription", "ticket", "total"}
+    with ferrymap.Map(int, int) as m:
+        c2 = ferrymap.census()
+        assert c2["map"] == c["map"] + 1
+        assert ferrymap.census_total() == c["total"] + 1
+        assert m.handle
+
+
+def test_abc_registration():
+    m = ferrymap.Map(int, int)
+    assert isinstance(m, collections.abc.MutableMapping)
+    assert isinstance(m, collections.abc.Mapping)
+    assert issubclass(ferrymap.Map, collections.abc.MutableMapping)
+    assert isinstance(m.keys(), collections.abc.KeysView)
+    assert isinstance(m.values(), collections.abc.ValuesView)
+    assert isinstance(m.items(), collections.abc.ItemsView)
+    assert isinstance(iter(m), collections.abc.Iterator)
+    m.close()
+
+
+def test_generic_alias():
+    assert ferrymap.Map[int, str] is not None
+    assert ferrymap.MapIterator[int] is not None
+
+
+def test_exception_hierarchy():
+    E = ferrymap
+    assert issubclass(E.WrongKindError, TypeError)
+    assert issubclass(E.InvalidUtf8Error, ValueError)
+    assert issubclass(E.CorruptDataError, ValueError)
+    assert issubclass(E.UnsupportedVersionError, ValueError)
+    assert issubclass(E.InvalidArgumentError, ValueError)
+    assert issubclass(E.ReentrantError, RuntimeError)
+    assert issubclass(E.IntegerOverflowError, OverflowError)
+    assert issubclass(E.OutOfMemoryError, MemoryError)
+    for cls in (
+        E.InvalidHandleError, E.ClosedError, E.WrongKindError, E.InvalidUtf8Error,
+        E.InvalidArgumentError, E.CorruptDataError, E.UnsupportedVersionError,
+        E.ReentrantError, E.OutOfMemoryError, E.IntegerOverflowError, E.InternalError,
+    ):
+        assert issubclass(cls, E.Error)
+        assert cls.__module__ == "ferrymap"
+    assert E.InvalidHandleError.status == 3
+    assert E.CorruptDataError.status == 8
