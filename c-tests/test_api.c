@@ -1537,6 +1537,74 @@ static void test_empty_forms(void) {
     OK(fm_map_free(m));
 }
 
+/* Atomic remove-and-return and insert-if-absent, for each key/value family. */
+static void test_take_and_insert_if_absent(void) {
+    const uint8_t *k = (const uint8_t *)"key\0x";
+    const size_t kn = 5;
+    fm_handle ii, if_, ib, bi, bf, bb;
+    OK(fm_map_new(FM_INT, FM_INT, 0, &ii));
+    OK(fm_map_new(FM_INT, FM_FLOAT, 0, &if_));
+    OK(fm_map_new(FM_INT, FM_BYTES, 0, &ib));
+    OK(fm_map_new(FM_STR, FM_INT, 0, &bi));
+    OK(fm_map_new(FM_BYTES, FM_FLOAT, 0, &bf));
+    OK(fm_map_new(FM_STR, FM_STR, 0, &bb));
+    bool present = true;
+    OK(fm_insert_if_absent_i64_i64(ii, 1, 10, &present));
+    CHECK(!present);
+    OK(fm_insert_if_absent_i64_i64(ii, 1, 20, &present));
+    CHECK(present);
+    OK(fm_insert_if_absent_i64_i64(ii, 1, 30, NULL));
+    int64_t iv = 0;
+    OK(fm_take_i64_i64(ii, 1, &iv));
+    CHECK_I64(iv, 10); /* the first value stayed */
+    EXPECT(fm_take_i64_i64(ii, 1, &iv), FM_NOT_FOUND);
+    EXPECT(fm_take_i64_i64(ii, 1, NULL), FM_NULL_ARGUMENT);
+
+    OK(fm_insert_if_absent_i64_f64(if_, 2, 1.5, &present));
+    OK(fm_insert_if_absent_i64_f64(if_, 2, 9.5, &present));
+    CHECK(present);
+    double fv = 0;
+    OK(fm_take_i64_f64(if_, 2, &fv));
+    CHECK(fv == 1.5);
+
+    OK(fm_insert_if_absent_i64_buf(ib, 3, (const uint8_t *)"hello", 5, &present));
+    OK(fm_insert_if_absent_i64_buf(ib, 3, (const uint8_t *)"other", 5, &present));
+    CHECK(present);
+    uint8_t buf[8];
+    size_t n = 0;
+    EXPECT(fm_take_i64_buf(ib, 3, buf, 2, &n), FM_BUFFER_TOO_SMALL);
+    CHECK_U64(n, 5);
+    size_t len = 0;
+    OK(fm_map_len(ib, &len));
+    CHECK_U64(len, 1); /* a too-small buffer removes nothing */
+    OK(fm_take_i64_buf(ib, 3, buf, sizeof buf, &n));
+    CHECK_MEM(buf, n, "hello", 5);
+    OK(fm_map_len(ib, &len));
+    CHECK_U64(len, 0);
+
+    OK(fm_insert_if_absent_buf_i64(bi, k, kn, 7, &present));
+    EXPECT(fm_insert_if_absent_buf_i64(bi, (const uint8_t *)"\xff", 1, 7, &present), FM_INVALID_UTF8);
+    OK(fm_take_buf_i64(bi, k, kn, &iv));
+    CHECK_I64(iv, 7);
+    EXPECT(fm_take_buf_i64(bi, k, kn, &iv), FM_NOT_FOUND);
+
+    OK(fm_insert_if_absent_buf_f64(bf, (const uint8_t *)"\xff", 1, 2.25, &present));
+    OK(fm_take_buf_f64(bf, (const uint8_t *)"\xff", 1, &fv));
+    CHECK(fv == 2.25);
+
+    OK(fm_insert_if_absent_buf_buf(bb, k, kn, (const uint8_t *)"", 0, &present));
+    CHECK(!present);
+    OK(fm_insert_if_absent_buf_buf(bb, k, kn, (const uint8_t *)"x", 1, &present));
+    CHECK(present);
+    OK(fm_take_buf_buf(bb, k, kn, NULL, 0, &n));
+    CHECK_U64(n, 0); /* the empty value that was there first */
+    EXPECT(fm_take_buf_buf(bb, k, kn, buf, sizeof buf, &n), FM_NOT_FOUND);
+    EXPECT(fm_take_i64_i64(bb, 1, &iv), FM_WRONG_KIND);
+    EXPECT(fm_insert_if_absent_i64_i64(bb, 1, 1, NULL), FM_WRONG_KIND);
+    fm_handle all[] = {ii, if_, ib, bi, bf, bb};
+    for (size_t i = 0; i < COUNT(all); i++) OK(fm_map_free(all[i]));
+}
+
 int main(void) {
     /* Before anything failed on this thread, the message is empty. */
     CHECK_MSG(strcmp(fm_last_error(), "") == 0, "initial last error \"%s\"", fm_last_error());
@@ -1555,6 +1623,7 @@ int main(void) {
             test_value_ops(key_kinds[i], val_kinds[j]);
         }
     }
+    test_take_and_insert_if_absent();
     test_reentrancy();
     test_bridge();
     test_stats_and_reserve();

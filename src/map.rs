@@ -384,12 +384,32 @@ impl Map {
 
     /// Inserts or overwrites. Returns whether a value was replaced.
     pub fn insert(&self, key: KeyRef<'_>, val: ValIn<'_>) -> Result<bool> {
+        self.store(key, val, true)
+    }
+
+    /// Inserts only if `key` is absent; an existing value is left alone.
+    /// Returns whether the key was already present.
+    pub fn insert_if_absent(&self, key: KeyRef<'_>, val: ValIn<'_>) -> Result<bool> {
+        self.store(key, val, false)
+    }
+
+    fn store(&self, key: KeyRef<'_>, val: ValIn<'_>, overwrite: bool) -> Result<bool> {
         let (key, h) = self.check_key(key)?;
         self.check_val(val)?;
         let vword = self.value_word(val)?;
         let shard = self.shard(h);
         let _lock = shard.lock();
-        let result = self.insert_locked(shard, key, h, vword, FM_OP_INSERT);
+        let result = if overwrite {
+            self.insert_locked(shard, key, h, vword, FM_OP_INSERT)
+        } else {
+            let cur = shard.table.load(Ordering::Relaxed);
+            // SAFETY: the shard's reference, under its lock.
+            if !cur.is_null() && unsafe { &*cur }.find(key, h).is_some() {
+                self.drop_unshared_value_word(vword);
+                return Ok(true);
+            }
+            self.insert_locked(shard, key, h, vword, FM_OP_INSERT)
+        };
         if result.is_err() {
             self.drop_unshared_value_word(vword);
         }
@@ -428,14 +448,23 @@ impl Map {
 
     /// Removes `key`. Returns whether it was present.
     pub fn remove(&self, key: KeyRef<'_>) -> Result<bool> {
+        self.take(key, &mut |_| Ok(()))
+    }
+
+    /// Removes `key`, first handing its value word to `accept` under the
+    /// shard lock (a blob word stays valid for the caller's pinned call). If
+    /// `accept` fails, nothing is removed. Returns whether the key was present.
+    pub fn take(&self, key: KeyRef<'_>, accept: &mut dyn FnMut(u64) -> Result<()>) -> Result<bool> {
         let (key, h) = self.check_key(key)?;
         let shard = self.shard(h);
         let _lock = shard.lock();
         let cur = shard.table.load(Ordering::Relaxed);
         // SAFETY: the shard's reference, under its lock.
-        if cur.is_null() || unsafe { &*cur }.find(key, h).is_none() {
+        let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
             return Ok(false);
-        }
+        };
+        // SAFETY: as above.
+        accept(unsafe { &*cur }.value(slot))?;
         let t = self.writable(shard, false)?;
         let slot = t.find(key, h).expect("present in the copy as in the original");
         shard.count_write();

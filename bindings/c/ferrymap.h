@@ -1004,6 +1004,77 @@ enum fm_status fm_insert_buf_buf(fm_handle map,
                                  bool *replaced);
 
 /**
+ * Inserts `key` → `value` into an INT→INT map only if `key` is absent, as
+ * one atomic step; an existing value is left unchanged. `*present` (may be
+ * NULL) says whether the key was already there (then nothing changed).
+ *
+ * # Safety
+ * `present` NULL or valid for a write.
+ */
+enum fm_status fm_insert_if_absent_i64_i64(fm_handle map,
+                                           int64_t key,
+                                           int64_t value,
+                                           bool *present);
+
+/**
+ * As `fm_insert_if_absent_i64_i64` for an INT→FLOAT map.
+ *
+ * # Safety
+ * `present` NULL or valid for a write.
+ */
+enum fm_status fm_insert_if_absent_i64_f64(fm_handle map, int64_t key, double value, bool *present);
+
+/**
+ * As `fm_insert_if_absent_i64_i64` for an INT→STR/BYTES map (the value
+ * bytes are copied; NULL only if `value_len` is 0).
+ *
+ * # Safety
+ * `value` valid for `value_len` bytes; `present` NULL or writable.
+ */
+enum fm_status fm_insert_if_absent_i64_buf(fm_handle map,
+                                           int64_t key,
+                                           const uint8_t *value,
+                                           size_t value_len,
+                                           bool *present);
+
+/**
+ * As `fm_insert_if_absent_i64_i64` for a STR/BYTES→INT map.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `present` NULL or writable.
+ */
+enum fm_status fm_insert_if_absent_buf_i64(fm_handle map,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           int64_t value,
+                                           bool *present);
+
+/**
+ * As `fm_insert_if_absent_i64_i64` for a STR/BYTES→FLOAT map.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `present` NULL or writable.
+ */
+enum fm_status fm_insert_if_absent_buf_f64(fm_handle map,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           double value,
+                                           bool *present);
+
+/**
+ * As `fm_insert_if_absent_i64_i64` for a STR/BYTES→STR/BYTES map.
+ *
+ * # Safety
+ * Pointers valid for their lengths; `present` NULL or writable.
+ */
+enum fm_status fm_insert_if_absent_buf_buf(fm_handle map,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           const uint8_t *value,
+                                           size_t value_len,
+                                           bool *present);
+
+/**
  * Looks `key` up in an INT→INT map: FM_OK and `*value_out` set, or
  * FM_NOT_FOUND and `*value_out` untouched. `value_out` must not be NULL.
  *
@@ -1102,6 +1173,72 @@ enum fm_status fm_remove_i64(fm_handle map, int64_t key, bool *removed);
  * `key` valid for `key_len` bytes; `removed` NULL or writable.
  */
 enum fm_status fm_remove_buf(fm_handle map, const uint8_t *key, size_t key_len, bool *removed);
+
+/**
+ * Removes the INT `key` from an INT→INT map and writes the value it had to
+ * `*value_out` (not NULL), as one atomic step. FM_NOT_FOUND if absent.
+ *
+ * # Safety
+ * `value_out` valid for a write.
+ */
+enum fm_status fm_take_i64_i64(fm_handle map, int64_t key, int64_t *value_out);
+
+/**
+ * As `fm_take_i64_i64` for an INT→FLOAT map.
+ *
+ * # Safety
+ * `value_out` valid for a write.
+ */
+enum fm_status fm_take_i64_f64(fm_handle map, int64_t key, double *value_out);
+
+/**
+ * Removes the INT `key` and copies the STR/BYTES value it had into `buf`,
+ * with the buffer-too-small protocol of `fm_get_i64_buf`; when the buffer
+ * is too small the key is NOT removed.
+ *
+ * # Safety
+ * `buf` valid for `cap` bytes; `len_out` valid for a write.
+ */
+enum fm_status fm_take_i64_buf(fm_handle map,
+                               int64_t key,
+                               uint8_t *buf,
+                               size_t cap,
+                               size_t *len_out);
+
+/**
+ * As `fm_take_i64_i64` for a STR/BYTES key (`key` NULL only if `key_len` is 0).
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `value_out` valid for a write.
+ */
+enum fm_status fm_take_buf_i64(fm_handle map,
+                               const uint8_t *key,
+                               size_t key_len,
+                               int64_t *value_out);
+
+/**
+ * As `fm_take_i64_f64` for a STR/BYTES key.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `value_out` valid for a write.
+ */
+enum fm_status fm_take_buf_f64(fm_handle map,
+                               const uint8_t *key,
+                               size_t key_len,
+                               double *value_out);
+
+/**
+ * As `fm_take_i64_buf` for a STR/BYTES key.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `buf` for `cap` bytes; `len_out` writable.
+ */
+enum fm_status fm_take_buf_buf(fm_handle map,
+                               const uint8_t *key,
+                               size_t key_len,
+                               uint8_t *buf,
+                               size_t cap,
+                               size_t *len_out);
 
 /**
  * Adds `delta` to the INT value of `key` in one atomic step; an absent key

@@ -30,12 +30,20 @@ pub(crate) fn expect_values(m: &Map, want: Want) -> Result<()> {
     }
 }
 
-/// Shared body of the inserts.
-fn insert(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, val: impl FnOnce() -> Result<ValIn<'static>>, replaced: *mut bool) -> fm_status {
+/// Shared body of the inserts: `overwrite` false leaves an existing value.
+/// `present` receives whether the key was there before.
+fn insert(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, val: impl FnOnce() -> Result<ValIn<'static>>, overwrite: bool, present: *mut bool) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let was = with_map(map_h, &g, |m, _| m.insert(key()?, val()?))?;
-        Out::optional(replaced).write(was);
+        let was = with_map(map_h, &g, |m, _| {
+            let (k, v) = (key()?, val()?);
+            if overwrite {
+                m.insert(k, v)
+            } else {
+                m.insert_if_absent(k, v)
+            }
+        })?;
+        Out::optional(present).write(was);
         Ok(())
     })
 }
@@ -50,6 +58,24 @@ fn lookup(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, want:
             match m.get_word(key()?, g)? {
                 Some(word) => deliver(word),
                 None => Err(Error::not_found()),
+            }
+        })
+    })
+}
+
+/// Shared body of the takes: `deliver` gets the value word under the shard
+/// lock; if it fails (a buffer too small) nothing is removed.
+fn take(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, want: Want, deliver: impl FnOnce(u64) -> Result<()>) -> fm_status {
+    boundary(|| {
+        let g = epoch::pin();
+        with_map(map_h, &g, |m, _| {
+            expect_values(m, want)?;
+            let mut deliver = Some(deliver);
+            let mut accept = |w| deliver.take().map_or(Ok(()), |d| d(w));
+            if m.take(key()?, &mut accept)? {
+                Ok(())
+            } else {
+                Err(Error::not_found())
             }
         })
     })
@@ -91,7 +117,7 @@ unsafe fn deliver_buf(buf: *mut u8, cap: usize, len_out: *mut usize) -> Result<i
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64, replaced: *mut bool) -> fm_status {
-    insert(map, int_key(key), move || Ok(ValIn::Int(value)), replaced)
+    insert(map, int_key(key), move || Ok(ValIn::Int(value)), true, replaced)
 }
 
 /// Inserts or overwrites in an INT→FLOAT map. `replaced` may be NULL.
@@ -100,7 +126,7 @@ pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64,
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64, replaced: *mut bool) -> fm_status {
-    insert(map, int_key(key), move || Ok(ValIn::Float(value)), replaced)
+    insert(map, int_key(key), move || Ok(ValIn::Float(value)), true, replaced)
 }
 
 /// Inserts or overwrites in an INT→STR or INT→BYTES map. The library copies
@@ -111,7 +137,7 @@ pub unsafe extern "C" fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64,
 /// `value` valid for `value_len` bytes; `replaced` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_i64_buf(map: fm_handle, key: i64, value: *const u8, value_len: usize, replaced: *mut bool) -> fm_status {
-    insert(map, int_key(key), buf_val(value, value_len), replaced)
+    insert(map, int_key(key), buf_val(value, value_len), true, replaced)
 }
 
 /// Inserts or overwrites in a STR/BYTES→INT map. The key bytes are copied.
@@ -121,7 +147,7 @@ pub unsafe extern "C" fn fm_insert_i64_buf(map: fm_handle, key: i64, value: *con
 /// `key` valid for `key_len` bytes; `replaced` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value: i64, replaced: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), move || Ok(ValIn::Int(value)), replaced)
+    insert(map, buf_key(key, key_len), move || Ok(ValIn::Int(value)), true, replaced)
 }
 
 /// Inserts or overwrites in a STR/BYTES→FLOAT map. As `fm_insert_buf_i64`.
@@ -130,7 +156,7 @@ pub unsafe extern "C" fn fm_insert_buf_i64(map: fm_handle, key: *const u8, key_l
 /// `key` valid for `key_len` bytes; `replaced` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value: f64, replaced: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), move || Ok(ValIn::Float(value)), replaced)
+    insert(map, buf_key(key, key_len), move || Ok(ValIn::Float(value)), true, replaced)
 }
 
 /// Inserts or overwrites in a STR/BYTES→STR/BYTES map. Key and value bytes
@@ -141,7 +167,66 @@ pub unsafe extern "C" fn fm_insert_buf_f64(map: fm_handle, key: *const u8, key_l
 /// Pointers valid for their lengths; `replaced` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_buf_buf(map: fm_handle, key: *const u8, key_len: usize, value: *const u8, value_len: usize, replaced: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), buf_val(value, value_len), replaced)
+    insert(map, buf_key(key, key_len), buf_val(value, value_len), true, replaced)
+}
+
+// ---- insert if absent -----------------------------------------------------
+
+/// Inserts `key` → `value` into an INT→INT map only if `key` is absent, as
+/// one atomic step; an existing value is left unchanged. `*present` (may be
+/// NULL) says whether the key was already there (then nothing changed).
+///
+/// # Safety
+/// `present` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_if_absent_i64_i64(map: fm_handle, key: i64, value: i64, present: *mut bool) -> fm_status {
+    insert(map, int_key(key), move || Ok(ValIn::Int(value)), false, present)
+}
+
+/// As `fm_insert_if_absent_i64_i64` for an INT→FLOAT map.
+///
+/// # Safety
+/// `present` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_if_absent_i64_f64(map: fm_handle, key: i64, value: f64, present: *mut bool) -> fm_status {
+    insert(map, int_key(key), move || Ok(ValIn::Float(value)), false, present)
+}
+
+/// As `fm_insert_if_absent_i64_i64` for an INT→STR/BYTES map (the value
+/// bytes are copied; NULL only if `value_len` is 0).
+///
+/// # Safety
+/// `value` valid for `value_len` bytes; `present` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_if_absent_i64_buf(map: fm_handle, key: i64, value: *const u8, value_len: usize, present: *mut bool) -> fm_status {
+    insert(map, int_key(key), buf_val(value, value_len), false, present)
+}
+
+/// As `fm_insert_if_absent_i64_i64` for a STR/BYTES→INT map.
+///
+/// # Safety
+/// `key` valid for `key_len` bytes; `present` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_if_absent_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value: i64, present: *mut bool) -> fm_status {
+    insert(map, buf_key(key, key_len), move || Ok(ValIn::Int(value)), false, present)
+}
+
+/// As `fm_insert_if_absent_i64_i64` for a STR/BYTES→FLOAT map.
+///
+/// # Safety
+/// `key` valid for `key_len` bytes; `present` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_if_absent_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value: f64, present: *mut bool) -> fm_status {
+    insert(map, buf_key(key, key_len), move || Ok(ValIn::Float(value)), false, present)
+}
+
+/// As `fm_insert_if_absent_i64_i64` for a STR/BYTES→STR/BYTES map.
+///
+/// # Safety
+/// Pointers valid for their lengths; `present` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_insert_if_absent_buf_buf(map: fm_handle, key: *const u8, key_len: usize, value: *const u8, value_len: usize, present: *mut bool) -> fm_status {
+    insert(map, buf_key(key, key_len), buf_val(value, value_len), false, present)
 }
 
 // ---- get ------------------------------------------------------------------
@@ -297,6 +382,83 @@ pub unsafe extern "C" fn fm_remove_i64(map: fm_handle, key: i64, removed: *mut b
 #[no_mangle]
 pub unsafe extern "C" fn fm_remove_buf(map: fm_handle, key: *const u8, key_len: usize, removed: *mut bool) -> fm_status {
     remove(map, buf_key(key, key_len), removed)
+}
+
+// ---- take (remove and return) ---------------------------------------------
+
+/// Removes the INT `key` from an INT→INT map and writes the value it had to
+/// `*value_out` (not NULL), as one atomic step. FM_NOT_FOUND if absent.
+///
+/// # Safety
+/// `value_out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_take_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
+    match Out::required(value_out, "value_out") {
+        Ok(out) => take(map, int_key(key), Want::Int, move |w| Ok(out.write(w as i64))),
+        Err(e) => boundary(|| Err(e)),
+    }
+}
+
+/// As `fm_take_i64_i64` for an INT→FLOAT map.
+///
+/// # Safety
+/// `value_out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_take_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
+    match Out::required(value_out, "value_out") {
+        Ok(out) => take(map, int_key(key), Want::Float, move |w| Ok(out.write(f64::from_bits(w)))),
+        Err(e) => boundary(|| Err(e)),
+    }
+}
+
+/// Removes the INT `key` and copies the STR/BYTES value it had into `buf`,
+/// with the buffer-too-small protocol of `fm_get_i64_buf`; when the buffer
+/// is too small the key is NOT removed.
+///
+/// # Safety
+/// `buf` valid for `cap` bytes; `len_out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_take_i64_buf(map: fm_handle, key: i64, buf: *mut u8, cap: usize, len_out: *mut usize) -> fm_status {
+    match deliver_buf(buf, cap, len_out) {
+        Ok(deliver) => take(map, int_key(key), Want::Buf, deliver),
+        Err(e) => boundary(|| Err(e)),
+    }
+}
+
+/// As `fm_take_i64_i64` for a STR/BYTES key (`key` NULL only if `key_len` is 0).
+///
+/// # Safety
+/// `key` valid for `key_len` bytes; `value_out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_take_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut i64) -> fm_status {
+    match Out::required(value_out, "value_out") {
+        Ok(out) => take(map, buf_key(key, key_len), Want::Int, move |w| Ok(out.write(w as i64))),
+        Err(e) => boundary(|| Err(e)),
+    }
+}
+
+/// As `fm_take_i64_f64` for a STR/BYTES key.
+///
+/// # Safety
+/// `key` valid for `key_len` bytes; `value_out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_take_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut f64) -> fm_status {
+    match Out::required(value_out, "value_out") {
+        Ok(out) => take(map, buf_key(key, key_len), Want::Float, move |w| Ok(out.write(f64::from_bits(w)))),
+        Err(e) => boundary(|| Err(e)),
+    }
+}
+
+/// As `fm_take_i64_buf` for a STR/BYTES key.
+///
+/// # Safety
+/// `key` valid for `key_len` bytes; `buf` for `cap` bytes; `len_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_take_buf_buf(map: fm_handle, key: *const u8, key_len: usize, buf: *mut u8, cap: usize, len_out: *mut usize) -> fm_status {
+    match deliver_buf(buf, cap, len_out) {
+        Ok(deliver) => take(map, buf_key(key, key_len), Want::Buf, deliver),
+        Err(e) => boundary(|| Err(e)),
+    }
 }
 
 // ---- add / update ---------------------------------------------------------
