@@ -23,6 +23,9 @@ pub mod epoch;
 pub mod ffi;
 pub mod hash;
 pub mod iter;
+/// The JNI entry points of the Java binding (bindings/java/).
+/// cbindgen:ignore
+pub mod java;
 pub mod map;
 pub mod registry;
 pub mod status;

@@ -1,0 +1,235 @@
+package dev.ferrymap;
+
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
+
+/**
+ * A ferrymap map of any schema, typed by two {@link Codec}s: keys {@code Long},
+ * {@code String} or {@code byte[]}; values {@code Long}, {@code Double}, {@code String} or
+ * {@code byte[]}. Strings cross as exact UTF-8 (an embedded NUL, an emoji or the empty
+ * string reads back identically in C, Python and Go); {@code byte[]} keys compare by
+ * content. For primitive long→long use {@link LongLongMap}, which never boxes.
+ *
+ * <pre>{@code
+ * try (FerryMap<String, String> m = FerryMap.create(Codec.STRING, Codec.STRING)) {
+ *     m.put("ferry", "boat");
+ *     String v = m.get("ferry");          // null if absent
+ *     Map<String, String> view = m.asMap();
+ * }
+ * }</pre>
+ *
+ * <p>Ownership, threads and lifecycle: see {@link AbstractFerryMap}. Null keys and
+ * values are rejected with NullPointerException.
+ *
+ * @param <K> key type
+ * @param <V> value type
+ */
+public final class FerryMap<K, V> extends AbstractFerryMap {
+    private final Codec<K> keys;
+    private final Codec<V> values;
+
+    private FerryMap(long handle, boolean owned, int schema, Codec<K> keys, Codec<V> values) {
+        super(handle, owned, schema);
+        this.keys = keys;
+        this.values = values;
+    }
+
+    private static int check(long handle, Codec<?> keys, Codec<?> values, boolean freeOnMismatch) {
+        Objects.requireNonNull(keys, "key codec");
+        Objects.requireNonNull(values, "value codec");
+        return schemaOf(handle, s -> keys.accepts(Kind.of(s >> 8)) && values.accepts(Kind.of(s & 0xff)),
+                keys.kind() + "->" + values.kind(), freeOnMismatch);
+    }
+
+    /** A new, empty, owned map whose key and value kinds are those of the codecs. */
+    public static <K, V> FerryMap<K, V> create(Codec<K> keys, Codec<V> values) {
+        return create(keys, values, 0);
+    }
+
+    /** As {@link #create(Codec, Codec)}, with room for {@code capacity} entries. */
+    public static <K, V> FerryMap<K, V> create(Codec<K> keys, Codec<V> values, long capacity) {
+        Objects.requireNonNull(keys, "key codec");
+        Objects.requireNonNull(values, "value codec");
+        if (capacity < 0) {
+            throw new IllegalArgumentException("capacity is negative: " + capacity);
+        }
+        Native.init();
+        long h = Native.mapNew(keys.kind().code, values.kind().code, capacity);
+        return new FerryMap<>(h, true, check(h, keys, values, true), keys, values);
+    }
+
+    /**
+     * Wraps a handle someone else owns, without taking ownership ({@link #close()} only
+     * forgets it).
+     *
+     * @throws IllegalStateException if the handle is 0, forged, stale or foreign
+     * @throws IllegalArgumentException if it is not a map these codecs can read
+     */
+    public static <K, V> FerryMap<K, V> attach(long handle, Codec<K> keys, Codec<V> values) {
+        Native.init();
+        return new FerryMap<>(handle, false, check(handle, keys, values, false), keys, values);
+    }
+
+    /** Wraps a handle and takes ownership of it: closing (or the Cleaner) frees it. */
+    public static <K, V> FerryMap<K, V> adopt(long handle, Codec<K> keys, Codec<V> values) {
+        Native.init();
+        return new FerryMap<>(handle, true, check(handle, keys, values, false), keys, values);
+    }
+
+    /**
+     * A new owned map from {@link #export()} output (from any language). The data is
+     * treated as untrusted.
+     *
+     * @throws IllegalArgumentException if it is corrupt, of an unknown version, or of a
+     *     schema these codecs cannot read
+     */
+    public static <K, V> FerryMap<K, V> importFrom(byte[] data, Codec<K> keys, Codec<V> values) {
+        Objects.requireNonNull(data, "data");
+        Objects.requireNonNull(keys, "key codec");
+        Objects.requireNonNull(values, "value codec");
+        Native.init();
+        long h = Native.importMap(data);
+        return new FerryMap<>(h, true, check(h, keys, values, true), keys, values);
+    }
+
+    public Codec<K> keyCodec() {
+        return keys;
+    }
+
+    public Codec<V> valueCodec() {
+        return values;
+    }
+
+    /** An independent owned copy (copy-on-write: O(shards), not O(entries)). */
+    public FerryMap<K, V> copy() {
+        long h = cloneHandle();
+        return new FerryMap<>(h, true, check(h, keys, values, true), keys, values);
+    }
+
+    /** The value of {@code key}, or null if it is absent. */
+    public V get(K key) {
+        return GenericOps.get(this, keys, values, key);
+    }
+
+    /** The value of {@code key}, or {@code ifAbsent}. */
+    public V getOrDefault(K key, V ifAbsent) {
+        V v = get(key);
+        return v == null ? ifAbsent : v;
+    }
+
+    /** Inserts or overwrites; returns whether an existing value was replaced. */
+    public boolean put(K key, V value) {
+        return GenericOps.put(this, keys, values, key, value);
+    }
+
+    public boolean containsKey(K key) {
+        return GenericOps.containsKey(this, keys, key);
+    }
+
+    /** Removes {@code key}; returns whether it was present. */
+    public boolean remove(K key) {
+        return GenericOps.remove(this, keys, key);
+    }
+
+    /** Removes {@code key} and returns the value it had, as one atomic step; null if absent. */
+    public V take(K key) {
+        return GenericOps.take(this, keys, values, key);
+    }
+
+    /**
+     * Inserts only if {@code key} is absent, as one atomic step. Returns whether it
+     * inserted (false: the key was present and nothing changed).
+     */
+    public boolean insertIfAbsent(K key, V value) {
+        return !GenericOps.putIfAbsent(this, keys, values, key, value);
+    }
+
+    /**
+     * Adds to an INT value in one atomic step (an absent key starts at 0); returns the new
+     * value.
+     *
+     * @throws IllegalArgumentException if the values are not INT
+     * @throws ArithmeticException on overflow (value unchanged)
+     */
+    public long add(K key, long delta) {
+        requireValues(Kind.INT);
+        return GenericOps.addWord(this, keys, key, delta);
+    }
+
+    /** Adds to a FLOAT value in one atomic step (an absent key starts at 0.0); returns the new value. */
+    public double add(K key, double delta) {
+        requireValues(Kind.FLOAT);
+        return Double.longBitsToDouble(GenericOps.addWord(this, keys, key, Double.doubleToRawLongBits(delta)));
+    }
+
+    private void requireValues(Kind kind) {
+        if (valueKind() != kind) {
+            throw new IllegalArgumentException("map values are " + valueKind() + ", not " + kind);
+        }
+    }
+
+    /**
+     * Replaces the value of {@code key} with {@code fn(value)} as one atomic step, under
+     * the key's shard lock (see {@link LongLongMap#update}). For STR/BYTES values the new
+     * value must have the same length in bytes as the old (the core updates in place);
+     * otherwise IllegalArgumentException and the value is unchanged. An exception from
+     * {@code fn} leaves the value unchanged and propagates; a call from {@code fn} into
+     * this map throws IllegalStateException.
+     *
+     * @throws java.util.NoSuchElementException if the key is absent
+     */
+    public void update(K key, UnaryOperator<V> fn) {
+        GenericOps.update(this, keys, values, key, fn);
+    }
+
+    /**
+     * Changes a STR/BYTES value in place: {@code fn} gets a copy of the stored bytes and
+     * may change them (not the length); what it leaves is stored as one atomic step. A
+     * changed STR value must still be valid UTF-8 (else IllegalArgumentException, value
+     * unchanged).
+     */
+    public void updateBytes(K key, Consumer<byte[]> fn) {
+        Objects.requireNonNull(fn, "fn");
+        if (values.isWord()) {
+            throw new IllegalArgumentException("map values are " + valueKind() + ", not STR/BYTES");
+        }
+        GenericOps.updateRaw(this, keys, key, fn);
+    }
+
+    /**
+     * A zero-copy view of the STR/BYTES value of {@code key}, or null if absent. Close it
+     * when done (see {@link ValueView} for the lifetime rules).
+     */
+    public ValueView view(K key) {
+        return GenericOps.view(this, keys, key);
+    }
+
+    /** An iterator over a snapshot of the map (DESIGN §6). Read it to the end or close it. */
+    public CloseableIterator<Map.Entry<K, V>> iterator() {
+        return GenericOps.entries(this, keys, values);
+    }
+
+    /** Calls {@code action} for every entry of a snapshot of the map. */
+    public void forEach(BiConsumer<? super K, ? super V> action) {
+        Objects.requireNonNull(action, "action");
+        try (CloseableIterator<Map.Entry<K, V>> it = iterator()) {
+            while (it.hasNext()) {
+                Map.Entry<K, V> e = it.next();
+                action.accept(e.getKey(), e.getValue());
+            }
+        }
+    }
+
+    /**
+     * A live {@code java.util.Map} view. Iterators are snapshots (never
+     * ConcurrentModificationException). {@code remove} is atomic and returns the value
+     * it removed; {@code put} returns the previous value read just before the write
+     * (each step atomic, the pair not).
+     */
+    public Map<K, V> asMap() {
+        return new MapView<>(this, keys, values);
+    }
+}

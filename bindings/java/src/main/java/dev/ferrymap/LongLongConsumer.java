@@ -1,0 +1,7 @@
+package dev.ferrymap;
+
+/** Receives one long→long entry, without boxing. */
+@FunctionalInterface
+public interface LongLongConsumer {
+    void accept(long key, long value);
+}

@@ -1,0 +1,81 @@
+package dev.ferrymap;
+
+import java.nio.ByteBuffer;
+
+/**
+ * The JNI entry points in {@code libferrymap.so} ({@code src/java/} in the core crate).
+ * Package-private: the public classes check arguments and keep objects alive around
+ * every call. Keys and values cross either as a {@code long} (INT keys, INT values,
+ * FLOAT values as their bits) or as a {@code byte[]} (STR as exact UTF-8, BYTES).
+ */
+final class Native {
+    private Native() {}
+
+    static {
+        Loader.load();
+    }
+
+    /** Makes sure the library is loaded (a no-op after the first call). */
+    static void init() {}
+
+    // handle kinds (fm_handle_kind)
+    static final int MAP = 1;
+    static final int ITERATOR = 2;
+    static final int VIEW = 3;
+
+    // library
+    static native int version();
+    static native long registryId();
+    static native byte[] libraryPath();
+    static native long census(int handleKind);
+    static native long censusTotal();
+
+    // lifecycle
+    static native long mapNew(int keyKind, int valueKind, long capacity);
+    /** A bridge map (DESIGN §7); used by the tests until Java has a bridge API of its own. */
+    static native long bridgeNew(int keyKind, int valueKind, long capacity, long queueCapacity);
+    static native void free(long handle, int handleKind);
+    static native long mapLen(long map);
+    static native void mapClear(long map);
+    static native void mapReserve(long map, long additional);
+    static native long mapClone(long map);
+    static native int mapSchema(long map);
+    static native void mapStats(long map, long[] out);
+
+    // long -> long fast paths
+    static native long getLL(long map, long key, long ifAbsent);
+    static native long getLLOrThrow(long map, long key);
+    static native boolean putLL(long map, long key, long value);
+    static native boolean containsL(long map, long key);
+    static native boolean removeL(long map, long key);
+    static native long addLL(long map, long key, long delta);
+
+    // any schema: key as (intKey, bytesKey), value as (word, bytesValue)
+    static native boolean put(long map, long intKey, byte[] bytesKey, long word, byte[] bytesValue);
+    static native boolean findWord(long map, long intKey, byte[] bytesKey, long[] out);
+    static native byte[] getBytes(long map, long intKey, byte[] bytesKey);
+    static native boolean contains(long map, long intKey, byte[] bytesKey);
+    static native boolean remove(long map, long intKey, byte[] bytesKey);
+    static native boolean putIfAbsent(long map, long intKey, byte[] bytesKey, long word, byte[] bytesValue);
+    static native boolean takeWord(long map, long intKey, byte[] bytesKey, long[] out);
+    static native byte[] takeBytes(long map, long intKey, byte[] bytesKey);
+    static native long addWord(long map, long intKey, byte[] bytesKey, long deltaWord);
+    static native void update(long map, long intKey, byte[] bytesKey, Object operator);
+    static native ByteBuffer view(long map, long intKey, byte[] bytesKey, long[] viewOut);
+
+    // batches (long -> long)
+    static native int putAllLL(long map, long[] keys, long[] values, int offset, int count);
+    static native int getAllLL(long map, long[] keys, long[] values, boolean[] found, int offset, int count, long ifAbsent);
+    static native int removeAllL(long map, long[] keys, int offset, int count);
+    static native int putAllDirect(long map, ByteBuffer keys, int keyPos, ByteBuffer values, int valuePos, int count);
+    static native int getAllDirect(long map, ByteBuffer keys, int keyPos, ByteBuffer values, int valuePos,
+                                   ByteBuffer found, int foundPos, int count, long ifAbsent);
+    static native int removeAllDirect(long map, ByteBuffer keys, int keyPos, int count);
+
+    // iterators, export / import
+    static native long iterNew(long map);
+    static native long iterLen(long iter);
+    static native int iterNext(long iter, long[] intKeys, byte[][] bytesKeys, long[] words, byte[][] bytesValues);
+    static native byte[] export(long map);
+    static native long importMap(byte[] data);
+}

@@ -1,0 +1,135 @@
+//! A thin, copyable handle on the raw JNI function table.
+//!
+//! The entry points receive a `*mut jni::sys::JNIEnv` and call the table
+//! directly: the hot paths never build a `jni::Env` (which costs more than a
+//! lookup), and the slow paths use the same few calls, each followed by the
+//! exception check `-Xcheck:jni` insists on. Every method is `unsafe` in
+//! spirit: it is only sound on the thread the JVM called us on, during the
+//! native call, with the argument types the JNI specification requires.
+
+use std::ffi::{c_void, CStr};
+use std::ptr;
+
+use jni::sys::{jarray, jbyteArray, jclass, jlong, jmethodID, jobject, jobjectArray, jsize, jvalue, JNIEnv};
+
+/// The calling thread's JNI environment, valid for one native call.
+#[derive(Clone, Copy)]
+pub(crate) struct Env(pub(crate) *mut JNIEnv);
+
+/// Calls a JNI function from the table of version `$v`.
+macro_rules! jni {
+    ($env:expr, $v:ident, $name:ident $(, $arg:expr)*) => {{
+        let raw: *mut JNIEnv = $env.0;
+        // SAFETY: the JVM hands every native call a valid environment whose
+        // table holds every function of the versions it supports (>= 1.8 here).
+        unsafe { ((**raw).$v.$name)(raw $(, $arg)*) }
+    }};
+}
+
+impl Env {
+    /// Whether a Java exception is pending (then most JNI calls are illegal).
+    #[inline]
+    pub(crate) fn exception_pending(self) -> bool {
+        jni!(self, v1_2, ExceptionCheck)
+    }
+
+    pub(crate) fn find_class(self, name: &CStr) -> jclass {
+        jni!(self, v1_1, FindClass, name.as_ptr())
+    }
+
+    /// Throws a new exception of class `class` (JNI name, e.g.
+    /// `java/lang/IllegalStateException`) with `message`, unless one is
+    /// already pending.
+    pub(crate) fn throw(self, class: &CStr, message: &CStr) {
+        if self.exception_pending() {
+            return;
+        }
+        let cls = self.find_class(class);
+        if cls.is_null() {
+            return; // FindClass threw NoClassDefFoundError: that one is pending now
+        }
+        jni!(self, v1_1, ThrowNew, cls, message.as_ptr());
+        self.delete_local(cls);
+    }
+
+    pub(crate) fn delete_local(self, obj: jobject) {
+        if !obj.is_null() {
+            jni!(self, v1_1, DeleteLocalRef, obj);
+        }
+    }
+
+    pub(crate) fn array_len(self, array: jarray) -> usize {
+        jni!(self, v1_1, GetArrayLength, array).max(0) as usize
+    }
+
+    /// Copies `dst.len()` bytes of a Java byte[] starting at `start`. The
+    /// caller has checked the bounds, so nothing can be thrown.
+    pub(crate) fn read_bytes(self, array: jbyteArray, start: usize, dst: &mut [u8]) {
+        jni!(self, v1_1, GetByteArrayRegion, array, start as jsize, dst.len() as jsize, dst.as_mut_ptr().cast());
+    }
+
+    pub(crate) fn write_bytes(self, array: jbyteArray, start: usize, src: &[u8]) {
+        jni!(self, v1_1, SetByteArrayRegion, array, start as jsize, src.len() as jsize, src.as_ptr().cast());
+    }
+
+    /// A new Java byte[] holding a copy of `bytes`; null with
+    /// OutOfMemoryError pending if the JVM could not allocate it.
+    pub(crate) fn new_bytes(self, bytes: &[u8]) -> jbyteArray {
+        let Ok(len) = jsize::try_from(bytes.len()) else {
+            self.throw(c"java/lang/OutOfMemoryError", c"value is longer than a Java array can be");
+            return ptr::null_mut();
+        };
+        let array = jni!(self, v1_1, NewByteArray, len);
+        if !array.is_null() {
+            self.write_bytes(array, 0, bytes);
+        }
+        array
+    }
+
+    pub(crate) fn read_longs(self, array: jarray, start: usize, dst: &mut [i64]) {
+        jni!(self, v1_1, GetLongArrayRegion, array, start as jsize, dst.len() as jsize, dst.as_mut_ptr());
+    }
+
+    pub(crate) fn write_longs(self, array: jarray, start: usize, src: &[i64]) {
+        jni!(self, v1_1, SetLongArrayRegion, array, start as jsize, src.len() as jsize, src.as_ptr());
+    }
+
+    pub(crate) fn write_booleans(self, array: jarray, start: usize, src: &[bool]) {
+        jni!(self, v1_1, SetBooleanArrayRegion, array, start as jsize, src.len() as jsize, src.as_ptr());
+    }
+
+    pub(crate) fn set_element(self, array: jobjectArray, index: usize, value: jobject) {
+        jni!(self, v1_1, SetObjectArrayElement, array, index as jsize, value);
+    }
+
+    /// Address and capacity of a direct buffer; None for a heap buffer.
+    pub(crate) fn direct_buffer(self, buf: jobject) -> Option<(*mut u8, usize)> {
+        let addr = jni!(self, v1_4, GetDirectBufferAddress, buf);
+        let cap = jni!(self, v1_4, GetDirectBufferCapacity, buf);
+        (!addr.is_null() && cap >= 0).then_some((addr.cast(), cap as usize))
+    }
+
+    /// A direct ByteBuffer over `len` bytes at `ptr` (the JVM does not own
+    /// them). Null with an exception pending on failure.
+    pub(crate) fn new_direct_buffer(self, ptr: *const u8, len: usize) -> jobject {
+        // A zero-length buffer still needs a non-null address.
+        let addr = if ptr.is_null() { ptr::NonNull::<u8>::dangling().as_ptr() } else { ptr as *mut u8 };
+        jni!(self, v1_4, NewDirectByteBuffer, addr as *mut c_void, len as jlong)
+    }
+
+    pub(crate) fn method_id(self, class: jclass, name: &CStr, sig: &CStr) -> jmethodID {
+        jni!(self, v1_1, GetMethodID, class, name.as_ptr(), sig.as_ptr())
+    }
+
+    pub(crate) fn call_long(self, obj: jobject, m: jmethodID, args: &[jvalue]) -> jlong {
+        jni!(self, v1_1, CallLongMethodA, obj, m, args.as_ptr())
+    }
+
+    pub(crate) fn call_double(self, obj: jobject, m: jmethodID, args: &[jvalue]) -> f64 {
+        jni!(self, v1_1, CallDoubleMethodA, obj, m, args.as_ptr())
+    }
+
+    pub(crate) fn call_void(self, obj: jobject, m: jmethodID, args: &[jvalue]) {
+        jni!(self, v1_1, CallVoidMethodA, obj, m, args.as_ptr())
+    }
+}

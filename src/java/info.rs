@@ -1,0 +1,56 @@
+//! Library-wide calls: version, registry identity, census.
+
+use std::ffi::CStr;
+
+use jni::sys::{jbyteArray, jclass, jint, jlong, JNIEnv};
+
+use super::{java_pending, jcall};
+use crate::ffi::info::{fm_library_path, fm_version};
+use crate::registry::{self, fm_handle_kind, HANDLE_KINDS};
+use crate::status::*;
+
+/// `int version()`: `major << 16 | minor << 8 | patch`.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_version(_env: *mut JNIEnv, _: jclass) -> jint {
+    fm_version() as jint
+}
+
+/// `long registryId()`: this copy of the library's registry identity; equal
+/// in every language that shares its handles.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_registryId(env: *mut JNIEnv, _: jclass) -> jlong {
+    jcall(env, 0, |_| Ok(registry::id() as jlong))
+}
+
+/// `byte[] libraryPath()`: the path this copy was loaded from, as the
+/// loader's bytes (decoded on the Java side).
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_libraryPath(env: *mut JNIEnv, _: jclass) -> jbyteArray {
+    jcall(env, std::ptr::null_mut(), |env| {
+        // SAFETY: fm_library_path returns a static NUL-terminated string.
+        let path = unsafe { CStr::from_ptr(fm_library_path()) };
+        let array = env.new_bytes(path.to_bytes());
+        if array.is_null() {
+            return Err(java_pending());
+        }
+        Ok(array)
+    })
+}
+
+/// `long census(int handleKind)`: live handles of one kind.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_census(env: *mut JNIEnv, _: jclass, kind: jint) -> jlong {
+    jcall(env, 0, |_| {
+        let kind = fm_handle_kind::from_raw(kind as u32)
+            .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("unknown handle kind {kind}")))?;
+        Ok(registry::census(kind) as jlong)
+    })
+}
+
+/// `long censusTotal()`: live handles of every kind together.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_censusTotal(env: *mut JNIEnv, _: jclass) -> jlong {
+    jcall(env, 0, |_| {
+        Ok((1..=HANDLE_KINDS as u32).filter_map(fm_handle_kind::from_raw).map(registry::census).sum::<u64>() as jlong)
+    })
+}

@@ -1,0 +1,512 @@
+//! Map lifecycle and single-key operations.
+//!
+//! Two families:
+//! - `..LL` / `..L`: the long→long fast paths behind `LongLongMap`. Primitive
+//!   arguments and results only; a miss is a normal result, never an exception.
+//! - the generic calls behind `FerryMap<K,V>` take the key as `(long, byte[])`
+//!   and the value as `(long, byte[])`: the long for INT keys and INT/FLOAT
+//!   values (FLOAT as its bits), the byte[] for STR/BYTES, per the map's schema.
+
+use jni::sys::{jboolean, jbyteArray, jclass, jint, jlong, jlongArray, jobject, jvalue, JNIEnv};
+
+use super::{java_pending, jcall, key_ref, val_in, with_opt_bytes, Env, MethodCache};
+use crate::epoch;
+use crate::ffi::ops::{expect_values, Want};
+use crate::ffi::lifecycle::kind_arg;
+use crate::ffi::{self, with_map};
+use crate::iter::View;
+use crate::map::{Map, ValIn, FM_FLOAT, FM_INT};
+use crate::registry::{self, Object};
+use crate::status::*;
+use crate::table::KeyRef;
+
+fn count_arg(n: jlong, what: &'static str) -> Result<usize> {
+    usize::try_from(n).map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("{what} is negative: {n}")))
+}
+
+// ---- lifecycle --------------------------------------------------------------
+
+/// `long mapNew(int keyKind, int valueKind, long capacity)`: a new map; the caller owns it.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_mapNew(env: *mut JNIEnv, _: jclass, key_kind: jint, value_kind: jint, capacity: jlong) -> jlong {
+    jcall(env, 0, |_| {
+        let m = Map::new(kind_arg(key_kind as u32, "key kind")?, kind_arg(value_kind as u32, "value kind")?, count_arg(capacity, "capacity")?)?;
+        Ok(registry::insert(Object::Map(m))? as jlong)
+    })
+}
+
+/// `long bridgeNew(int keyKind, int valueKind, long capacity, long queueCapacity)`:
+/// a new bridge map (DESIGN §7, through `fm_bridge_new`); the caller owns it.
+/// Every call above serves it (on its owner thread), except `update`.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(env: *mut JNIEnv, _: jclass, key_kind: jint, value_kind: jint, capacity: jlong, queue: jlong) -> jlong {
+    jcall(env, 0, |_| {
+        let (capacity, queue) = (count_arg(capacity, "capacity")?, count_arg(queue, "queue capacity")?);
+        let mut h = 0;
+        // SAFETY: `h` is a valid out-parameter.
+        match unsafe { ffi::bridge::fm_bridge_new(key_kind as u32, value_kind as u32, capacity, queue, &mut h) } {
+            FM_OK => Ok(h as jlong),
+            status => Err(Error::new(status, last_error())),
+        }
+    })
+}
+
+/// `void free(long handle, int handleKind)`: frees a map (1), iterator (2) or
+/// view (3) through the C ABI's own free calls, so every kind of map is
+/// closed the way C would close it. 0 is a no-op; a second free throws
+/// IllegalStateException.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_free(env: *mut JNIEnv, _: jclass, h: jlong, kind: jint) {
+    jcall(env, (), |_| {
+        let status = match registry::fm_handle_kind::from_raw(kind as u32) {
+            Some(registry::FM_HANDLE_MAP) => ffi::lifecycle::fm_map_free(h as u64),
+            Some(registry::FM_HANDLE_ITERATOR) => ffi::iter::fm_iter_free(h as u64),
+            Some(registry::FM_HANDLE_VIEW) => ffi::iter::fm_view_release(h as u64),
+            _ => return fail(FM_INVALID_ARGUMENT, format!("cannot free handle kind {kind} from Java")),
+        };
+        match status {
+            FM_OK => Ok(()),
+            status => Err(Error::new(status, last_error())),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_mapLen(env: *mut JNIEnv, _: jclass, h: jlong) -> jlong {
+    jcall(env, 0, |_| {
+        let g = epoch::pin();
+        Ok(with_map(h as u64, &g, |m, _| Ok(m.len()))? as jlong)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_mapClear(env: *mut JNIEnv, _: jclass, h: jlong) {
+    jcall(env, (), |_| {
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, _| {
+            m.clear();
+            Ok(())
+        })
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_mapReserve(env: *mut JNIEnv, _: jclass, h: jlong, additional: jlong) {
+    jcall(env, (), |_| {
+        let additional = count_arg(additional, "additional")?;
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, _| m.reserve(additional))
+    })
+}
+
+/// `long mapClone(long handle)`: an independent copy-on-write copy; the caller owns it.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_mapClone(env: *mut JNIEnv, _: jclass, h: jlong) -> jlong {
+    jcall(env, 0, |_| {
+        let g = epoch::pin();
+        let copy = with_map(h as u64, &g, |m, _| Ok(m.clone_map()))?;
+        Ok(registry::insert(Object::Map(copy))? as jlong)
+    })
+}
+
+/// `int mapSchema(long handle)`: `keyKind << 8 | valueKind`.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_mapSchema(env: *mut JNIEnv, _: jclass, h: jlong) -> jint {
+    jcall(env, 0, |_| {
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, _| Ok((m.key_kind as jint) << 8 | m.val_kind as jint))
+    })
+}
+
+/// `void mapStats(long handle, long[] out)`: len, capacity, memory bytes,
+/// open iterators, open views, writes (out must hold 6).
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_mapStats(env: *mut JNIEnv, _: jclass, h: jlong, out: jlongArray) {
+    jcall(env, (), |env| {
+        let out = long_out(env, out, 6)?;
+        let g = epoch::pin();
+        let s = with_map(h as u64, &g, |m, g| Ok(m.stats(g)))?;
+        let figures = [s.len, s.capacity, s.memory, s.iterators, s.views].map(|n| n as i64);
+        env.write_longs(out, 0, &figures);
+        env.write_longs(out, 5, &[s.writes as i64]);
+        Ok(())
+    })
+}
+
+/// Checks an out array of at least `n` longs.
+fn long_out(env: Env, out: jlongArray, n: usize) -> Result<jlongArray> {
+    if out.is_null() {
+        return fail(FM_NULL_ARGUMENT, "out array is null");
+    }
+    if env.array_len(out) < n {
+        return fail(FM_INVALID_ARGUMENT, format!("out array must hold {n} elements"));
+    }
+    Ok(out)
+}
+
+// ---- long -> long fast paths ------------------------------------------------
+
+/// `long getLL(long handle, long key, long ifAbsent)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_getLL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong, if_absent: jlong) -> jlong {
+    jcall(env, 0, |_| {
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, g| {
+            expect_values(m, Want::Int)?;
+            Ok(m.get_word(KeyRef::Int(key as u64), g)?.map_or(if_absent, |w| w as i64))
+        })
+    })
+}
+
+/// `long getLLOrThrow(long handle, long key)`: NoSuchElementException on a miss.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_getLLOrThrow(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong) -> jlong {
+    jcall(env, 0, |_| {
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, g| {
+            expect_values(m, Want::Int)?;
+            match m.get_word(KeyRef::Int(key as u64), g)? {
+                Some(w) => Ok(w as i64),
+                None => fail(FM_NOT_FOUND, format!("key {key} is not in the map")),
+            }
+        })
+    })
+}
+
+/// `boolean putLL(long handle, long key, long value)`: whether a value was replaced.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_putLL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong, value: jlong) -> jboolean {
+    jcall(env, false, |_| {
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, _| m.insert(KeyRef::Int(key as u64), ValIn::Int(value)))
+    })
+}
+
+/// `boolean containsL(long handle, long key)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_containsL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong) -> jboolean {
+    jcall(env, false, |_| {
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, g| m.contains(KeyRef::Int(key as u64), g))
+    })
+}
+
+/// `boolean removeL(long handle, long key)`: whether the key was present.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_removeL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong) -> jboolean {
+    jcall(env, false, |_| {
+        let g = epoch::pin();
+        with_map(h as u64, &g, |m, _| m.remove(KeyRef::Int(key as u64)))
+    })
+}
+
+/// `long addLL(long handle, long key, long delta)`: the new value
+/// (ArithmeticException on overflow, value unchanged).
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_addLL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong, delta: jlong) -> jlong {
+    jcall(env, 0, |_| {
+        let g = epoch::pin();
+        Ok(with_map(h as u64, &g, |m, _| m.add(KeyRef::Int(key as u64), ValIn::Int(delta)))? as i64)
+    })
+}
+
+// ---- any schema -------------------------------------------------------------
+
+/// `boolean put(long h, long intKey, byte[] bytesKey, long word, byte[] bytesValue)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_put(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, vw: jlong, vb: jbyteArray) -> jboolean {
+    jcall(env, false, |env| {
+        with_opt_bytes(env, bk, |kb| {
+            with_opt_bytes(env, vb, |vbytes| {
+                let g = epoch::pin();
+                with_map(h as u64, &g, |m, _| m.insert(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?))
+            })
+        })
+    })
+}
+
+/// `boolean findWord(long h, long intKey, byte[] bytesKey, long[] out)`: for
+/// INT/FLOAT values, writes the value's word to `out[0]` and returns true, or
+/// returns false on a miss.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_findWord(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, out: jlongArray) -> jboolean {
+    jcall(env, false, |env| {
+        let out = long_out(env, out, 1)?;
+        let found = with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, g| {
+                if m.val_kind.is_blob() {
+                    return fail(FM_WRONG_KIND, format!("map values are {}", m.val_kind.name()));
+                }
+                m.get_word(key_ref(m, ik, kb)?, g)
+            })
+        })?;
+        match found {
+            Some(w) => {
+                env.write_longs(out, 0, &[w as i64]);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    })
+}
+
+/// A new Java byte[] with the bytes of a view; null with an exception pending
+/// if the JVM could not allocate it.
+fn bytes_of(env: Env, v: Option<View>) -> Result<jbyteArray> {
+    let Some(v) = v else {
+        return Ok(std::ptr::null_mut());
+    };
+    let array = env.new_bytes(v.bytes());
+    if array.is_null() {
+        return Err(java_pending());
+    }
+    Ok(array)
+}
+
+/// `byte[] getBytes(long h, long intKey, byte[] bytesKey)`: a copy of the
+/// STR/BYTES value, or null on a miss.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_getBytes(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jbyteArray {
+    jcall(env, std::ptr::null_mut(), |env| {
+        // The value is held by a view (a reference to its immutable blob) while
+        // it is copied into a Java array on this thread.
+        let view = with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, g| {
+                expect_values(m, Want::Buf)?;
+                let word = m.get_word(key_ref(m, ik, kb)?, g)?;
+                // SAFETY: found while pinned.
+                Ok(word.map(|w| unsafe { View::of_word(w, None) }))
+            })
+        })?;
+        bytes_of(env, view)
+    })
+}
+
+/// `boolean putIfAbsent(long h, long intKey, byte[] bytesKey, long word, byte[] bytesValue)`:
+/// inserts only if the key is absent; returns whether it was already present
+/// (then nothing changed).
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, vw: jlong, vb: jbyteArray) -> jboolean {
+    jcall(env, false, |env| {
+        with_opt_bytes(env, bk, |kb| {
+            with_opt_bytes(env, vb, |vbytes| {
+                let g = epoch::pin();
+                with_map(h as u64, &g, |m, _| m.insert_if_absent(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?))
+            })
+        })
+    })
+}
+
+/// `boolean takeWord(long h, long intKey, byte[] bytesKey, long[] out)`: removes
+/// the key of a map with INT/FLOAT values and writes the value it had to
+/// `out[0]`, as one atomic step; false (nothing written) if it was absent.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_takeWord(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, out: jlongArray) -> jboolean {
+    jcall(env, false, |env| {
+        let out = long_out(env, out, 1)?;
+        let taken = with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, _| {
+                if m.val_kind.is_blob() {
+                    return fail(FM_WRONG_KIND, format!("map values are {}", m.val_kind.name()));
+                }
+                let mut word = None;
+                m.take(key_ref(m, ik, kb)?, &mut |w| {
+                    word = Some(w);
+                    Ok(())
+                })?;
+                Ok(word)
+            })
+        })?;
+        match taken {
+            Some(w) => {
+                env.write_longs(out, 0, &[w as i64]);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    })
+}
+
+/// `byte[] takeBytes(long h, long intKey, byte[] bytesKey)`: removes the key of
+/// a map with STR/BYTES values and returns a copy of the value it had, as one
+/// atomic step; null if it was absent.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_takeBytes(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jbyteArray {
+    jcall(env, std::ptr::null_mut(), |env| {
+        let view = with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, _| {
+                expect_values(m, Want::Buf)?;
+                let mut view = None;
+                m.take(key_ref(m, ik, kb)?, &mut |w| {
+                    // SAFETY: handed over under the shard lock, still in the table.
+                    view = Some(unsafe { View::of_word(w, None) });
+                    Ok(())
+                })?;
+                Ok(view)
+            })
+        })?;
+        bytes_of(env, view)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_contains(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jboolean {
+    jcall(env, false, |env| {
+        with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, g| m.contains(key_ref(m, ik, kb)?, g))
+        })
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_remove(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jboolean {
+    jcall(env, false, |env| {
+        with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, _| m.remove(key_ref(m, ik, kb)?))
+        })
+    })
+}
+
+/// `long addWord(long h, long intKey, byte[] bytesKey, long deltaWord)`: adds
+/// to an INT value (delta as is) or a FLOAT value (delta as bits); returns
+/// the new value's word.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_addWord(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, delta: jlong) -> jlong {
+    jcall(env, 0, |env| {
+        let new = with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, _| {
+                let delta = match m.val_kind {
+                    FM_INT => ValIn::Int(delta),
+                    FM_FLOAT => ValIn::Float(f64::from_bits(delta as u64)),
+                    kind => return fail(FM_WRONG_KIND, format!("add needs INT or FLOAT values, map values are {}", kind.name())),
+                };
+                m.add(key_ref(m, ik, kb)?, delta)
+            })
+        })?;
+        Ok(new as i64)
+    })
+}
+
+// ---- update with a Java callback ----------------------------------------------
+
+static LONG_OP: MethodCache = MethodCache::new(c"java/util/function/LongUnaryOperator", c"applyAsLong", c"(J)J");
+static DOUBLE_OP: MethodCache = MethodCache::new(c"java/util/function/DoubleUnaryOperator", c"applyAsDouble", c"(D)D");
+static BYTES_OP: MethodCache = MethodCache::new(c"java/util/function/Consumer", c"accept", c"(Ljava/lang/Object;)V");
+
+/// `void update(long h, long intKey, byte[] bytesKey, Object op)`: runs `op`
+/// on the value in place, under the key's shard lock, and stores the result
+/// as one atomic step. `op` is a `LongUnaryOperator` (INT values), a
+/// `DoubleUnaryOperator` (FLOAT) or a `Consumer<byte[]>` that changes the
+/// array in place (STR/BYTES; the length is fixed). An exception thrown by
+/// `op` leaves the value unchanged and propagates; a call from `op` into the
+/// same map throws IllegalStateException (re-entrant) instead of deadlocking.
+/// NoSuchElementException if the key is absent.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_update(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, op: jobject) {
+    jcall(env, (), |env| {
+        if op.is_null() {
+            return fail(FM_NULL_ARGUMENT, "update function is null");
+        }
+        with_opt_bytes(env, bk, |kb| update(env, h, ik, kb, op))
+    })
+}
+
+/// The body of `update`. The callback is Java code, which must run on this
+/// thread: bridge maps (whose work runs on their owner thread) are refused.
+fn update(env: Env, h: jlong, ik: jlong, kb: Option<&[u8]>, op: jobject) -> Result<()> {
+    let g = epoch::pin();
+    let m = match ffi::map(h as u64, &g) {
+        Err(e) if e.status == FM_WRONG_KIND && e.message.contains("bridge") => {
+            return fail(FM_WRONG_KIND, "update with a Java callback needs a direct map, not a bridge map");
+        }
+        other => other?,
+    };
+    let method = match m.val_kind {
+        FM_INT => LONG_OP.get(env)?,
+        FM_FLOAT => DOUBLE_OP.get(env)?,
+        _ => BYTES_OP.get(env)?,
+    };
+    let kind = m.val_kind;
+    let result = key_ref(m, ik, kb).and_then(|k| {
+        m.update(k, &mut |value: &mut [u8]| {
+            match kind {
+                FM_INT => {
+                    let old = i64::from_ne_bytes(value[..8].try_into().expect("8 bytes"));
+                    let new = env.call_long(op, method, &[jvalue { j: old }]);
+                    if env.exception_pending() {
+                        return Err(java_pending());
+                    }
+                    value[..8].copy_from_slice(&new.to_ne_bytes());
+                }
+                FM_FLOAT => {
+                    let old = f64::from_ne_bytes(value[..8].try_into().expect("8 bytes"));
+                    let new = env.call_double(op, method, &[jvalue { d: old }]);
+                    if env.exception_pending() {
+                        return Err(java_pending());
+                    }
+                    value[..8].copy_from_slice(&new.to_ne_bytes());
+                }
+                _ => {
+                    let array = env.new_bytes(value);
+                    if array.is_null() {
+                        return Err(java_pending());
+                    }
+                    env.call_void(op, method, &[jvalue { l: array }]);
+                    if env.exception_pending() {
+                        env.delete_local(array);
+                        return Err(java_pending());
+                    }
+                    // The array's length cannot change, so this stays in bounds.
+                    env.read_bytes(array, 0, value);
+                    env.delete_local(array);
+                }
+            }
+            Ok(())
+        })
+    });
+    match result {
+        Err(e) if e.status == FM_NOT_FOUND => fail(FM_NOT_FOUND, "key is not in the map"),
+        other => other,
+    }
+}
+
+// ---- zero-copy views ------------------------------------------------------
+
+/// `ByteBuffer view(long h, long intKey, byte[] bytesKey, long[] viewOut)`: a
+/// direct ByteBuffer over the stored bytes of a STR/BYTES value, valid until
+/// the view handle written to `viewOut[0]` is released; null on a miss. The
+/// Java side hands out only read-only duplicates of it.
+#[no_mangle]
+pub extern "system" fn Java_dev_ferrymap_Native_view(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, view_out: jlongArray) -> jobject {
+    jcall(env, std::ptr::null_mut(), |env| {
+        let out = long_out(env, view_out, 1)?;
+        let view = with_opt_bytes(env, bk, |kb| {
+            let g = epoch::pin();
+            with_map(h as u64, &g, |m, g| {
+                expect_values(m, Want::Buf)?;
+                let word = m.get_word(key_ref(m, ik, kb)?, g)?;
+                // SAFETY: found while pinned.
+                Ok(word.map(|w| unsafe { View::of_word(w, Some(m.counters.clone())) }))
+            })
+        })?;
+        let Some(v) = view else {
+            return Ok(std::ptr::null_mut());
+        };
+        let (p, n) = (v.bytes().as_ptr(), v.bytes().len());
+        let handle = registry::insert(Object::View(v))?;
+        let buffer = env.new_direct_buffer(p, n);
+        if buffer.is_null() {
+            ffi::iter::fm_view_release(handle);
+            return Err(java_pending());
+        }
+        env.write_longs(out, 0, &[handle as i64]);
+        Ok(buffer)
+    })
+}
