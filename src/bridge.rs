@@ -571,7 +571,7 @@ fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
                 if let Err(p) = outcome {
                     shared.state.store(FAILED, Ordering::Release);
                     // SAFETY: as above.
-                    unsafe { (*job).fail(Error::new(FM_INTERNAL_ERROR, panic_text(&p))) };
+                    unsafe { (*job).fail(Error::from_panic(&*p)) };
                 }
                 drop(g);
                 // SAFETY: as above; after this the caller may free the job.
@@ -608,10 +608,6 @@ fn refuse(msg: Msg, err: Error) {
         }
         Msg::Close => {}
     }
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into())
 }
 
 /// The next message: spin on the queue briefly, then block.

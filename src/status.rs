@@ -135,6 +135,15 @@ impl Error {
     pub fn not_found() -> Error {
         Error::new(FM_NOT_FOUND, "")
     }
+    /// The error a caught panic becomes, with the panic's message.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Error::new(FM_INTERNAL_ERROR, what)
+    }
 }
 
 impl std::fmt::Display for Error {

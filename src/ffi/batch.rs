@@ -122,7 +122,11 @@ pub unsafe extern "C" fn fm_insert_many(map: fm_handle, entries: *const fm_entry
 /// `keys` valid for `n` reads, `values` and `found` (unless NULL) for `n` writes.
 #[no_mangle]
 pub unsafe extern "C" fn fm_get_many_i64_i64(map: fm_handle, keys: *const i64, n: usize, values: *mut i64, found: *mut u8, found_count: *mut usize) -> fm_status {
-    get_many_int(map, keys, n, Want::Int, |i, w| values.add(i).write(w as i64), values.is_null(), found, found_count)
+    let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
+    match io {
+        Ok((ks, vs)) => get_many_scalars(map, Keys::Int(ks), Want::Int, vs, found, found_count, |w| w as i64),
+        Err(e) => boundary(|| Err(e)),
+    }
 }
 
 /// Looks up `n` INT keys of an INT→FLOAT map. As `fm_get_many_i64_i64`.
@@ -131,38 +135,11 @@ pub unsafe extern "C" fn fm_get_many_i64_i64(map: fm_handle, keys: *const i64, n
 /// `keys` valid for `n` reads, `values` and `found` (unless NULL) for `n` writes.
 #[no_mangle]
 pub unsafe extern "C" fn fm_get_many_i64_f64(map: fm_handle, keys: *const i64, n: usize, values: *mut f64, found: *mut u8, found_count: *mut usize) -> fm_status {
-    get_many_int(map, keys, n, Want::Float, |i, w| values.add(i).write(f64::from_bits(w)), values.is_null(), found, found_count)
-}
-
-#[allow(clippy::too_many_arguments)]
-unsafe fn get_many_int(map_h: fm_handle, keys: *const i64, n: usize, want: Want, store: impl Fn(usize, u64), values_null: bool, found: *mut u8, found_count: *mut usize) -> fm_status {
-    boundary(|| {
-        let ks = array_in(keys, n, "keys")?;
-        if values_null && n > 0 {
-            return fail(FM_NULL_ARGUMENT, "values is NULL");
-        }
-        let fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
-        let g = epoch::pin();
-        let mut flags = fs;
-        let hits = with_map(map_h, &g, |m, g| {
-            expect_values(m, want)?;
-            m.check_key(KeyRef::Int(0))?;
-            let mut hits = 0;
-            for (i, &k) in ks.iter().enumerate() {
-                let w = m.get_word(KeyRef::Int(k as u64), g)?;
-                if let Some(w) = w {
-                    store(i, w);
-                    hits += 1;
-                }
-                if let Some(f) = flags.as_deref_mut() {
-                    f[i] = w.is_some() as u8;
-                }
-            }
-            Ok(hits)
-        })?;
-        Out::optional(found_count).write(hits);
-        Ok(())
-    })
+    let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
+    match io {
+        Ok((ks, vs)) => get_many_scalars(map, Keys::Int(ks), Want::Float, vs, found, found_count, f64::from_bits),
+        Err(e) => boundary(|| Err(e)),
+    }
 }
 
 /// Looks up `n` STR/BYTES keys (`keys[i]` is a pointer and a length) of a map
@@ -238,18 +215,45 @@ enum Keys<'a> {
 }
 
 impl Keys<'_> {
-    /// Looks every key up before anything is written, so one bad key fails
-    /// the call with the outputs untouched. Blob words stay valid while `g` lives.
-    fn lookup_all(&self, m: &crate::map::Map, g: &crate::epoch::Guard) -> Result<Vec<Option<u64>>> {
+    fn len(&self) -> usize {
         match self {
-            Keys::Int(ks) => ks.iter().map(|&k| m.get_word(KeyRef::Int(k as u64), g)).collect(),
-            // SAFETY (bytes_in): the caller vouches for each key's pointer and length.
-            Keys::Buf(ks) => ks.iter().map(|k| m.get_word(KeyRef::Bytes(unsafe { bytes_in(k.ptr, k.len, "key") }?), g)).collect(),
+            Keys::Int(ks) => ks.len(),
+            Keys::Buf(ks) => ks.len(),
         }
+    }
+
+    /// Checks every key, then looks each up in order and hands the value
+    /// word to `f`: one bad key fails the call before any output is written.
+    /// Blob words stay valid while `g` lives.
+    fn each_word(&self, m: &crate::map::Map, g: &crate::epoch::Guard, mut f: impl FnMut(usize, Option<u64>)) -> Result<()> {
+        match self {
+            Keys::Int(ks) => {
+                m.check_key(KeyRef::Int(0))?;
+                for (i, &k) in ks.iter().enumerate() {
+                    f(i, m.get_word(KeyRef::Int(k as u64), g)?);
+                }
+            }
+            Keys::Buf(ks) => {
+                let checked = ks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        // SAFETY: the caller vouches for each key's pointer and length.
+                        let key = KeyRef::Bytes(unsafe { bytes_in(k.ptr, k.len, "key") }?);
+                        m.check_key(key).map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
+                        Ok(key)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for (i, key) in checked.into_iter().enumerate() {
+                    f(i, m.get_word(key, g)?);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-/// Shared body of the FLOAT-valued lookups over STR/BYTES keys.
+/// Shared body of the INT- and FLOAT-valued lookups.
 unsafe fn get_many_scalars<T>(map_h: fm_handle, keys: Keys<'_>, want: Want, values: &mut [T], found: *mut u8, found_count: *mut usize, conv: impl Fn(u64) -> T) -> fm_status {
     boundary(|| {
         let n = values.len();
@@ -257,9 +261,8 @@ unsafe fn get_many_scalars<T>(map_h: fm_handle, keys: Keys<'_>, want: Want, valu
         let g = epoch::pin();
         let hits = with_map(map_h, &g, |m, g| {
             expect_values(m, want)?;
-            let words = keys.lookup_all(m, g)?;
             let mut hits = 0;
-            for (i, w) in words.into_iter().enumerate() {
+            keys.each_word(m, g, |i, w| {
                 if let Some(w) = w {
                     values[i] = conv(w);
                     hits += 1;
@@ -267,7 +270,7 @@ unsafe fn get_many_scalars<T>(map_h: fm_handle, keys: Keys<'_>, want: Want, valu
                 if let Some(f) = fs.as_deref_mut() {
                     f[i] = w.is_some() as u8;
                 }
-            }
+            })?;
             Ok(hits)
         })?;
         Out::optional(found_count).write(hits);
@@ -297,17 +300,13 @@ unsafe fn get_many_bytes(map_h: fm_handle, keys: Keys<'_>, buf: *mut u8, cap: us
         if cap > crate::map::MAX_BLOB_LEN {
             return fail(FM_INVALID_ARGUMENT, format!("buffer capacity {cap} exceeds the 4 GiB limit"));
         }
-        let n = match &keys {
-            Keys::Int(k) => k.len(),
-            Keys::Buf(k) => k.len(),
-        };
-        let vs = array_out(values, n, "values")?;
+        let vs = array_out(values, keys.len(), "values")?;
         let g = epoch::pin();
         with_map(map_h, &g, |m, g| {
             expect_values(m, Want::Buf)?;
-            let words = keys.lookup_all(m, g)?;
+            let mut blobs: Vec<Option<&[u8]>> = Vec::with_capacity(keys.len());
             // SAFETY: blob words found while pinned by `g`.
-            let blobs: Vec<Option<&[u8]>> = words.iter().map(|w| w.map(|w| unsafe { crate::blob::bytes(w as *const crate::blob::Blob) })).collect();
+            keys.each_word(m, g, |_, w| blobs.push(w.map(|w| unsafe { crate::blob::bytes(w as *const crate::blob::Blob) })))?;
             let total: usize = blobs.iter().flatten().map(|b| b.len()).sum();
             if total > cap {
                 needed.write(total);

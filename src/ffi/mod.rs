@@ -51,14 +51,7 @@ pub fn boundary(body: impl FnOnce() -> Result<()>) -> fm_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => FM_OK,
         Ok(Err(e)) => record(&e),
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            record(&Error::new(FM_INTERNAL_ERROR, what))
-        }
+        Err(payload) => record(&Error::from_panic(&*payload)),
     }
 }
 
