@@ -301,8 +301,9 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     // SAFETY: the object came from Box::into_raw in `insert`; threads still
     // inside a call on it are pinned, so it is dropped after they leave.
     // Maps and iterators may hold whole tables, so their memory should come
-    // back promptly; views are small and are batched.
-    let big = kind != FM_HANDLE_VIEW;
+    // back promptly; views, tickets and subscriptions are small and are
+    // batched (sealing a bag costs a process-wide barrier).
+    let big = matches!(kind, FM_HANDLE_MAP | FM_HANDLE_ITERATOR);
     unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_object), big) };
     Ok(())
 }
