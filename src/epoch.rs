@@ -192,9 +192,10 @@ fn acquire_record() -> *const Record {
 /// Proof that the current thread is pinned: objects reachable from shared
 /// structures stay allocated while a `Guard` lives. Not `Send`.
 pub struct Guard {
-    /// Set when thread-local storage was already torn down and a record was
-    /// borrowed for the duration of this guard.
-    borrowed: *const Record,
+    /// This thread's local state, or null when thread-local storage was
+    /// already torn down and `record` was borrowed for this guard alone.
+    local: *const Local,
+    record: *const Record,
     /// Whether the thread was already pinned: a callback is calling back in.
     nested: bool,
     _not_send: PhantomData<*const ()>,
@@ -219,14 +220,14 @@ fn enter(rec: &Record) {
     }
 }
 
-/// Pins the current thread. Cheap: on the common path a thread-local read,
-/// two plain stores and a compiler fence.
+/// Pins the current thread. Cheap: on the common path one thread-local
+/// lookup, two plain stores and a compiler fence.
 #[inline]
 pub fn pin() -> Guard {
     let fast = LOCAL.try_with(|local| {
         let depth = local.depth.get();
+        let mut rec = local.record.get();
         if depth == 0 {
-            let mut rec = local.record.get();
             if rec.is_null() {
                 rec = acquire_record();
                 local.record.set(rec);
@@ -235,38 +236,35 @@ pub fn pin() -> Guard {
             enter(unsafe { &*rec });
         }
         local.depth.set(depth + 1);
-        depth > 0
+        Guard { local, record: rec, nested: depth > 0, _not_send: PhantomData }
     });
-    match fast {
-        Ok(nested) => Guard { borrowed: ptr::null(), nested, _not_send: PhantomData },
-        Err(_) => {
-            // Called from a thread-local destructor after ours ran: borrow a record.
-            let rec = acquire_record();
-            // SAFETY: records are never freed.
-            enter(unsafe { &*rec });
-            Guard { borrowed: rec, nested: false, _not_send: PhantomData }
-        }
-    }
+    fast.unwrap_or_else(|_| {
+        // Called from a thread-local destructor after ours ran: borrow a record.
+        let rec = acquire_record();
+        // SAFETY: records are never freed.
+        enter(unsafe { &*rec });
+        Guard { local: ptr::null(), record: rec, nested: false, _not_send: PhantomData }
+    })
 }
 
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        if !self.borrowed.is_null() {
-            // SAFETY: records are never freed.
-            let rec = unsafe { &*self.borrowed };
+        // SAFETY: records are never freed.
+        let rec = unsafe { &*self.record };
+        if self.local.is_null() {
             rec.active.store(0, Ordering::Release);
             rec.in_use.store(false, Ordering::Release);
             return;
         }
-        let _ = LOCAL.try_with(|local| {
-            let depth = local.depth.get() - 1;
-            local.depth.set(depth);
-            if depth == 0 {
-                // SAFETY: records are never freed.
-                unsafe { &*local.record.get() }.active.store(0, Ordering::Release);
-            }
-        });
+        // SAFETY: a Guard is not Send and lives on this thread's stack, so
+        // the thread's local state outlives it.
+        let local = unsafe { &*self.local };
+        let depth = local.depth.get() - 1;
+        local.depth.set(depth);
+        if depth == 0 {
+            rec.active.store(0, Ordering::Release);
+        }
     }
 }
 

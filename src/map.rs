@@ -317,10 +317,22 @@ impl Map {
         Ok(self.read(h, |t| t.find(key, h).map(|slot| t.value(slot))))
     }
 
+    /// The value word of an INT key, for maps with INT keys: the hot path of
+    /// the C ABI's integer calls, with no kind dispatch.
+    #[inline(always)]
+    pub fn get_int(&self, k: u64, _guard: &Guard) -> Option<u64> {
+        debug_assert_eq!(self.key_kind, FM_INT);
+        let h = hash::int(k);
+        if k == 0 {
+            return self.read(h, |t| t.find(KeyRef::Int(0), h).map(|slot| t.value(slot)));
+        }
+        self.read(h, |t| t.find_int(k, h).map(|slot| t.value(slot)))
+    }
+
     /// Runs `probe` on the shard's table as of one instant: optimistically,
     /// retrying if a writer moved entries meanwhile, and under the lock if
     /// that keeps happening. `probe` may run more than once.
-    #[inline]
+    #[inline(always)]
     fn read<R>(&self, h: u64, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
         let shard = self.shard(h);
         for _ in 0..OPTIMISTIC_TRIES {

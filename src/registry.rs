@@ -250,7 +250,7 @@ fn diagnose(handle: u64, kind: fm_handle_kind) -> Error {
 
 /// The live object behind `handle`, which must be of `kind`. The reference
 /// lives as long as the guard: freeing the handle meanwhile is safe.
-#[inline]
+#[inline(always)]
 pub fn get<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Result<&'g Object> {
     let reg = registry();
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
@@ -265,7 +265,13 @@ pub fn get<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Result<&
             }
         }
     }
-    Err(diagnose(handle, kind))
+    Err(diagnose_cold(handle, kind))
+}
+
+#[cold]
+#[inline(never)]
+fn diagnose_cold(handle: u64, kind: fm_handle_kind) -> Error {
+    diagnose(handle, kind)
 }
 
 unsafe fn drop_object(p: *mut ()) {

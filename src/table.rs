@@ -161,6 +161,23 @@ impl Table {
         None
     }
 
+    /// `find` specialised for INT keys other than 0 (the hot path).
+    #[inline(always)]
+    pub fn find_int(&self, k: u64, h: u64) -> Option<usize> {
+        let mut i = h as usize & self.mask;
+        for _ in 0..=self.mask {
+            let kw = self.key_word(i).load(Ordering::Acquire);
+            if kw == k {
+                return Some(i);
+            }
+            if kw == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
     /// The value word in `slot` (as returned by `find`).
     #[inline]
     pub fn value(&self, slot: usize) -> u64 {

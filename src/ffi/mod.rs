@@ -82,6 +82,17 @@ pub fn map<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Map> {
     }
 }
 
+/// The map behind `handle` if it is a direct map that may be used right
+/// away (not a bridge, not inside one of its own callbacks); None otherwise,
+/// so the caller falls back to the general path that explains why.
+#[inline(always)]
+pub fn direct_map<'g>(handle: fm_handle, guard: &'g Guard) -> Option<&'g Map> {
+    match registry::get(handle, FM_HANDLE_MAP, guard) {
+        Ok(Object::Map(m)) if !guard.nested() => Some(m),
+        _ => None,
+    }
+}
+
 #[inline]
 fn not_reentrant<'m>(m: &'m Map, guard: &Guard) -> Result<&'m Map> {
     if guard.nested() && m.in_callback() {

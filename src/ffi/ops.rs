@@ -9,6 +9,7 @@
 
 use super::{boundary, bytes_in, copy_out, fm_handle, non_null, with_map, Out};
 use crate::epoch;
+use std::panic::catch_unwind;
 use crate::map::{Map, ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
 use crate::status::*;
 use crate::table::KeyRef;
@@ -240,6 +241,24 @@ pub unsafe extern "C" fn fm_insert_if_absent_buf_buf(map: fm_handle, key: *const
 pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
     if value_out.is_null() {
         return boundary(|| non_null(value_out, "value_out"));
+    }
+    // Fast path: a direct INT->INT map outside any callback. Everything
+    // else (bridge maps, wrong kinds, bad handles, re-entry) takes the
+    // general path below, which also reports the error.
+    let fast = catch_unwind(|| {
+        let g = epoch::pin();
+        match super::direct_map(map, &g) {
+            Some(m) if m.key_kind == FM_INT && m.val_kind == FM_INT => Some(m.get_int(key as u64, &g)),
+            _ => None,
+        }
+    });
+    match fast {
+        Ok(Some(Some(w))) => {
+            value_out.write(w as i64);
+            return FM_OK;
+        }
+        Ok(Some(None)) => return FM_NOT_FOUND,
+        _ => {}
     }
     lookup(map, int_key(key), Want::Int, |w| {
         // SAFETY: checked non-NULL above.
