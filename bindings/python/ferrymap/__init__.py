@@ -21,15 +21,25 @@ gives ``InvalidHandleError``: never a crash.
 Iteration (``iter(m)``, ``keys()``, ``values()``, ``items()``) walks a
 snapshot taken when it starts: concurrent writers, in any thread or
 language, never disturb it.
+
+Bridge mode: ``Map.bridge(key, value, queue=1024)`` makes a map whose every
+operation runs on one owner thread (one total order of mutations, each
+numbered; ``last_seq()``), with asynchronous batches (``submit``,
+``try_submit``, ``await m.asubmit(...)``: ``Ticket``, ``Result``), a change
+feed (``subscribe``: ``Subscription``, ``Event``) and bounded queues
+(``QueueFullError``, ``FerryTimeoutError``). It is a ``Map`` like any other.
 """
 
 from collections.abc import MutableMapping as _MutableMapping
 
 from ._native import (
     CORE_VERSION,
+    BridgeClosedError,
+    BridgeFailedError,
     ClosedError,
     CorruptDataError,
     Error,
+    FerryTimeoutError,
     IntegerOverflowError,
     InternalError,
     InvalidArgumentError,
@@ -38,16 +48,21 @@ from ._native import (
     Map,
     MapIterator,
     OutOfMemoryError,
+    QueueFullError,
     ReentrantError,
+    Subscription,
+    Ticket,
     UnsupportedVersionError,
     ValueView,
     WrongKindError,
     census,
     census_total,
     core_version,
+    last_seq,
     library_path,
     registry_id,
 )
+from ._bridge import Event, Request, Result
 
 # Map implements every MutableMapping method natively (so that m[k] is one
 # native call); registering makes isinstance/issubclass agree.
@@ -57,9 +72,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORE_VERSION",
+    "BridgeClosedError",
+    "BridgeFailedError",
     "ClosedError",
     "CorruptDataError",
     "Error",
+    "Event",
+    "FerryTimeoutError",
     "IntegerOverflowError",
     "InternalError",
     "InvalidArgumentError",
@@ -68,13 +87,19 @@ __all__ = [
     "Map",
     "MapIterator",
     "OutOfMemoryError",
+    "QueueFullError",
     "ReentrantError",
+    "Request",
+    "Result",
+    "Subscription",
+    "Ticket",
     "UnsupportedVersionError",
     "ValueView",
     "WrongKindError",
     "census",
     "census_total",
     "core_version",
+    "last_seq",
     "library_path",
     "registry_id",
 ]

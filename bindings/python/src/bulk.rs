@@ -79,30 +79,88 @@ pub fn get_many<'py>(
     }
     let objs = objects(keys)?;
     let ks = objs.iter().map(|k| key_arg(k, map.key)).collect::<PyResult<Vec<KeyIn<'_>>>>()?;
-    if map.val == Kind::Int {
-        let bufs: Vec<fm_buf> = ks.iter().map(|k| { let (ptr, len) = k.buf(); fm_buf { ptr, len } }).collect();
-        let n = bufs.len();
-        let mut values = vec![0i64; n];
-        let mut found = vec![0u8; n];
-        let args = AssertSend((bufs.as_ptr(), values.as_mut_ptr(), found.as_mut_ptr()));
-        // SAFETY: arrays of n elements; key bytes held by `ks`.
-        let st = detach(py, move || {
-            let (k, v, f) = args.into_inner();
-            unsafe { fm_get_many_buf_i64(h, k, n, v, f, std::ptr::null_mut()) }
-        });
-        map.check(py, st)?;
-        let default = default.unwrap_or_else(|| py.None().into_bound(py));
-        let items = (0..n).map(|i| if found[i] != 0 { int_to_py(py, values[i]) } else { default.clone() });
-        return Ok(PyList::new(py, items)?.into_any());
-    }
-    // Float or str/bytes values with str/bytes keys: the core has no batch
-    // call for these (see the report); one lookup per key, GIL held.
+    let bufs: Vec<fm_buf> = ks.iter().map(|k| { let (ptr, len) = k.buf(); fm_buf { ptr, len } }).collect();
+    let n = bufs.len();
     let default = default.unwrap_or_else(|| py.None().into_bound(py));
-    let list = PyList::empty(py);
-    for k in &ks {
-        list.append(map.lookup(py, h, k)?.unwrap_or_else(|| default.clone()))?;
+    let kp = AssertSend(bufs.as_ptr());
+    match map.val {
+        Kind::Int | Kind::Float => {
+            let is_float = map.val == Kind::Float;
+            let mut words = vec![0i64; n];
+            let mut found = vec![0u8; n];
+            let args = AssertSend((words.as_mut_ptr(), found.as_mut_ptr()));
+            // SAFETY: arrays of n elements (an f64 has the size and
+            // alignment of an i64); key bytes held by `ks`.
+            let st = detach(py, move || {
+                let (w, f) = args.into_inner();
+                let k = kp.into_inner();
+                unsafe {
+                    if is_float {
+                        fm_get_many_buf_f64(h, k, n, w as *mut f64, f, std::ptr::null_mut())
+                    } else {
+                        fm_get_many_buf_i64(h, k, n, w, f, std::ptr::null_mut())
+                    }
+                }
+            });
+            map.check(py, st)?;
+            let items = (0..n).map(|i| match (found[i] != 0, is_float) {
+                (false, _) => default.clone(),
+                (true, false) => int_to_py(py, words[i]),
+                (true, true) => float_to_py(py, f64::from_bits(words[i] as u64)),
+            });
+            Ok(PyList::new(py, items)?.into_any())
+        }
+        _ => get_many_buf_values(py, map, n, default, |buf, cap, values, needed| {
+            let k = kp.0;
+            // SAFETY: n keys whose bytes are held by `ks`; the output arrays are the helper's.
+            unsafe { fm_get_many_buf_buf(h, k, n, buf, cap, values, needed) }
+        }),
     }
-    Ok(list.into_any())
+}
+
+/// STR/BYTES values of `n` keys, copied by the core back to back into one
+/// buffer (grown and retried when the core says it is too small), then
+/// decoded into a list; `default` for missing keys. `call(buf, cap,
+/// values, needed_out)` is the fm_get_many_*_buf call; it runs detached.
+fn get_many_buf_values<'py>(
+    py: Python<'py>,
+    map: &Map,
+    n: usize,
+    default: Bound<'py, PyAny>,
+    call: impl Fn(*mut u8, usize, *mut fm_buf, *mut usize) -> fm_status,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut values = vec![fm_buf { ptr: std::ptr::null(), len: 0 }; n];
+    // A first guess; a retry gets exactly what the core asked for.
+    let mut buf = vec![0u8; (n * 32).clamp(256, 1 << 20)];
+    let mut tries = 0;
+    loop {
+        let mut needed = 0usize;
+        let args = AssertSend((buf.as_mut_ptr(), buf.len(), values.as_mut_ptr(), &mut needed as *mut usize));
+        let call = &call;
+        let st = detach(py, move || {
+            let (b, cap, v, nd) = args.into_inner();
+            call(b, cap, v, nd)
+        });
+        match st {
+            FM_OK => break,
+            // Values may grow between the two calls (other writers): loop until it fits.
+            FM_BUFFER_TOO_SMALL if tries < 100 => {
+                tries += 1;
+                buf = vec![0u8; needed.max(buf.len() + 1)];
+            }
+            s => return Err(map.err(py, s)),
+        }
+    }
+    let items = values.iter().map(|v| {
+        if v.ptr.is_null() {
+            Ok(default.clone())
+        } else {
+            // SAFETY: a found value: `len` bytes inside `buf`, alive here.
+            buf_to_py(py, map.val, unsafe { raw_slice(v.ptr, v.len) })
+        }
+    });
+    let items = items.collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.into_any())
 }
 
 /// INT keys in a Vec: one batch call for int/float values, a list back.
@@ -141,11 +199,12 @@ fn get_many_int_list<'py>(
             Ok(PyList::new(py, items)?.into_any())
         }
         _ => {
-            let list = PyList::empty(py);
-            for &k in ks {
-                list.append(map.lookup(py, h, &KeyIn::Int(k))?.unwrap_or_else(|| default.clone()))?;
-            }
-            Ok(list.into_any())
+            let kp = AssertSend(ks.as_ptr());
+            get_many_buf_values(py, map, n, default, |buf, cap, values, needed| {
+                let k = kp.0;
+                // SAFETY: n keys in `ks`; the output arrays are the helper's.
+                unsafe { fm_get_many_i64_buf(h, k, n, buf, cap, values, needed) }
+            })
         }
     }
 }

@@ -8,7 +8,9 @@
 
 use std::ffi::{CStr, CString};
 
-use pyo3::exceptions::{PyKeyError, PyMemoryError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyError, PyMemoryError, PyOverflowError, PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -30,6 +32,10 @@ pub struct Exceptions {
     pub out_of_memory: Py<PyType>,
     pub overflow: Py<PyType>,
     pub internal: Py<PyType>,
+    pub bridge_closed: Py<PyType>,
+    pub timeout: Py<PyType>,
+    pub queue_full: Py<PyType>,
+    pub bridge_failed: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
@@ -77,7 +83,33 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&Exceptions> {
             Some(FM_INVALID_HANDLE),
         )?;
         let closed = with("ClosedError", "The object was closed (or released) from Python.", None, None)?;
+        let bridge_closed = new_exception(
+            py,
+            "BridgeClosedError",
+            "The bridge map is closed: the request was not accepted (or a subscription has delivered its last event).",
+            &[closed.bind(py).clone()],
+            Some(FM_CLOSED),
+        )?;
         Ok(Exceptions {
+            bridge_closed,
+            timeout: with(
+                "FerryTimeoutError",
+                "A wait ended before what it waited for: room in a full bridge queue, a ticket, an event.",
+                Some(PyTimeoutError::type_object(py)),
+                Some(FM_TIMEOUT),
+            )?,
+            queue_full: with(
+                "QueueFullError",
+                "try_submit found the bridge queue full; nothing was queued.",
+                None,
+                Some(FM_QUEUE_FULL),
+            )?,
+            bridge_failed: with(
+                "BridgeFailedError",
+                "The bridge's owner thread caught a panic; the bridge accepts no more work (close() still works).",
+                Some(PyRuntimeError::type_object(py)),
+                Some(FM_BRIDGE_FAILED),
+            )?,
             wrong_kind: with(
                 "WrongKindError",
                 "A key or value of the wrong kind for the map, or a handle of the wrong kind.",
@@ -156,6 +188,12 @@ pub fn last_error() -> String {
 pub fn status_err(py: Python<'_>, status: fm_status) -> PyErr {
     let detail = last_error();
     let msg = if detail.is_empty() { status_str(status) } else { detail };
+    status_err_msg(py, status, msg)
+}
+
+/// The exception for `status` with the given message (for statuses that
+/// did not come with a last error: per-request results of a bridge batch).
+pub fn status_err_msg(py: Python<'_>, status: fm_status, msg: String) -> PyErr {
     let exc = match exceptions(py) {
         Ok(e) => e,
         Err(e) => return e,
@@ -171,6 +209,10 @@ pub fn status_err(py: Python<'_>, status: fm_status) -> PyErr {
         FM_REENTRANT => &exc.reentrant,
         FM_OUT_OF_MEMORY => &exc.out_of_memory,
         FM_OVERFLOW => &exc.overflow,
+        FM_CLOSED => &exc.bridge_closed,
+        FM_TIMEOUT => &exc.timeout,
+        FM_QUEUE_FULL => &exc.queue_full,
+        FM_BRIDGE_FAILED => &exc.bridge_failed,
         _ => &exc.internal,
     };
     PyErr::from_type(t.bind(py).clone(), msg)
@@ -200,6 +242,10 @@ pub fn wrong_kind(py: Python<'_>, msg: String) -> PyErr {
     }
 }
 
+pub fn timeout_err(py: Python<'_>, msg: String) -> PyErr {
+    status_err_msg(py, FM_TIMEOUT, msg)
+}
+
 pub fn invalid_handle(py: Python<'_>, msg: String) -> PyErr {
     match exceptions(py) {
         Ok(e) => PyErr::from_type(e.invalid_handle.bind(py).clone(), msg),
@@ -224,6 +270,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("OutOfMemoryError", &e.out_of_memory),
         ("IntegerOverflowError", &e.overflow),
         ("InternalError", &e.internal),
+        ("BridgeClosedError", &e.bridge_closed),
+        ("FerryTimeoutError", &e.timeout),
+        ("QueueFullError", &e.queue_full),
+        ("BridgeFailedError", &e.bridge_failed),
     ] {
         m.add(name, t.clone_ref(py))?;
     }

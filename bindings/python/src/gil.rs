@@ -15,7 +15,13 @@
 //! check are touched only with the GIL held, and nothing between the check
 //! and the call can release it, so a thread that stays attached cannot meet
 //! a shard lock held by a running Python callback.
+//!
+//! Bridge maps are different: every call waits for the map's owner thread,
+//! which runs update_value callbacks (Python code, needing the GIL) for any
+//! caller. So every call on a bridge map detaches (`Map::call` and
+//! `Map::blocking` in map.rs; bridge.rs for tickets and the change feed).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pyo3::Python;
@@ -36,6 +42,36 @@ impl CallbackRunning {
 impl Drop for CallbackRunning {
     fn drop(&mut self) {
         CALLBACKS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// Maps whose update_value callback is running on this thread, innermost last.
+    static CALLBACKS_HERE: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks, on the thread running it, that a callback of map `h` is running,
+/// until dropped. On a bridge map that thread is the owner thread: what
+/// would wait for the owner thread from there would wait forever (a
+/// submit to its full queue, a wait for a ticket or an event of the same
+/// map); those calls check [`CallbackOf::inside`] and refuse instead
+/// (ReentrantError), as the core refuses synchronous calls.
+pub struct CallbackOf(());
+
+impl CallbackOf {
+    pub fn enter(h: u64) -> CallbackOf {
+        CALLBACKS_HERE.with(|c| c.borrow_mut().push(h));
+        CallbackOf(())
+    }
+    /// Whether this thread is running a callback of map `h`.
+    pub fn inside(h: u64) -> bool {
+        h != 0 && CALLBACKS_HERE.with(|c| c.borrow().contains(&h))
+    }
+}
+
+impl Drop for CallbackOf {
+    fn drop(&mut self) {
+        CALLBACKS_HERE.with(|c| c.borrow_mut().pop());
     }
 }
 

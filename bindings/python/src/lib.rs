@@ -4,6 +4,7 @@
 //! so maps are shared with C, Java and Go code in the same process.
 //! The Python package `ferrymap` (ferrymap/__init__.py) re-exports it.
 
+mod bridge;
 mod bulk;
 mod convert;
 mod errors;
@@ -77,12 +78,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<map::Map>()?;
     m.add_class::<iter::MapIter>()?;
     m.add_class::<view::ValueView>()?;
+    m.add_class::<bridge::Ticket>()?;
+    m.add_class::<bridge::Subscription>()?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(registry_id, m)?)?;
     m.add_function(wrap_pyfunction!(library_path, m)?)?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(census, m)?)?;
     m.add_function(wrap_pyfunction!(census_total, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::last_seq, m)?)?;
     // SAFETY: plain call.
     let v = unsafe { fm_version() };
     m.add("CORE_VERSION", (v >> 16, (v >> 8) & 0xff, v & 0xff))?;

@@ -21,10 +21,11 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
 
+use crate::bridge;
 use crate::bulk;
 use crate::convert::*;
 use crate::errors::{closed_err, exceptions, invalid_handle, status_err, wrong_kind};
-use crate::gil::{blocking, detach, AssertSend, CallbackRunning};
+use crate::gil::{blocking, detach, AssertSend, CallbackOf, CallbackRunning};
 use crate::iter::{MapIter, Mode};
 use crate::sys::*;
 use crate::view::ValueView;
@@ -35,17 +36,41 @@ pub struct Map {
     owned: AtomicBool,
     pub key: Kind,
     pub val: Kind,
+    /// A bridge map (fm_bridge_new): every call is served by its owner
+    /// thread and waits for it, so every call releases the GIL (gil.rs).
+    pub bridge: bool,
 }
 
 impl Drop for Map {
     fn drop(&mut self) {
         let h = self.handle.swap(0, Ordering::AcqRel);
         if h != 0 && self.owned.load(Ordering::Acquire) {
-            // Freeing never waits for a shard lock; a failure (someone else
-            // freed it) has nobody to report to.
-            // SAFETY: plain call with a handle value.
-            unsafe { fm_map_free(h) };
+            if self.bridge {
+                free_bridge(h);
+            } else {
+                // Freeing a direct map never waits; a failure (someone else
+                // freed it) has nobody to report to.
+                // SAFETY: plain call with a handle value.
+                unsafe { fm_map_free(h) };
+            }
         }
+    }
+}
+
+/// Frees a bridge map from a destructor. Freeing drains its queue and joins
+/// its owner thread, which may be running a Python callback (update_value)
+/// that needs the GIL: so the GIL is released for the wait. On the owner
+/// thread itself (a callback dropping the last reference to its own map)
+/// the core refuses (FM_REENTRANT); a helper thread then frees it once the
+/// callback has returned.
+fn free_bridge(h: u64) {
+    // SAFETY (each call): plain call with a handle value.
+    let st = Python::try_attach(|py| detach(py, || unsafe { fm_map_free(h) }))
+        .unwrap_or_else(|| unsafe { fm_map_free(h) });
+    if st == FM_REENTRANT {
+        let _ = std::thread::Builder::new()
+            .name("ferrymap-free".into())
+            .spawn(move || unsafe { fm_map_free(h) });
     }
 }
 
@@ -72,6 +97,8 @@ fn view_type<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, Py
 /// State shared with the `fm_update_*` callback.
 struct UpdateCtx {
     func: Py<PyAny>,
+    /// The map whose callback this is (see gil::CallbackOf).
+    map: u64,
     kind: Kind,
     result: Option<Py<PyAny>>,
     err: Option<PyErr>,
@@ -82,24 +109,30 @@ struct UpdateCtx {
 unsafe extern "C" fn update_trampoline(ctx: *mut c_void, value: *mut u8, len: usize) -> i32 {
     // SAFETY: ctx is the &mut UpdateCtx passed to fm_update_* by update_value, alive for the call.
     let ctx = unsafe { &mut *(ctx as *mut UpdateCtx) };
-    let outcome = catch_unwind(AssertUnwindSafe(|| Python::attach(|py| run_update(py, ctx, value, len))));
+    // On a bridge map this runs on the owner thread, which has no Python
+    // thread state of its own: try_attach makes one for the call, and
+    // refuses (instead of hanging or killing the thread) while the
+    // interpreter is shutting down; the update then fails, value unchanged.
+    let outcome = catch_unwind(AssertUnwindSafe(|| Python::try_attach(|py| run_update(py, ctx, value, len))));
     match outcome {
-        Ok(Ok(())) => 0,
-        Ok(Err(e)) => {
+        Ok(Some(Ok(()))) => 0,
+        Ok(Some(Err(e))) => {
             ctx.err = Some(e);
             1
         }
+        Ok(None) => 1,
         Err(_) => {
-            ctx.err = Some(Python::attach(|py| match exceptions(py) {
+            ctx.err = Python::try_attach(|py| match exceptions(py) {
                 Ok(e) => PyErr::from_type(e.internal.bind(py).clone(), "panic in the update_value callback"),
                 Err(e) => e,
-            }));
+            });
             1
         }
     }
 }
 
 fn run_update(py: Python<'_>, ctx: &mut UpdateCtx, value: *mut u8, len: usize) -> PyResult<()> {
+    let _inside = CallbackOf::enter(ctx.map);
     let func = ctx.func.bind(py);
     match ctx.kind {
         Kind::Int => {
@@ -149,14 +182,36 @@ fn run_update(py: Python<'_>, ctx: &mut UpdateCtx, value: *mut u8, len: usize) -
 }
 
 impl Map {
-    pub fn from_handle(handle: u64, key: Kind, val: Kind, owned: bool) -> Map {
-        Map { handle: AtomicU64::new(handle), owned: AtomicBool::new(owned), key, val }
+    pub fn from_handle(handle: u64, key: Kind, val: Kind, owned: bool, bridge: bool) -> Map {
+        Map { handle: AtomicU64::new(handle), owned: AtomicBool::new(owned), key, val, bridge }
+    }
+
+    /// Runs a call into the core: attached for a direct map (it never
+    /// waits), detached for a bridge map (it waits for the owner thread).
+    #[inline]
+    pub fn call<R>(&self, py: Python<'_>, f: impl FnOnce() -> R) -> R {
+        if self.bridge {
+            detach(py, f)
+        } else {
+            f()
+        }
+    }
+
+    /// Runs a call that may wait for a shard lock (gil.rs) or, on a bridge
+    /// map, for the owner thread.
+    #[inline]
+    pub fn blocking<R>(&self, py: Python<'_>, f: impl FnOnce() -> R) -> R {
+        if self.bridge {
+            detach(py, f)
+        } else {
+            blocking(py, f)
+        }
     }
 
     /// A new owning Map for a handle the caller owns; frees it if the schema cannot be read.
     pub fn adopt(py: Python<'_>, handle: u64) -> PyResult<Map> {
         match schema(py, handle) {
-            Ok((k, v)) => Ok(Map::from_handle(handle, k, v, true)),
+            Ok((k, v)) => Ok(Map::from_handle(handle, k, v, true, false)),
             Err(e) => {
                 // SAFETY: plain call.
                 unsafe { fm_map_free(handle) };
@@ -201,25 +256,25 @@ impl Map {
             (KeyIn::Int(k), Kind::Int) => {
                 let mut v = 0i64;
                 // SAFETY: out pointer valid.
-                st = unsafe { fm_get_i64_i64(h, *k, &mut v) };
+                st = self.call(py, || unsafe { fm_get_i64_i64(h, *k, &mut v) });
                 int_to_py(py, v)
             }
             (KeyIn::Int(k), Kind::Float) => {
                 let mut v = 0f64;
                 // SAFETY: out pointer valid.
-                st = unsafe { fm_get_i64_f64(h, *k, &mut v) };
+                st = self.call(py, || unsafe { fm_get_i64_f64(h, *k, &mut v) });
                 float_to_py(py, v)
             }
             (KeyIn::Buf(_), Kind::Int) => {
                 let mut v = 0i64;
                 // SAFETY: key bytes valid for kn; out pointer valid.
-                st = unsafe { fm_get_buf_i64(h, kp, kn, &mut v) };
+                st = self.call(py, || unsafe { fm_get_buf_i64(h, kp, kn, &mut v) });
                 int_to_py(py, v)
             }
             (KeyIn::Buf(_), Kind::Float) => {
                 let mut v = 0f64;
                 // SAFETY: as above.
-                st = unsafe { fm_get_buf_f64(h, kp, kn, &mut v) };
+                st = self.call(py, || unsafe { fm_get_buf_f64(h, kp, kn, &mut v) });
                 float_to_py(py, v)
             }
             (_, Kind::Str | Kind::Bytes) => return self.lookup_buf(py, h, key),
@@ -237,13 +292,14 @@ impl Map {
         let mut stack = [0u8; 256];
         let mut len = 0usize;
         let (kp, kn) = key.buf();
+        let (sp, sn, lp) = (stack.as_mut_ptr(), stack.len(), &mut len);
         // SAFETY: buffers valid for their lengths.
-        let st = unsafe {
+        let st = self.call(py, || unsafe {
             match key {
-                KeyIn::Int(k) => fm_get_i64_buf(h, *k, stack.as_mut_ptr(), stack.len(), &mut len),
-                KeyIn::Buf(_) => fm_get_buf_buf(h, kp, kn, stack.as_mut_ptr(), stack.len(), &mut len),
+                KeyIn::Int(k) => fm_get_i64_buf(h, *k, sp, sn, lp),
+                KeyIn::Buf(_) => fm_get_buf_buf(h, kp, kn, sp, sn, lp),
             }
-        };
+        });
         match st {
             FM_OK => Ok(Some(buf_to_py(py, self.val, &stack[..len])?)),
             FM_NOT_FOUND => Ok(None),
@@ -268,13 +324,14 @@ impl Map {
         }
         let (mut vh, mut ptr, mut len) = (0u64, std::ptr::null::<u8>(), 0usize);
         let (kp, kn) = key.buf();
+        let (vp, pp, lp) = (&mut vh, &mut ptr, &mut len);
         // SAFETY: out pointers valid; key bytes valid for kn.
-        let st = unsafe {
+        let st = self.call(py, || unsafe {
             match key {
-                KeyIn::Int(k) => fm_view_i64(h, *k, &mut vh, &mut ptr, &mut len),
-                KeyIn::Buf(_) => fm_view_buf(h, kp, kn, &mut vh, &mut ptr, &mut len),
+                KeyIn::Int(k) => fm_view_i64(h, *k, vp, pp, lp),
+                KeyIn::Buf(_) => fm_view_buf(h, kp, kn, vp, pp, lp),
             }
-        };
+        });
         match st {
             FM_OK => Ok(Some((vh, ptr, len))),
             FM_NOT_FOUND => Ok(None),
@@ -288,7 +345,7 @@ impl Map {
         let r = &mut replaced;
         let (kp, kn) = key.buf();
         // SAFETY (each arm): pointers valid for their lengths, held by `key` and `val`.
-        let st = blocking(py, || unsafe {
+        let st = self.blocking(py, || unsafe {
             match (key, val) {
                 (KeyIn::Int(k), Arg::Int(v)) => fm_insert_i64_i64(h, *k, *v, r),
                 (KeyIn::Int(k), Arg::Float(v)) => fm_insert_i64_f64(h, *k, *v, r),
@@ -313,7 +370,7 @@ impl Map {
         let r = &mut removed;
         let (kp, kn) = key.buf();
         // SAFETY: key bytes valid for kn.
-        let st = blocking(py, || unsafe {
+        let st = self.blocking(py, || unsafe {
             match key {
                 KeyIn::Int(k) => fm_remove_i64(h, *k, r),
                 KeyIn::Buf(_) => fm_remove_buf(h, kp, kn, r),
@@ -326,13 +383,14 @@ impl Map {
     pub fn contains_key(&self, py: Python<'_>, h: u64, key: &KeyIn<'_>) -> PyResult<bool> {
         let mut found = false;
         let (kp, kn) = key.buf();
+        let fp = &mut found;
         // SAFETY: key bytes valid for kn; out pointer valid.
-        let st = unsafe {
+        let st = self.call(py, || unsafe {
             match key {
-                KeyIn::Int(k) => fm_contains_i64(h, *k, &mut found),
-                KeyIn::Buf(_) => fm_contains_buf(h, kp, kn, &mut found),
+                KeyIn::Int(k) => fm_contains_i64(h, *k, fp),
+                KeyIn::Buf(_) => fm_contains_buf(h, kp, kn, fp),
             }
-        };
+        });
         self.check(py, st)?;
         Ok(found)
     }
@@ -340,8 +398,10 @@ impl Map {
     pub fn len_of(&self, py: Python<'_>) -> PyResult<usize> {
         let h = self.live(py)?;
         let mut n = 0usize;
+        let np = &mut n;
         // SAFETY: out pointer valid.
-        self.check(py, unsafe { fm_map_len(h, &mut n) })?;
+        let st = self.call(py, || unsafe { fm_map_len(h, np) });
+        self.check(py, st)?;
         Ok(n)
     }
 
@@ -352,7 +412,7 @@ impl Map {
         let out = &mut it;
         // Taking a snapshot takes every shard lock for an instant.
         // SAFETY: out pointer valid.
-        let st = blocking(py, || unsafe { fm_iter_new(h, out) });
+        let st = self.blocking(py, || unsafe { fm_iter_new(h, out) });
         self.check(py, st)?;
         Ok(MapIter::new(it, self.key, self.val, mode))
     }
@@ -373,8 +433,10 @@ impl Map {
 /// The schema of a map handle (InvalidHandleError / WrongKindError if it is not one).
 pub fn schema(py: Python<'_>, handle: u64) -> PyResult<(Kind, Kind)> {
     let (mut k, mut v) = (0u32, 0u32);
+    let (kp, vp) = (&mut k, &mut v);
+    // A bridge map answers from its owner thread: wait with the GIL released.
     // SAFETY: out pointers valid.
-    let st = unsafe { fm_map_schema(handle, &mut k, &mut v) };
+    let st = detach(py, || unsafe { fm_map_schema(handle, kp, vp) });
     if st != FM_OK {
         return Err(status_err(py, st));
     }
@@ -408,7 +470,7 @@ impl Map {
         if st != FM_OK {
             return Err(status_err(py, st));
         }
-        let map = Map::from_handle(h, k, v, true);
+        let map = Map::from_handle(h, k, v, true, false);
         if let Some(data) = data {
             // On failure `map` is dropped, which frees the handle.
             bulk::update_from(py, &map, h, data)?;
@@ -426,7 +488,142 @@ impl Map {
     #[pyo3(signature = (handle, owned = false))]
     fn attach(_cls: &Bound<'_, PyType>, py: Python<'_>, handle: u64, owned: bool) -> PyResult<Map> {
         let (k, v) = schema(py, handle)?;
-        Ok(Map::from_handle(handle, k, v, owned))
+        Ok(Map::from_handle(handle, k, v, owned, bridge::is_bridge(handle)))
+    }
+
+    /// Map.bridge(key, value, data=None, *, capacity=0, queue=1024) -> Map
+    ///
+    /// A new bridge map (DESIGN §7): a map whose every operation runs on
+    /// its own owner thread, fed by a bounded queue of `queue` requests.
+    /// It is an ordinary Map (every method works, from every language);
+    /// what it adds: one total order of mutations, each numbered (`seq`,
+    /// `ferrymap.last_seq()`), asynchronous `submit`/`asubmit` with
+    /// tickets, and a change feed (`subscribe`). Every call on it releases
+    /// the GIL while the owner thread works. close() drains: requests
+    /// accepted before are answered, later ones raise BridgeClosedError.
+    #[classmethod]
+    #[pyo3(signature = (key, value, data = None, *, capacity = 0, queue = 1024))]
+    fn bridge(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        data: Option<&Bound<'_, PyAny>>,
+        capacity: usize,
+        queue: usize,
+    ) -> PyResult<Map> {
+        let k = Kind::from_py(key, "key")?;
+        let v = Kind::from_py(value, "value")?;
+        let mut h = 0u64;
+        let out = &mut h;
+        // Starts the owner thread.
+        // SAFETY: out pointer valid.
+        let st = detach(py, || unsafe { fm_bridge_new(k as u32, v as u32, capacity, queue, out) });
+        if st != FM_OK {
+            return Err(status_err(py, st));
+        }
+        let map = Map::from_handle(h, k, v, true, true);
+        if let Some(data) = data {
+            bulk::update_from(py, &map, h, data)?;
+        }
+        Ok(map)
+    }
+
+    /// Whether this is a bridge map (Map.bridge, or C's fm_bridge_new).
+    #[getter]
+    fn is_bridge(&self) -> bool {
+        self.bridge
+    }
+
+    /// The sequence number of the last mutation committed on this bridge
+    /// map (0 before the first). WrongKindError on a direct map.
+    #[getter]
+    fn seq(&self, py: Python<'_>) -> PyResult<u64> {
+        let h = self.live(py)?;
+        let mut seq = 0u64;
+        // SAFETY: out pointer valid (an atomic read: never waits).
+        self.check(py, unsafe { fm_bridge_seq(h, &mut seq) })?;
+        Ok(seq)
+    }
+
+    /// Whether the bridge's owner thread caught a panic (the bridge then
+    /// answers every request with BridgeFailedError; close() still works).
+    /// WrongKindError on a direct map.
+    #[getter]
+    fn failed(&self, py: Python<'_>) -> PyResult<bool> {
+        let h = self.live(py)?;
+        // SAFETY: plain call (an atomic read).
+        match unsafe { fm_bridge_status(h) } {
+            FM_OK => Ok(false),
+            FM_BRIDGE_FAILED => Ok(true),
+            s => Err(self.err(py, s)),
+        }
+    }
+
+    /// submit(requests, timeout=None) -> Ticket
+    ///
+    /// Queues a batch of requests that the owner thread runs in order, and
+    /// returns at once with a Ticket for the results. Each request is a
+    /// tuple (or ferrymap.Request): ("insert", k, v), ("remove", k),
+    /// ("add", k, delta), ("get", k), ("contains", k), ("len",),
+    /// ("clear",). Everything is converted and checked first: a bad
+    /// request raises and queues nothing. If the queue is full, waits up to
+    /// `timeout` seconds for room (None: as long as it takes), then raises
+    /// FerryTimeoutError having queued nothing. Bridge maps only.
+    #[pyo3(signature = (requests, timeout = None))]
+    fn submit(&self, py: Python<'_>, requests: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<bridge::Ticket> {
+        let h = self.live(py)?;
+        bridge::submit(py, self, h, requests, bridge::Deadline::from_timeout(timeout)?)
+    }
+
+    /// try_submit(requests) -> Ticket: as submit(), but raises
+    /// QueueFullError at once (queuing nothing) when the queue is full.
+    fn try_submit(&self, py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<bridge::Ticket> {
+        let h = self.live(py)?;
+        bridge::submit(py, self, h, requests, bridge::Deadline::Now)
+    }
+
+    /// asubmit(requests, timeout=None): a coroutine for asyncio that
+    /// submits the batch and returns its list of Results, without blocking
+    /// the event loop (see README, "Bridge mode").
+    #[pyo3(signature = (requests, timeout = None))]
+    fn asubmit<'py>(
+        slf: &Bound<'py, Self>,
+        requests: &Bound<'py, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        bridge::helper(slf.py(), "asubmit")?.call1((slf, requests, timeout))
+    }
+
+    /// aget(key, default=None): a coroutine: the value of key (through the
+    /// owner thread, as one submitted request), or default if absent.
+    #[pyo3(signature = (key, default = None))]
+    fn aget<'py>(
+        slf: &Bound<'py, Self>,
+        key: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        bridge::helper(slf.py(), "aget")?.call1((slf, key, default))
+    }
+
+    /// aset(key, value): a coroutine: inserts (as one submitted request)
+    /// and returns the mutation's sequence number.
+    fn aset<'py>(
+        slf: &Bound<'py, Self>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        bridge::helper(slf.py(), "aset")?.call1((slf, key, value))
+    }
+
+    /// subscribe(bound=65536) -> Subscription: from now on, every committed
+    /// mutation of this bridge map is queued for the subscription in commit
+    /// order, up to `bound` events; past that the oldest are dropped and
+    /// the next event delivered says how many were lost (Event.lost).
+    #[pyo3(signature = (bound = 65536))]
+    fn subscribe(&self, py: Python<'_>, bound: usize) -> PyResult<bridge::Subscription> {
+        let h = self.live(py)?;
+        bridge::subscribe(py, self, h, bound)
     }
 
     /// Map.import_(data) -> Map: a new map from `export()` bytes (any
@@ -488,11 +685,25 @@ impl Map {
 
     /// Frees the map if this object owns it, and makes the object unusable
     /// (ClosedError). Closing twice is harmless. A borrowed map is not freed.
+    ///
+    /// A bridge map drains first: requests accepted before the close run
+    /// and are answered (this call waits for them, GIL released), later
+    /// ones raise BridgeClosedError (or ClosedError), the owner thread exits,
+    /// subscriptions end after their last event. Closing a bridge map from
+    /// its own owner thread (an update_value callback) raises ReentrantError
+    /// and leaves it open.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let h = self.handle.swap(0, Ordering::AcqRel);
         if h != 0 && self.owned.swap(false, Ordering::AcqRel) {
             // SAFETY: plain call.
-            let st = unsafe { fm_map_free(h) };
+            let st = self.call(py, || unsafe { fm_map_free(h) });
+            if st == FM_REENTRANT {
+                // Refused before anything happened: the map stays open.
+                let e = status_err(py, st);
+                self.owned.store(true, Ordering::Release);
+                self.handle.store(h, Ordering::Release);
+                return Err(e);
+            }
             if st != FM_OK {
                 return Err(status_err(py, st));
             }
@@ -520,8 +731,9 @@ impl Map {
             // The hot path: no allocation, no GIL release (the call is ~10 ns).
             let k = int_arg(key, "key")?;
             let mut v = 0i64;
+            let vp = &mut v;
             // SAFETY: out pointer valid.
-            let st = unsafe { fm_get_i64_i64(h, k, &mut v) };
+            let st = self.call(py, || unsafe { fm_get_i64_i64(h, k, vp) });
             return match st {
                 FM_OK => Ok(int_to_py(py, v)),
                 FM_NOT_FOUND => Err(key_error(key)),
@@ -694,7 +906,7 @@ impl Map {
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
         let h = self.live(py)?;
         // SAFETY: plain call.
-        let st = blocking(py, || unsafe { fm_map_clear(h) });
+        let st = self.blocking(py, || unsafe { fm_map_clear(h) });
         self.check(py, st)
     }
 
@@ -715,7 +927,8 @@ impl Map {
         // SAFETY: out pointer valid.
         let st = detach(py, || unsafe { fm_map_clone(h, out) });
         self.check(py, st)?;
-        Ok(Map::from_handle(c, self.key, self.val, true))
+        // A clone is a direct map, whatever this one is.
+        Ok(Map::from_handle(c, self.key, self.val, true, false))
     }
 
     /// Same as clone().
@@ -746,7 +959,7 @@ impl Map {
                 let mut new = 0i64;
                 let out = &mut new;
                 // SAFETY: key bytes valid for kn; out pointer valid.
-                let st = blocking(py, || unsafe {
+                let st = self.blocking(py, || unsafe {
                     match &k {
                         KeyIn::Int(k) => fm_add_i64_i64(h, *k, d, out),
                         KeyIn::Buf(_) => fm_add_buf_i64(h, kp, kn, d, out),
@@ -760,7 +973,7 @@ impl Map {
                 let mut new = 0f64;
                 let out = &mut new;
                 // SAFETY: as above.
-                let st = blocking(py, || unsafe {
+                let st = self.blocking(py, || unsafe {
                     match &k {
                         KeyIn::Int(k) => fm_add_i64_f64(h, *k, d, out),
                         KeyIn::Buf(_) => fm_add_buf_f64(h, kp, kn, d, out),
@@ -788,11 +1001,12 @@ impl Map {
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
         let (kp, kn) = k.buf();
-        let mut ctx = UpdateCtx { func: func.clone().unbind(), kind: self.val, result: None, err: None };
+        let mut ctx = UpdateCtx { func: func.clone().unbind(), map: h, kind: self.val, result: None, err: None };
         let ctxp = AssertSend(&mut ctx as *mut UpdateCtx as *mut c_void);
         let st = {
             // Other Python threads must not wait for this shard's lock while
-            // holding the GIL the callback needs (see gil.rs).
+            // holding the GIL the callback needs (see gil.rs). On a bridge
+            // map fn runs on the owner thread; this thread waits detached.
             let _running = CallbackRunning::enter(py);
             let kref = &k;
             // The wait for the shard lock happens detached; the callback re-attaches.
@@ -883,8 +1097,10 @@ impl Map {
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let h = self.live(py)?;
         let mut s = fm_stats::default();
+        let sp = &mut s;
         // SAFETY: out pointer valid.
-        self.check(py, unsafe { fm_map_stats(h, &mut s) })?;
+        let st = self.call(py, || unsafe { fm_map_stats(h, sp) });
+        self.check(py, st)?;
         let d = PyDict::new(py);
         d.set_item("len", s.len)?;
         d.set_item("capacity", s.capacity)?;
@@ -969,9 +1185,11 @@ impl Map {
             return format!("ferrymap.Map({}, closed)", self.schema_repr());
         }
         let owned = if self.owned.load(Ordering::Acquire) { "" } else { ", borrowed" };
+        let owned = if self.bridge { format!("{owned}, bridge") } else { owned.to_string() };
         let mut n = 0usize;
+        let np = &mut n;
         // SAFETY: out pointer valid.
-        match unsafe { fm_map_len(h, &mut n) } {
+        match self.call(py, || unsafe { fm_map_len(h, np) }) {
             FM_OK => format!("ferrymap.Map({}, len={}, handle={:#x}{})", self.schema_repr(), n, h, owned),
             st => {
                 let _ = status_err(py, st);

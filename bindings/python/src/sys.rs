@@ -30,6 +30,10 @@ pub const FM_END: fm_status = 12;
 pub const FM_CALLBACK_STOPPED: fm_status = 13;
 pub const FM_UNSUPPORTED_VERSION: fm_status = 14;
 pub const FM_INTERNAL_ERROR: fm_status = 15;
+pub const FM_CLOSED: fm_status = 16;
+pub const FM_TIMEOUT: fm_status = 17;
+pub const FM_QUEUE_FULL: fm_status = 18;
+pub const FM_BRIDGE_FAILED: fm_status = 19;
 
 pub const FM_INT: u32 = 1;
 pub const FM_FLOAT: u32 = 2;
@@ -41,6 +45,16 @@ pub const FM_HANDLE_ITERATOR: u32 = 2;
 pub const FM_HANDLE_VIEW: u32 = 3;
 pub const FM_HANDLE_SUBSCRIPTION: u32 = 4;
 pub const FM_HANDLE_TICKET: u32 = 5;
+
+// fm_op: committed mutations (change feed) and submitted requests.
+pub const FM_OP_INSERT: u32 = 1;
+pub const FM_OP_REMOVE: u32 = 2;
+pub const FM_OP_ADD: u32 = 3;
+pub const FM_OP_UPDATE: u32 = 4;
+pub const FM_OP_CLEAR: u32 = 5;
+pub const FM_OP_GET: u32 = 6;
+pub const FM_OP_CONTAINS: u32 = 7;
+pub const FM_OP_LEN: u32 = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -71,6 +85,75 @@ impl fm_entry {
 pub struct fm_buf {
     pub ptr: *const u8,
     pub len: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct fm_request {
+    pub op: u32,
+    pub key_int: i64,
+    pub key_ptr: *const u8,
+    pub key_len: usize,
+    pub value_int: i64,
+    pub value_float: f64,
+    pub value_ptr: *const u8,
+    pub value_len: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct fm_result {
+    pub status: i32,
+    pub flag: bool,
+    pub seq: u64,
+    pub len: u64,
+    pub value_int: i64,
+    pub value_float: f64,
+    pub value_ptr: *const u8,
+    pub value_len: usize,
+}
+
+impl fm_result {
+    pub const ZERO: fm_result = fm_result {
+        status: 0,
+        flag: false,
+        seq: 0,
+        len: 0,
+        value_int: 0,
+        value_float: 0.0,
+        value_ptr: std::ptr::null(),
+        value_len: 0,
+    };
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct fm_event {
+    pub seq: u64,
+    pub op: u32,
+    pub lost: u64,
+    pub key_int: i64,
+    pub key_ptr: *const u8,
+    pub key_len: usize,
+    pub value_int: i64,
+    pub value_float: f64,
+    pub value_ptr: *const u8,
+    pub value_len: usize,
+}
+
+impl fm_event {
+    pub const ZERO: fm_event = fm_event {
+        seq: 0,
+        op: 0,
+        lost: 0,
+        key_int: 0,
+        key_ptr: std::ptr::null(),
+        key_len: 0,
+        value_int: 0,
+        value_float: 0.0,
+        value_ptr: std::ptr::null(),
+        value_len: 0,
+    };
 }
 
 #[repr(C)]
@@ -192,6 +275,32 @@ extern "C" {
         found: *mut u8,
         found_count: *mut usize,
     ) -> fm_status;
+    pub fn fm_get_many_buf_f64(
+        map: fm_handle,
+        keys: *const fm_buf,
+        n: usize,
+        values: *mut f64,
+        found: *mut u8,
+        found_count: *mut usize,
+    ) -> fm_status;
+    pub fn fm_get_many_i64_buf(
+        map: fm_handle,
+        keys: *const i64,
+        n: usize,
+        buf: *mut u8,
+        cap: usize,
+        values: *mut fm_buf,
+        needed_out: *mut usize,
+    ) -> fm_status;
+    pub fn fm_get_many_buf_buf(
+        map: fm_handle,
+        keys: *const fm_buf,
+        n: usize,
+        buf: *mut u8,
+        cap: usize,
+        values: *mut fm_buf,
+        needed_out: *mut usize,
+    ) -> fm_status;
     pub fn fm_remove_many_i64(map: fm_handle, keys: *const i64, n: usize, removed_out: *mut usize) -> fm_status;
     pub fn fm_remove_many_buf(map: fm_handle, keys: *const fm_buf, n: usize, removed_out: *mut usize) -> fm_status;
 
@@ -221,6 +330,33 @@ extern "C" {
     pub fn fm_export(map: fm_handle, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize)
         -> fm_status;
     pub fn fm_import(data: *const u8, len: usize, map_out: *mut fm_handle) -> fm_status;
+
+    // bridge mode
+    pub fn fm_bridge_new(
+        key_kind: u32,
+        value_kind: u32,
+        capacity: usize,
+        queue_capacity: usize,
+        map_out: *mut fm_handle,
+    ) -> fm_status;
+    pub fn fm_bridge_status(map: fm_handle) -> fm_status;
+    pub fn fm_bridge_seq(map: fm_handle, seq_out: *mut u64) -> fm_status;
+    pub fn fm_last_seq() -> u64;
+    pub fn fm_submit(
+        map: fm_handle,
+        requests: *const fm_request,
+        n: usize,
+        timeout_us: i64,
+        ticket_out: *mut fm_handle,
+    ) -> fm_status;
+    pub fn fm_ticket_poll(ticket: fm_handle, done_out: *mut bool) -> fm_status;
+    pub fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_status;
+    pub fn fm_ticket_results(ticket: fm_handle, results: *mut fm_result, cap: usize, count_out: *mut usize)
+        -> fm_status;
+    pub fn fm_ticket_free(ticket: fm_handle) -> fm_status;
+    pub fn fm_subscribe(map: fm_handle, bound: usize, sub_out: *mut fm_handle) -> fm_status;
+    pub fn fm_sub_next(sub: fm_handle, timeout_us: i64, event_out: *mut fm_event) -> fm_status;
+    pub fn fm_sub_free(sub: fm_handle) -> fm_status;
 }
 
 // The header's layout assertions, repeated for these declarations.
@@ -228,3 +364,6 @@ const _: () = assert!(std::mem::size_of::<fm_handle>() == 8);
 const _: () = assert!(std::mem::size_of::<fm_buf>() == 2 * std::mem::size_of::<*const u8>());
 const _: () = assert!(std::mem::size_of::<fm_entry>() == 24 + 4 * std::mem::size_of::<*const u8>());
 const _: () = assert!(std::mem::size_of::<fm_stats>() == 56);
+const _: () = assert!(std::mem::size_of::<fm_request>() == 32 + 4 * std::mem::size_of::<*const u8>());
+const _: () = assert!(std::mem::size_of::<fm_result>() == 40 + 2 * std::mem::size_of::<*const u8>());
+const _: () = assert!(std::mem::size_of::<fm_event>() == 48 + 4 * std::mem::size_of::<*const u8>());

@@ -341,11 +341,6 @@ def test_stats():
     m.close()
 
 
-@pytest.mark.xfail(
-    reason="core: fm_stats.open_iterators drops when the freed iterator is reclaimed "
-    "(epoch-deferred), not when fm_iter_free returns",
-    strict=False,
-)
 def test_stats_open_iterators_drop_on_free():
     m = ferrymap.Map(int, int, {1: 1})
     it = iter(m)
