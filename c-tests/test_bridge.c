@@ -274,6 +274,45 @@ static void lag_is_reported(void) {
     OK(fm_map_free(m));
 }
 
+/* From the owner thread (inside an update callback) nothing may wait on the
+ * bridge itself: blocking submits and ticket waits return FM_REENTRANT. */
+struct owner_calls {
+    fm_handle map, ticket;
+    fm_status blocking_submit, try_submit, wait, sync_get;
+};
+
+static int32_t call_back_in(void *ctx, uint8_t *value, size_t len) {
+    (void)value;
+    (void)len;
+    struct owner_calls *c = ctx;
+    fm_request r = get_req(1);
+    fm_handle t = 0;
+    c->blocking_submit = fm_submit(c->map, &r, 1, -1, &t);
+    c->try_submit = fm_submit(c->map, &r, 1, 0, &c->ticket);
+    c->wait = fm_ticket_wait(c->ticket, -1);
+    int64_t v;
+    c->sync_get = fm_get_i64_i64(c->map, 1, &v);
+    return 0;
+}
+
+static void owner_thread_cannot_wait_on_itself(void) {
+    fm_handle m = new_bridge(FM_INT, FM_INT, 8);
+    OK(fm_insert_i64_i64(m, 1, 1, NULL));
+    struct owner_calls c = {.map = m};
+    OK(fm_update_i64(m, 1, call_back_in, &c));
+    CHECK_I64(c.blocking_submit, FM_REENTRANT);
+    CHECK_I64(c.try_submit, FM_OK);
+    CHECK_I64(c.wait, FM_REENTRANT);
+    CHECK_I64(c.sync_get, FM_REENTRANT);
+    OK(fm_ticket_wait(c.ticket, -1)); /* runs once the callback is over */
+    OK(fm_ticket_free(c.ticket));
+    fm_request u = get_req(1);
+    u.op = FM_OP_UPDATE; /* needs a callback: refused before queueing */
+    fm_handle t = 0;
+    EXPECT(fm_submit(m, &u, 1, -1, &t), FM_INVALID_ARGUMENT);
+    OK(fm_map_free(m));
+}
+
 static void bad_input(void) {
     fm_handle m = new_bridge(FM_INT, FM_INT, 4), direct = 0, h = 0;
     OK(fm_map_new(FM_INT, FM_INT, 0, &direct));
@@ -309,6 +348,7 @@ int main(void) {
     tickets_and_backpressure();
     close_drains();
     lag_is_reported();
+    owner_thread_cannot_wait_on_itself();
     bad_input();
     return check_finish("test_bridge");
 }

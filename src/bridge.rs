@@ -137,6 +137,8 @@ pub struct Event {
 /// A subscriber's bounded queue of events.
 pub struct SubQueue {
     bound: usize,
+    /// The bridge's owner thread, which must never wait on its own feed.
+    owner: Option<ThreadId>,
     state: Mutex<SubState>,
     ready: Condvar,
 }
@@ -168,6 +170,9 @@ impl SubQueue {
     /// The next event, waiting up to `timeout`. Err(FM_TIMEOUT) when none
     /// came, Err(FM_CLOSED) when the bridge is closed and all were read.
     pub fn next(&self, timeout: Option<Duration>) -> Result<Event> {
+        if timeout != Some(Duration::ZERO) && self.owner == Some(thread::current().id()) {
+            return fail(FM_REENTRANT, "the owner thread cannot wait on its own bridge's feed");
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -230,8 +235,8 @@ impl Feed {
         self.seq.load(Ordering::Acquire)
     }
 
-    fn subscribe(&self, bound: usize) -> Arc<SubQueue> {
-        let q = Arc::new(SubQueue { bound, state: Mutex::default(), ready: Condvar::new() });
+    fn subscribe(&self, bound: usize, owner: Option<ThreadId>) -> Arc<SubQueue> {
+        let q = Arc::new(SubQueue { bound, owner, state: Mutex::default(), ready: Condvar::new() });
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         subs.push(q.clone());
         self.has_subs.store(true, Ordering::Release);
@@ -344,37 +349,66 @@ pub struct Request {
 
 /// Shared by a ticket handle and the owner thread.
 pub struct TicketInner {
+    /// Set once the results are in; lets waiters spin before parking.
+    finished: AtomicBool,
+    /// The bridge's owner thread, which must never wait on its own tickets.
+    owner: Option<ThreadId>,
     results: Mutex<Option<Vec<ReqResult>>>,
     ready: Condvar,
 }
 
 impl TicketInner {
     pub fn done(&self) -> bool {
-        self.results.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.finished.load(Ordering::Acquire)
     }
-    /// Waits up to `timeout` (None: forever). False on timeout.
-    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+    /// Waits up to `timeout` (None: forever): Ok(false) on timeout. Spins
+    /// briefly before parking, as synchronous calls do. The bridge's owner
+    /// thread waiting (other than with timeout 0) on its own unfinished
+    /// ticket could never be woken: that is FM_REENTRANT.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        if self.done() {
+            return Ok(true);
+        }
+        if timeout != Some(Duration::ZERO) && self.owner == Some(thread::current().id()) {
+            return fail(FM_REENTRANT, "the owner thread cannot wait on its own bridge's ticket");
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
+        for i in 0..SPIN {
+            if self.done() {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| i % 64 == 63 && Instant::now() >= d) {
+                return Ok(false);
+            }
+            if i % 64 == 63 {
+                thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
         let mut r = self.results.lock().unwrap_or_else(|p| p.into_inner());
         while r.is_none() {
             let wait = match deadline {
                 None => Duration::from_secs(3600),
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left,
-                    _ => return false,
+                    _ => return Ok(false),
                 },
             };
             r = self.ready.wait_timeout(r, wait).unwrap_or_else(|p| p.into_inner()).0;
         }
-        true
+        Ok(true)
     }
+
     /// The results (None until done). Once set they never change, so
     /// pointers into them live as long as the ticket.
     pub fn results_ref(&self) -> std::sync::MutexGuard<'_, Option<Vec<ReqResult>>> {
         self.results.lock().unwrap_or_else(|p| p.into_inner())
     }
+
     fn finish(&self, results: Vec<ReqResult>) {
         *self.results.lock().unwrap_or_else(|p| p.into_inner()) = Some(results);
+        self.finished.store(true, Ordering::Release);
         self.ready.notify_all();
     }
 }
@@ -385,20 +419,23 @@ enum Msg {
     Close,
 }
 
-struct Shared {
+/// What the owner thread and whoever closes the bridge share. Closing
+/// works through an `Arc` of this, so `fm_map_free` need not stay pinned
+/// (holding up reclamation process-wide) while the queue drains.
+pub struct Shared {
     state: AtomicU8,
     /// Submitters between the open check and the send.
     inflight: AtomicUsize,
     owner: OnceLock<ThreadId>,
+    tx: Sender<Msg>,
+    feed: Arc<Feed>,
+    join: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The registry object behind a bridge map handle.
 pub struct Bridge {
     map: Arc<Map>,
-    feed: Arc<Feed>,
-    tx: Sender<Msg>,
     shared: Arc<Shared>,
-    owner: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// How long a submit may wait for room in the queue.
@@ -422,7 +459,14 @@ impl Bridge {
         map.feed = Some(feed.clone());
         let map = Arc::new(map);
         let (tx, rx) = bounded(queue);
-        let shared = Arc::new(Shared { state: AtomicU8::new(OPEN), inflight: AtomicUsize::new(0), owner: OnceLock::new() });
+        let shared = Arc::new(Shared {
+            state: AtomicU8::new(OPEN),
+            inflight: AtomicUsize::new(0),
+            owner: OnceLock::new(),
+            tx,
+            feed,
+            join: Mutex::new(None),
+        });
         let owner = {
             let (map, shared) = (map.clone(), shared.clone());
             thread::Builder::new()
@@ -431,7 +475,8 @@ impl Bridge {
                 .map_err(|e| Error::new(FM_OUT_OF_MEMORY, format!("cannot start the owner thread: {e}")))?
         };
         let _ = shared.owner.set(owner.thread().id());
-        Ok(Bridge { map, feed, tx, shared, owner: Mutex::new(Some(owner)) })
+        *shared.join.lock().unwrap_or_else(|p| p.into_inner()) = Some(owner);
+        Ok(Bridge { map, shared })
     }
 
     pub fn map(&self) -> &Map {
@@ -439,18 +484,20 @@ impl Bridge {
     }
 
     pub fn feed(&self) -> &Arc<Feed> {
-        &self.feed
+        &self.shared.feed
+    }
+
+    /// What closing needs, to close without holding the registry object.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     fn on_owner_thread(&self) -> bool {
-        self.shared.owner.get() == Some(&thread::current().id())
+        self.shared.on_owner_thread()
     }
 
     fn state_error(&self) -> Error {
-        match self.shared.state.load(Ordering::Acquire) {
-            FAILED => Error::new(FM_BRIDGE_FAILED, "the bridge's owner thread failed (a caught panic)"),
-            _ => Error::new(FM_CLOSED, "the bridge map is closed"),
-        }
+        self.shared.state_error()
     }
 
     /// Sends a message unless closed, waiting for room as `wait` says.
@@ -460,15 +507,15 @@ impl Bridge {
             Err(self.state_error())
         } else {
             let sent = match wait {
-                Wait::Try => self.tx.try_send(msg).map_err(|e| match e {
+                Wait::Try => self.shared.tx.try_send(msg).map_err(|e| match e {
                     TrySendError::Full(_) => Error::new(FM_QUEUE_FULL, "the bridge queue is full"),
                     TrySendError::Disconnected(_) => self.state_error(),
                 }),
-                Wait::For(t) => self.tx.send_timeout(msg, t).map_err(|e| match e {
+                Wait::For(t) => self.shared.tx.send_timeout(msg, t).map_err(|e| match e {
                     SendTimeoutError::Timeout(_) => Error::new(FM_TIMEOUT, "the bridge queue stayed full for the whole timeout"),
                     SendTimeoutError::Disconnected(_) => self.state_error(),
                 }),
-                Wait::Forever => self.tx.send(msg).map_err(|_| self.state_error()),
+                Wait::Forever => self.shared.tx.send(msg).map_err(|_| self.state_error()),
             };
             sent
         };
@@ -499,7 +546,16 @@ impl Bridge {
 
     /// Queues a batch and returns its ticket at once.
     pub fn submit(&self, requests: Vec<Request>, wait: Wait) -> Result<Arc<TicketInner>> {
-        let ticket = Arc::new(TicketInner { results: Mutex::new(None), ready: Condvar::new() });
+        if !matches!(wait, Wait::Try) && self.on_owner_thread() {
+            // Only the owner can make room in its own queue.
+            return fail(FM_REENTRANT, "the owner thread cannot wait for room in its own queue (use a try-submit)");
+        }
+        let ticket = Arc::new(TicketInner {
+            finished: AtomicBool::new(false),
+            owner: self.shared.owner.get().copied(),
+            results: Mutex::new(None),
+            ready: Condvar::new(),
+        });
         self.send(Msg::Batch(ticket.clone(), requests), wait)?;
         Ok(ticket)
     }
@@ -511,7 +567,7 @@ impl Bridge {
         if self.shared.state.load(Ordering::Acquire) != OPEN {
             return Err(self.state_error());
         }
-        Ok(self.feed.subscribe(bound))
+        Ok(self.shared.feed.subscribe(bound, self.shared.owner.get().copied()))
     }
 
     pub fn failed(&self) -> bool {
@@ -521,15 +577,33 @@ impl Bridge {
     /// Stops accepting requests, lets the owner answer everything accepted,
     /// and joins it. Idempotent. Must not be called from the owner thread.
     pub fn close(&self) -> Result<()> {
+        self.shared.close()
+    }
+}
+
+impl Shared {
+    fn on_owner_thread(&self) -> bool {
+        self.owner.get() == Some(&thread::current().id())
+    }
+
+    fn state_error(&self) -> Error {
+        match self.state.load(Ordering::Acquire) {
+            FAILED => Error::new(FM_BRIDGE_FAILED, "the bridge's owner thread failed (a caught panic)"),
+            _ => Error::new(FM_CLOSED, "the bridge map is closed"),
+        }
+    }
+
+    /// See [`Bridge::close`].
+    pub fn close(&self) -> Result<()> {
         if self.on_owner_thread() {
             return fail(FM_REENTRANT, "a bridge cannot be closed from its own owner thread");
         }
-        let Some(owner) = self.owner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(owner) = self.join.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
-        let _ = self.shared.state.compare_exchange(OPEN, CLOSED, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self.state.compare_exchange(OPEN, CLOSED, Ordering::SeqCst, Ordering::SeqCst);
         // Every submitter that saw OPEN finishes sending before the marker.
-        while self.shared.inflight.load(Ordering::SeqCst) != 0 {
+        while self.inflight.load(Ordering::SeqCst) != 0 {
             thread::yield_now();
         }
         let _ = self.tx.send(Msg::Close);

@@ -243,7 +243,8 @@ typedef struct fm_buf {
 /**
  * One request of an asynchronous submission. `op` is an `fm_op`:
  * FM_OP_INSERT, FM_OP_REMOVE, FM_OP_ADD, FM_OP_CLEAR, FM_OP_GET,
- * FM_OP_CONTAINS or FM_OP_LEN. The key and value fields are read as in
+ * FM_OP_CONTAINS or FM_OP_LEN (FM_OP_UPDATE needs a callback: use
+ * `fm_update_*`, which works on bridge maps). The key and value fields are read as in
  * `fm_entry` (only those of the map's kinds; CLEAR and LEN read none;
  * ADD reads `value_int` or `value_float` as the delta). The bytes are copied
  * at submission.
@@ -566,7 +567,9 @@ uint64_t fm_last_seq(void);
  * for room (negative: forever; 0: fail at once with FM_QUEUE_FULL); on
  * timeout returns FM_TIMEOUT and queues nothing. Every request is checked
  * (op, NULLs, lengths) before anything is queued; kind and UTF-8 errors are
- * reported per request in the results. The caller owns the ticket.
+ * reported per request in the results. From the bridge's own owner thread
+ * (a callback) only a try-submit (timeout 0) is allowed; waiting for room
+ * there returns FM_REENTRANT. The caller owns the ticket.
  *
  * # Safety
  * `requests` valid for `n` reads (and their pointers for their lengths);
@@ -589,8 +592,10 @@ enum fm_status fm_ticket_poll(fm_handle ticket, bool *done_out);
 
 /**
  * Waits up to `timeout_us` microseconds (negative: forever) for the
- * ticket's batch to run: FM_OK when it has, FM_TIMEOUT otherwise.
- * Threads: any; several threads may wait on one ticket.
+ * ticket's batch to run: FM_OK when it has, FM_TIMEOUT otherwise. Spins
+ * briefly before sleeping. From the bridge's own owner thread (a callback)
+ * a wait that is not already satisfied returns FM_REENTRANT: it could
+ * never end. Threads: any; several threads may wait on one ticket.
  */
 enum fm_status fm_ticket_wait(fm_handle ticket, int64_t timeout_us);
 
@@ -630,7 +635,8 @@ enum fm_status fm_subscribe(fm_handle map, size_t bound, fm_handle *sub_out);
 /**
  * Writes the next event to `*event_out` (not NULL), waiting up to
  * `timeout_us` microseconds (negative: forever; 0: not at all). FM_TIMEOUT
- * if none came; FM_CLOSED once the map is freed and every event was read.
+ * if none came; FM_CLOSED once the map is freed and every event was read;
+ * FM_REENTRANT for a waiting call from the bridge's own owner thread.
  * Threads: any, but one reader per subscription is the sensible use (the
  * event's pointers are replaced by the next call).
  *

@@ -13,7 +13,8 @@ use crate::status::*;
 
 /// One request of an asynchronous submission. `op` is an `fm_op`:
 /// FM_OP_INSERT, FM_OP_REMOVE, FM_OP_ADD, FM_OP_CLEAR, FM_OP_GET,
-/// FM_OP_CONTAINS or FM_OP_LEN. The key and value fields are read as in
+/// FM_OP_CONTAINS or FM_OP_LEN (FM_OP_UPDATE needs a callback: use
+/// `fm_update_*`, which works on bridge maps). The key and value fields are read as in
 /// `fm_entry` (only those of the map's kinds; CLEAR and LEN read none;
 /// ADD reads `value_int` or `value_float` as the delta). The bytes are copied
 /// at submission.
@@ -86,7 +87,7 @@ fn timeout(timeout_us: i64) -> Option<Duration> {
     (timeout_us >= 0).then(|| Duration::from_micros(timeout_us as u64))
 }
 
-fn bridge<'g>(handle: fm_handle, guard: &'g epoch::Guard) -> Result<&'g Bridge> {
+pub(crate) fn bridge<'g>(handle: fm_handle, guard: &'g epoch::Guard) -> Result<&'g Bridge> {
     match registry::get(handle, FM_HANDLE_MAP, guard)? {
         Object::Bridge(b) => Ok(b),
         _ => fail(FM_WRONG_KIND, "not a bridge map (made by fm_bridge_new)"),
@@ -164,7 +165,9 @@ pub extern "C" fn fm_last_seq() -> u64 {
 /// for room (negative: forever; 0: fail at once with FM_QUEUE_FULL); on
 /// timeout returns FM_TIMEOUT and queues nothing. Every request is checked
 /// (op, NULLs, lengths) before anything is queued; kind and UTF-8 errors are
-/// reported per request in the results. The caller owns the ticket.
+/// reported per request in the results. From the bridge's own owner thread
+/// (a callback) only a try-submit (timeout 0) is allowed; waiting for room
+/// there returns FM_REENTRANT. The caller owns the ticket.
 ///
 /// # Safety
 /// `requests` valid for `n` reads (and their pointers for their lengths);
@@ -182,7 +185,9 @@ pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, 
         let (kk, vk) = (b.map().key_kind, b.map().val_kind);
         let mut owned = Vec::with_capacity(reqs.len());
         for (i, r) in reqs.iter().enumerate() {
-            let op = fm_op::from_raw(r.op).ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("request {i}: unknown op {}", r.op)))?;
+            let op = fm_op::from_raw(r.op)
+                .filter(|op| *op != crate::bridge::FM_OP_UPDATE)
+                .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("request {i}: op {} cannot be submitted", r.op)))?;
             let needs_key = !matches!(op, crate::bridge::FM_OP_CLEAR | crate::bridge::FM_OP_LEN);
             let needs_value = matches!(op, crate::bridge::FM_OP_INSERT | crate::bridge::FM_OP_ADD);
             let key = match (needs_key, kk) {
@@ -227,15 +232,17 @@ pub unsafe extern "C" fn fm_ticket_poll(ticket: fm_handle, done_out: *mut bool) 
 }
 
 /// Waits up to `timeout_us` microseconds (negative: forever) for the
-/// ticket's batch to run: FM_OK when it has, FM_TIMEOUT otherwise.
-/// Threads: any; several threads may wait on one ticket.
+/// ticket's batch to run: FM_OK when it has, FM_TIMEOUT otherwise. Spins
+/// briefly before sleeping. From the bridge's own owner thread (a callback)
+/// a wait that is not already satisfied returns FM_REENTRANT: it could
+/// never end. Threads: any; several threads may wait on one ticket.
 #[no_mangle]
 pub extern "C" fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         let t = self::ticket(ticket, &g)?.0.clone();
         drop(g);
-        if t.wait(timeout(timeout_us)) {
+        if t.wait(timeout(timeout_us))? {
             Ok(())
         } else {
             fail(FM_TIMEOUT, "the ticket's batch has not run yet")
@@ -308,7 +315,8 @@ pub unsafe extern "C" fn fm_subscribe(map: fm_handle, bound: usize, sub_out: *mu
 
 /// Writes the next event to `*event_out` (not NULL), waiting up to
 /// `timeout_us` microseconds (negative: forever; 0: not at all). FM_TIMEOUT
-/// if none came; FM_CLOSED once the map is freed and every event was read.
+/// if none came; FM_CLOSED once the map is freed and every event was read;
+/// FM_REENTRANT for a waiting call from the bridge's own owner thread.
 /// Threads: any, but one reader per subscription is the sensible use (the
 /// event's pointers are replaced by the next call).
 ///

@@ -65,7 +65,11 @@ pub extern "C" fn fm_map_free(map: fm_handle) -> fm_status {
         }
         let g = epoch::pin();
         if let Ok(Object::Bridge(b)) = registry::get(map, FM_HANDLE_MAP, &g) {
-            b.close()?;
+            // Drain without staying pinned: a long drain must not hold up
+            // memory reclamation for the whole process.
+            let shared = b.shared();
+            drop(g);
+            shared.close()?;
         }
         registry::remove(map, FM_HANDLE_MAP)
     })
