@@ -704,7 +704,11 @@ fn next(rx: &Receiver<Msg>) -> Option<Msg> {
 
 /// Runs one submitted request on the owner thread.
 fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
-    LAST_SEQ.with(|c| c.set(0));
+    // Reads commit nothing: spare them the thread-local traffic.
+    let mutates = matches!(r.op, FM_OP_INSERT | FM_OP_REMOVE | FM_OP_ADD | FM_OP_CLEAR);
+    if mutates {
+        LAST_SEQ.with(|c| c.set(0));
+    }
     let mut out = ReqResult { status: FM_OK, flag: false, seq: 0, len: 0, value: OwnedVal::None };
     let key = || r.key.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a key"));
     let value = || r.value.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a value"));
@@ -734,6 +738,8 @@ fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
     if let Err(e) = result {
         out.status = e.status;
     }
-    out.seq = LAST_SEQ.with(Cell::get);
+    if mutates {
+        out.seq = LAST_SEQ.with(Cell::get);
+    }
     out
 }
