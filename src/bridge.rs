@@ -351,6 +351,9 @@ pub struct Request {
 pub struct TicketInner {
     /// Set once the results are in; lets waiters spin before parking.
     finished: AtomicBool,
+    /// Threads parked on `ready`: the owner wakes only when there are some
+    /// (a condvar notify is a system call even with nobody waiting).
+    waiters: AtomicUsize,
     /// The bridge's owner thread, which must never wait on its own tickets.
     owner: Option<ThreadId>,
     results: Mutex<Option<Vec<ReqResult>>>,
@@ -387,17 +390,23 @@ impl TicketInner {
             }
         }
         let mut r = self.results.lock().unwrap_or_else(|p| p.into_inner());
-        while r.is_none() {
+        // Announced under the lock `finish` takes, so it cannot miss us.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let done = loop {
+            if r.is_some() {
+                break true;
+            }
             let wait = match deadline {
                 None => Duration::from_secs(3600),
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left,
-                    _ => return Ok(false),
+                    _ => break false,
                 },
             };
             r = self.ready.wait_timeout(r, wait).unwrap_or_else(|p| p.into_inner()).0;
-        }
-        Ok(true)
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        Ok(done)
     }
 
     /// The results (None until done). Once set they never change, so
@@ -407,9 +416,14 @@ impl TicketInner {
     }
 
     fn finish(&self, results: Vec<ReqResult>) {
-        *self.results.lock().unwrap_or_else(|p| p.into_inner()) = Some(results);
+        let mut r = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        *r = Some(results);
         self.finished.store(true, Ordering::Release);
-        self.ready.notify_all();
+        let parked = self.waiters.load(Ordering::SeqCst) > 0;
+        drop(r);
+        if parked {
+            self.ready.notify_all();
+        }
     }
 }
 
@@ -506,7 +520,7 @@ impl Bridge {
         let result = if self.shared.state.load(Ordering::SeqCst) != OPEN {
             Err(self.state_error())
         } else {
-            let sent = match wait {
+            match wait {
                 Wait::Try => self.shared.tx.try_send(msg).map_err(|e| match e {
                     TrySendError::Full(_) => Error::new(FM_QUEUE_FULL, "the bridge queue is full"),
                     TrySendError::Disconnected(_) => self.state_error(),
@@ -516,8 +530,7 @@ impl Bridge {
                     SendTimeoutError::Disconnected(_) => self.state_error(),
                 }),
                 Wait::Forever => self.shared.tx.send(msg).map_err(|_| self.state_error()),
-            };
-            sent
+            }
         };
         self.shared.inflight.fetch_sub(1, Ordering::SeqCst);
         result
@@ -545,19 +558,28 @@ impl Bridge {
     }
 
     /// Queues a batch and returns its ticket at once.
-    pub fn submit(&self, requests: Vec<Request>, wait: Wait) -> Result<Arc<TicketInner>> {
+    /// Queues a batch and returns the handle of its ticket at once. The
+    /// ticket is registered before the batch is queued, so results can never
+    /// be lost to a failed registration; if queueing fails the handle is
+    /// freed again.
+    pub fn submit(&self, requests: Vec<Request>, wait: Wait) -> Result<u64> {
         if !matches!(wait, Wait::Try) && self.on_owner_thread() {
             // Only the owner can make room in its own queue.
             return fail(FM_REENTRANT, "the owner thread cannot wait for room in its own queue (use a try-submit)");
         }
         let ticket = Arc::new(TicketInner {
             finished: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
             owner: self.shared.owner.get().copied(),
             results: Mutex::new(None),
             ready: Condvar::new(),
         });
-        self.send(Msg::Batch(ticket.clone(), requests), wait)?;
-        Ok(ticket)
+        let handle = crate::registry::insert(crate::registry::Object::Ticket(crate::registry::Ticket(ticket.clone())))?;
+        if let Err(e) = self.send(Msg::Batch(ticket, requests), wait) {
+            let _ = crate::registry::remove(handle, crate::registry::FM_HANDLE_TICKET);
+            return Err(e);
+        }
+        Ok(handle)
     }
 
     pub fn subscribe(&self, bound: usize) -> Result<Arc<SubQueue>> {

@@ -117,14 +117,12 @@ fn mutations_are_totally_ordered_and_per_thread_fifo() {
         .collect();
     producers.into_iter().for_each(|p| p.join().unwrap());
     let mut next_per_thread = [0i64; THREADS as usize];
-    let mut expected_seq = 1;
-    for _ in 0..THREADS * EACH {
+    for expected_seq in 1..=(THREADS * EACH) as u64 {
         let mut e = std::mem::MaybeUninit::<fm_event>::uninit();
         ok(unsafe { fm_sub_next(sub, 1_000_000, e.as_mut_ptr()) });
         let e = unsafe { e.assume_init() };
         assert_eq!(e.seq, expected_seq, "one total order without gaps");
         assert_eq!(e.lost, 0);
-        expected_seq += 1;
         let t = (e.key_int / 1_000_000) as usize;
         assert_eq!(e.key_int % 1_000_000, next_per_thread[t], "per-thread FIFO");
         assert_eq!(e.value_int, next_per_thread[t]);

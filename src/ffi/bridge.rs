@@ -203,8 +203,7 @@ pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, 
             };
             owned.push(Request { op, key, value });
         }
-        let ticket = b.submit(owned, wait_for(timeout_us))?;
-        out.write(registry::insert(Object::Ticket(Ticket(ticket)))?);
+        out.write(b.submit(owned, wait_for(timeout_us))?);
         Ok(())
     })
 }

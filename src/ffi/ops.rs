@@ -413,7 +413,10 @@ pub unsafe extern "C" fn fm_remove_buf(map: fm_handle, key: *const u8, key_len: 
 #[no_mangle]
 pub unsafe extern "C" fn fm_take_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
     match Out::required(value_out, "value_out") {
-        Ok(out) => take(map, int_key(key), Want::Int, move |w| Ok(out.write(w as i64))),
+        Ok(out) => take(map, int_key(key), Want::Int, move |w| {
+            out.write(w as i64);
+            Ok(())
+        }),
         Err(e) => boundary(|| Err(e)),
     }
 }
@@ -425,7 +428,10 @@ pub unsafe extern "C" fn fm_take_i64_i64(map: fm_handle, key: i64, value_out: *m
 #[no_mangle]
 pub unsafe extern "C" fn fm_take_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
     match Out::required(value_out, "value_out") {
-        Ok(out) => take(map, int_key(key), Want::Float, move |w| Ok(out.write(f64::from_bits(w)))),
+        Ok(out) => take(map, int_key(key), Want::Float, move |w| {
+            out.write(f64::from_bits(w));
+            Ok(())
+        }),
         Err(e) => boundary(|| Err(e)),
     }
 }
@@ -451,7 +457,10 @@ pub unsafe extern "C" fn fm_take_i64_buf(map: fm_handle, key: i64, buf: *mut u8,
 #[no_mangle]
 pub unsafe extern "C" fn fm_take_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut i64) -> fm_status {
     match Out::required(value_out, "value_out") {
-        Ok(out) => take(map, buf_key(key, key_len), Want::Int, move |w| Ok(out.write(w as i64))),
+        Ok(out) => take(map, buf_key(key, key_len), Want::Int, move |w| {
+            out.write(w as i64);
+            Ok(())
+        }),
         Err(e) => boundary(|| Err(e)),
     }
 }
@@ -463,7 +472,10 @@ pub unsafe extern "C" fn fm_take_buf_i64(map: fm_handle, key: *const u8, key_len
 #[no_mangle]
 pub unsafe extern "C" fn fm_take_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut f64) -> fm_status {
     match Out::required(value_out, "value_out") {
-        Ok(out) => take(map, buf_key(key, key_len), Want::Float, move |w| Ok(out.write(f64::from_bits(w)))),
+        Ok(out) => take(map, buf_key(key, key_len), Want::Float, move |w| {
+            out.write(f64::from_bits(w));
+            Ok(())
+        }),
         Err(e) => boundary(|| Err(e)),
     }
 }

@@ -10,7 +10,7 @@
 use std::ffi::{c_void, CStr};
 use std::ptr;
 
-use jni::sys::{jarray, jbyteArray, jclass, jlong, jmethodID, jobject, jobjectArray, jsize, jvalue, JNIEnv};
+use jni::sys::{jarray, jbyteArray, jclass, jint, jlong, jmethodID, jobject, jobjectArray, jsize, jthrowable, jvalue, JNIEnv, JavaVM};
 
 /// The calling thread's JNI environment, valid for one native call.
 #[derive(Clone, Copy)]
@@ -131,5 +131,68 @@ impl Env {
 
     pub(crate) fn call_void(self, obj: jobject, m: jmethodID, args: &[jvalue]) {
         jni!(self, v1_1, CallVoidMethodA, obj, m, args.as_ptr())
+    }
+
+    pub(crate) fn read_ints(self, array: jarray, start: usize, dst: &mut [i32]) {
+        jni!(self, v1_1, GetIntArrayRegion, array, start as jsize, dst.len() as jsize, dst.as_mut_ptr());
+    }
+
+    /// Element `index` of an Object[] (a new local reference; null for null).
+    /// The caller has checked the bounds.
+    pub(crate) fn element(self, array: jobjectArray, index: usize) -> jobject {
+        jni!(self, v1_1, GetObjectArrayElement, array, index as jsize)
+    }
+
+    /// The JavaVM this environment belongs to (for attaching other threads).
+    pub(crate) fn java_vm(self) -> Option<*mut JavaVM> {
+        let mut vm: *mut JavaVM = ptr::null_mut();
+        let rc = jni!(self, v1_1, GetJavaVM, &mut vm);
+        (rc == jni::sys::JNI_OK && !vm.is_null()).then_some(vm)
+    }
+
+    /// A global reference to `obj` (usable on any thread until deleted);
+    /// null if the JVM is out of memory.
+    pub(crate) fn new_global(self, obj: jobject) -> jobject {
+        jni!(self, v1_1, NewGlobalRef, obj)
+    }
+
+    pub(crate) fn delete_global(self, obj: jobject) {
+        if !obj.is_null() {
+            jni!(self, v1_1, DeleteGlobalRef, obj);
+        }
+    }
+
+    /// Takes the pending exception off this thread: a new global reference
+    /// to it (null if none was pending), the exception cleared.
+    pub(crate) fn take_exception(self) -> jthrowable {
+        let local = jni!(self, v1_1, ExceptionOccurred);
+        if local.is_null() {
+            return ptr::null_mut();
+        }
+        jni!(self, v1_1, ExceptionClear);
+        let global = self.new_global(local);
+        self.delete_local(local);
+        global
+    }
+
+    /// Drops the pending exception, if any.
+    pub(crate) fn clear_exception(self) {
+        jni!(self, v1_1, ExceptionClear);
+    }
+
+    /// Makes `throwable` this thread's pending exception.
+    pub(crate) fn throw_object(self, throwable: jthrowable) {
+        jni!(self, v1_1, Throw, throwable);
+    }
+
+    /// Opens a frame for up to `capacity` local references; false (with an
+    /// OutOfMemoryError pending) if the JVM could not.
+    pub(crate) fn push_local_frame(self, capacity: jint) -> bool {
+        jni!(self, v1_2, PushLocalFrame, capacity) == 0
+    }
+
+    /// Closes the frame: every local reference made in it is freed.
+    pub(crate) fn pop_local_frame(self) {
+        jni!(self, v1_2, PopLocalFrame, ptr::null_mut());
     }
 }

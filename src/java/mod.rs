@@ -19,8 +19,10 @@
 //!
 //! - `ffi::with_map` resolves and checks the handle, and runs the work on this
 //!   thread for a direct map or on the owner thread for a bridge map (so the
-//!   closure makes no JNI call). `update`, whose callback is Java code that
-//!   must run on the calling thread, serves direct maps only.
+//!   closure makes no JNI call with the caller's environment). `update`,
+//!   whose callback is Java code, attaches a bridge's owner thread to the JVM
+//!   and calls the callback there (see `ops::update`); the bridge-only calls
+//!   (tickets, the change feed, sequence numbers) are in `bridge.rs`.
 //! - Hot paths (`getLL`, `putLL`, ...) take and return primitives only: no
 //!   allocation, no `jni::Env`, no JNI call at all unless something fails.
 //! - Errors become exceptions by kind (see [`exception_class`]); a Java
@@ -32,6 +34,7 @@
 //! - Local references made in loops are deleted as soon as they are stored.
 
 mod batch;
+mod bridge;
 mod env;
 mod info;
 mod iter;
@@ -78,7 +81,11 @@ pub(crate) fn jcall<T>(env: *mut JNIEnv, fallback: T, body: impl FnOnce(Env) -> 
 pub(crate) fn exception_class(status: fm_status) -> &'static CStr {
     match status {
         FM_NULL_ARGUMENT => c"java/lang/NullPointerException",
-        FM_INVALID_HANDLE | FM_REENTRANT | FM_CLOSED | FM_QUEUE_FULL => c"java/lang/IllegalStateException",
+        FM_INVALID_HANDLE | FM_REENTRANT => c"java/lang/IllegalStateException",
+        // Subclasses of IllegalStateException (bindings/java).
+        FM_CLOSED => c"dev/ferrymap/BridgeClosedException",
+        FM_QUEUE_FULL => c"dev/ferrymap/QueueFullException",
+        FM_BRIDGE_FAILED => c"dev/ferrymap/BridgeFailedException",
         FM_WRONG_KIND | FM_INVALID_UTF8 | FM_INVALID_ARGUMENT | FM_CORRUPT_DATA | FM_UNSUPPORTED_VERSION
         | FM_BUFFER_TOO_SMALL => c"java/lang/IllegalArgumentException",
         FM_NOT_FOUND | FM_END => c"java/util/NoSuchElementException",

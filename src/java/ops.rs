@@ -37,7 +37,8 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapNew(env: *mut JNIEnv, _: jcla
 
 /// `long bridgeNew(int keyKind, int valueKind, long capacity, long queueCapacity)`:
 /// a new bridge map (DESIGN §7, through `fm_bridge_new`); the caller owns it.
-/// Every call above serves it (on its owner thread), except `update`.
+/// Every call of this binding serves it (on its owner thread); `update` runs
+/// its Java callback there too (the owner thread attached to the JVM).
 #[no_mangle]
 pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(env: *mut JNIEnv, _: jclass, key_kind: jint, value_kind: jint, capacity: jlong, queue: jlong) -> jlong {
     jcall(env, 0, |_| {
@@ -51,9 +52,9 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(env: *mut JNIEnv, _: j
     })
 }
 
-/// `void free(long handle, int handleKind)`: frees a map (1), iterator (2) or
-/// view (3) through the C ABI's own free calls, so every kind of map is
-/// closed the way C would close it. 0 is a no-op; a second free throws
+/// `void free(long handle, int handleKind)`: frees a map (1), iterator (2),
+/// view (3) or subscription (4) through the C ABI's own free calls, so every kind of map is
+/// closed the way C would close it (tickets are freed by `ticketTake`). 0 is a no-op; a second free throws
 /// IllegalStateException.
 #[no_mangle]
 pub extern "system" fn Java_dev_ferrymap_Native_free(env: *mut JNIEnv, _: jclass, h: jlong, kind: jint) {
@@ -62,6 +63,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_free(env: *mut JNIEnv, _: jclass
             Some(registry::FM_HANDLE_MAP) => ffi::lifecycle::fm_map_free(h as u64),
             Some(registry::FM_HANDLE_ITERATOR) => ffi::iter::fm_iter_free(h as u64),
             Some(registry::FM_HANDLE_VIEW) => ffi::iter::fm_view_release(h as u64),
+            Some(registry::FM_HANDLE_SUBSCRIPTION) => ffi::bridge::fm_sub_free(h as u64),
             _ => return fail(FM_INVALID_ARGUMENT, format!("cannot free handle kind {kind} from Java")),
         };
         match status {
@@ -407,7 +409,8 @@ static BYTES_OP: MethodCache = MethodCache::new(c"java/util/function/Consumer", 
 /// array in place (STR/BYTES; the length is fixed). An exception thrown by
 /// `op` leaves the value unchanged and propagates; a call from `op` into the
 /// same map throws IllegalStateException (re-entrant) instead of deadlocking.
-/// NoSuchElementException if the key is absent.
+/// NoSuchElementException if the key is absent. On a bridge map `op` runs
+/// on the owner thread (see [`update`]).
 #[no_mangle]
 pub extern "system" fn Java_dev_ferrymap_Native_update(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, op: jobject) {
     jcall(env, (), |env| {
@@ -418,63 +421,111 @@ pub extern "system" fn Java_dev_ferrymap_Native_update(env: *mut JNIEnv, _: jcla
     })
 }
 
-/// The body of `update`. The callback is Java code, which must run on this
-/// thread: bridge maps (whose work runs on their owner thread) are refused.
+/// The body of `update`.
+///
+/// On a direct map the callback runs on this thread with this environment.
+/// On a bridge map the map's work runs on its owner thread, which is not a
+/// Java thread: the closure attaches it to the JVM (once; as a daemon named
+/// `ferrymap-bridge`, detached when it exits), calls the callback through a
+/// global reference to `op` inside a local frame, and carries an exception
+/// the callback threw back as a global reference, rethrown here on the
+/// calling thread. This thread is blocked in native code meanwhile and holds
+/// whatever Java monitors it held: a callback that needs one of them
+/// deadlocks (as it would with any executor the caller waits on).
 fn update(env: Env, h: jlong, ik: jlong, kb: Option<&[u8]>, op: jobject) -> Result<()> {
     let g = epoch::pin();
-    let m = match ffi::map(h as u64, &g) {
-        Err(e) if e.status == FM_WRONG_KIND && e.message.contains("bridge") => {
-            return fail(FM_WRONG_KIND, "update with a Java callback needs a direct map, not a bridge map");
-        }
-        other => other?,
+    let (val_kind, is_bridge) = match registry::get(h as u64, registry::FM_HANDLE_MAP, &g)? {
+        Object::Map(m) => (m.val_kind, false),
+        Object::Bridge(b) => (b.map().val_kind, true),
+        _ => return fail(FM_WRONG_KIND, "not a map"),
     };
-    let method = match m.val_kind {
+    let method = match val_kind {
         FM_INT => LONG_OP.get(env)?,
         FM_FLOAT => DOUBLE_OP.get(env)?,
         _ => BYTES_OP.get(env)?,
     };
-    let kind = m.val_kind;
-    let result = key_ref(m, ik, kb).and_then(|k| {
-        m.update(k, &mut |value: &mut [u8]| {
-            match kind {
-                FM_INT => {
-                    let old = i64::from_ne_bytes(value[..8].try_into().expect("8 bytes"));
-                    let new = env.call_long(op, method, &[jvalue { j: old }]);
-                    if env.exception_pending() {
-                        return Err(java_pending());
-                    }
-                    value[..8].copy_from_slice(&new.to_ne_bytes());
-                }
-                FM_FLOAT => {
-                    let old = f64::from_ne_bytes(value[..8].try_into().expect("8 bytes"));
-                    let new = env.call_double(op, method, &[jvalue { d: old }]);
-                    if env.exception_pending() {
-                        return Err(java_pending());
-                    }
-                    value[..8].copy_from_slice(&new.to_ne_bytes());
-                }
-                _ => {
-                    let array = env.new_bytes(value);
-                    if array.is_null() {
-                        return Err(java_pending());
-                    }
-                    env.call_void(op, method, &[jvalue { l: array }]);
-                    if env.exception_pending() {
-                        env.delete_local(array);
-                        return Err(java_pending());
-                    }
-                    // The array's length cannot change, so this stays in bounds.
-                    env.read_bytes(array, 0, value);
-                    env.delete_local(array);
-                }
-            }
-            Ok(())
-        })
+    if !is_bridge {
+        let m = ffi::map(h as u64, &g)?;
+        return not_found_message(key_ref(m, ik, kb).and_then(|k| m.update(k, &mut |value| call(env, op, method, val_kind, value))));
+    }
+    let vm = env.java_vm().ok_or_else(|| Error::new(FM_INTERNAL_ERROR, "GetJavaVM failed"))?;
+    let global = env.new_global(op);
+    if global.is_null() {
+        return Err(java_pending());
+    }
+    let caller = std::thread::current().id();
+    let mut thrown: jobject = std::ptr::null_mut();
+    let result = with_map(h as u64, &g, |m, _| {
+        let k = key_ref(m, ik, kb)?;
+        if std::thread::current().id() == caller {
+            // Called from the owner thread itself (a callback re-entering its
+            // bridge): this environment is the right one.
+            return m.update(k, &mut |value| call(env, global, method, val_kind, value));
+        }
+        let owner = super::bridge::attached_env(vm)?;
+        if !owner.push_local_frame(16) {
+            thrown = owner.take_exception();
+            return Err(java_pending());
+        }
+        let r = m.update(k, &mut |value| call(owner, global, method, val_kind, value));
+        if r.is_err() {
+            thrown = owner.take_exception();
+        }
+        owner.pop_local_frame();
+        r
     });
+    env.delete_global(global);
+    if !thrown.is_null() {
+        env.throw_object(thrown);
+        env.delete_global(thrown);
+        return Err(java_pending());
+    }
+    not_found_message(result)
+}
+
+fn not_found_message(result: Result<()>) -> Result<()> {
     match result {
         Err(e) if e.status == FM_NOT_FOUND => fail(FM_NOT_FOUND, "key is not in the map"),
         other => other,
     }
+}
+
+/// Runs the Java callback `op` on `value` in place with the environment of
+/// the current thread; a Java exception it throws is left pending.
+fn call(env: Env, op: jobject, method: jni::sys::jmethodID, kind: crate::map::fm_kind, value: &mut [u8]) -> Result<()> {
+    match kind {
+        FM_INT => {
+            let old = i64::from_ne_bytes(value[..8].try_into().expect("8 bytes"));
+            let new = env.call_long(op, method, &[jvalue { j: old }]);
+            if env.exception_pending() {
+                return Err(java_pending());
+            }
+            value[..8].copy_from_slice(&new.to_ne_bytes());
+        }
+        FM_FLOAT => {
+            let old = f64::from_ne_bytes(value[..8].try_into().expect("8 bytes"));
+            let new = env.call_double(op, method, &[jvalue { d: old }]);
+            if env.exception_pending() {
+                return Err(java_pending());
+            }
+            value[..8].copy_from_slice(&new.to_ne_bytes());
+        }
+        _ => {
+            let array = env.new_bytes(value);
+            if array.is_null() {
+                return Err(java_pending());
+            }
+            env.call_void(op, method, &[jvalue { l: array }]);
+            if env.exception_pending() {
+                env.delete_local(array);
+                return Err(java_pending());
+            }
+            // The array's length cannot change, so this stays in bounds.
+            env.read_bytes(array, 0, value);
+            env.delete_local(array);
+        }
+    }
+    Ok(())
 }
 
 // ---- zero-copy views ------------------------------------------------------

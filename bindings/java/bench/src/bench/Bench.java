@@ -1,10 +1,14 @@
 package bench;
 
 import dev.ferrymap.LongLongMap;
+import dev.ferrymap.Request;
+import dev.ferrymap.Result;
 import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.OptionalLong;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * A warmed-up System.nanoTime harness: LongLongMap beside HashMap<Long, Long>.
@@ -14,10 +18,14 @@ import java.util.SplittableRandom;
  *   <li>put of 1M random keys into a new, unsized map (ns per put);</li>
  *   <li>memory per entry at 10M entries: Java heap growth, plus native memory from
  *       {@code stats().memoryBytes()} for ferrymap.</li>
+ *   <li>bridge mode (DESIGN §7) on maps of 64K and 1M entries: synchronous get round-trip latency
+ *       (p50/p99/p99.9) beside a direct map, pipelined {@code getAsync} throughput from one
+ *       and two producers, batched throughput (1024 requests per submission), and the CPU
+ *       an idle bridge uses.</li>
  * </ul>
  *
  * Each figure is the median of several timed rounds after warm-up rounds. Usage:
- * {@code Bench [get|put|memory|all]}. Run it under each collector (see run.sh).
+ * {@code Bench [get|put|memory|bridge|all]}. Run it under each collector (see run.sh).
  */
 public final class Bench {
     static volatile long sink;
@@ -175,7 +183,162 @@ public final class Bench {
         }
     }
 
-    public static void main(String[] args) {
+    // ---- bridge mode ----
+
+    /** Per-call latencies of {@code m.get}, one System.nanoTime pair per call (~25 ns of it is the clock). */
+    static long[] latencies(LongLongMap m, long[] probe, int calls) {
+        long[] lat = new long[calls];
+        long s = 0;
+        for (int i = 0; i < calls; i++) {
+            long t0 = System.nanoTime();
+            s += m.get(probe[i % probe.length]);
+            lat[i] = System.nanoTime() - t0;
+        }
+        sink += s;
+        Arrays.sort(lat);
+        return lat;
+    }
+
+    static String percentiles(long[] sorted) {
+        return String.format("p50 %6.2f us  p99 %7.2f us  p99.9 %8.2f us",
+                sorted[sorted.length / 2] / 1e3, sorted[(int) (sorted.length * 0.99)] / 1e3,
+                sorted[(int) (sorted.length * 0.999)] / 1e3);
+    }
+
+    /** Pipelined getAsync from one thread, at most {@code window} futures outstanding; ops/s. */
+    static double pipelined(LongLongMap m, long[] probe, int ops, int window) {
+        @SuppressWarnings("unchecked")
+        CompletableFuture<OptionalLong>[] ring = new CompletableFuture[window];
+        long t0 = System.nanoTime();
+        long s = 0;
+        for (int i = 0; i < ops; i++) {
+            int slot = i % window;
+            if (ring[slot] != null) {
+                s += ring[slot].join().orElse(0);
+            }
+            ring[slot] = m.getAsync(probe[i % probe.length]);
+        }
+        for (CompletableFuture<OptionalLong> f : ring) {
+            if (f != null) {
+                s += f.join().orElse(0);
+            }
+        }
+        sink += s;
+        return ops / ((System.nanoTime() - t0) / 1e9);
+    }
+
+    /** Submissions of {@code batch} GET requests, at most {@code window} submissions outstanding; ops/s. */
+    static double batched(LongLongMap m, Request[][] batches, int submissions, int window) {
+        @SuppressWarnings("unchecked")
+        CompletableFuture<Result[]>[] ring = new CompletableFuture[window];
+        long t0 = System.nanoTime();
+        long s = 0;
+        long ops = 0;
+        for (int i = 0; i < submissions; i++) {
+            int slot = i % window;
+            if (ring[slot] != null) {
+                Result[] r = ring[slot].join();
+                s += r[r.length - 1].longValue();
+            }
+            Request[] b = batches[i % batches.length];
+            ring[slot] = m.submitAsync(b);
+            ops += b.length;
+        }
+        for (CompletableFuture<Result[]> f : ring) {
+            if (f != null) {
+                Result[] r = f.join();
+                s += r[r.length - 1].longValue();
+            }
+        }
+        sink += s;
+        return ops / ((System.nanoTime() - t0) / 1e9);
+    }
+
+    static double median(int rounds, java.util.function.DoubleSupplier run) {
+        double[] xs = new double[rounds];
+        for (int i = 0; i < rounds; i++) {
+            xs[i] = run.getAsDouble();
+        }
+        return median(xs);
+    }
+
+    static void bridge(int n) throws Exception {
+        long[] keys = randomKeys(n, 42);
+        long[] probe = probes(keys, 1 << 20, 7);
+        final int calls = 1_000_000;
+        try (LongLongMap direct = LongLongMap.create(); LongLongMap bridge = LongLongMap.bridge(0, 1024)) {
+            direct.putAll(keys, keys);
+            bridge.putAll(keys, keys);
+            System.out.printf("bridge mode, %,d entries, queue 1024%n", n);
+
+            latencies(direct, probe, calls); // warm-up
+            latencies(bridge, probe, calls);
+            System.out.println("  sync get, direct map: " + percentiles(latencies(direct, probe, calls)));
+            System.out.println("  sync get, bridge map: " + percentiles(latencies(bridge, probe, calls)));
+
+            final int ops = 1_000_000;
+            pipelined(bridge, probe, ops, 1024); // warm-up
+            for (int window : new int[] {64, 1024}) {
+                double p = median(5, () -> pipelined(bridge, probe, ops, window));
+                System.out.printf("  pipelined getAsync, 1 producer, window %4d: %6.2f M ops/s%n", window, p / 1e6);
+            }
+            double[] two = new double[5];
+            for (int r = 0; r < two.length; r++) {
+                double[] each = new double[2];
+                Thread[] ts = new Thread[2];
+                for (int t = 0; t < 2; t++) {
+                    int id = t;
+                    ts[t] = new Thread(() -> each[id] = pipelined(bridge, probe, ops / 2, 1024));
+                }
+                for (Thread t : ts) {
+                    t.start();
+                }
+                for (Thread t : ts) {
+                    t.join();
+                }
+                two[r] = each[0] + each[1];
+            }
+            System.out.printf("  pipelined getAsync, 2 producers, window 1024 each: %6.2f M ops/s (sum)%n", median(two) / 1e6);
+
+            final int batch = 1024;
+            Request[][] batches = new Request[64][batch];
+            for (int b = 0; b < batches.length; b++) {
+                for (int i = 0; i < batch; i++) {
+                    batches[b][i] = Request.get(probe[(b * batch + i) % probe.length]);
+                }
+            }
+            batched(bridge, batches, 2000, 8); // warm-up
+            double sub = median(5, () -> batched(bridge, batches, 2000, 8));
+            System.out.printf("  batched submitAsync(1024 x GET), 8 in flight: %6.2f M ops/s%n", sub / 1e6);
+            long[] chunk = new long[batch];
+            long[] out = new long[batch];
+            for (LongLongMap m : new LongLongMap[] {bridge, direct}) {
+                double t = time(3, 7, 4_000_000L, () -> {
+                    long s = 0;
+                    for (int i = 0; i + batch <= 4_000_000; i += batch) {
+                        System.arraycopy(probe, i % (probe.length - batch), chunk, 0, batch);
+                        m.getAll(chunk, out, null);
+                        s += out[batch - 1];
+                    }
+                    return s;
+                });
+                System.out.printf("  sync getAll(long[1024]), %s map: %6.2f M ops/s (%.1f ns/key)%n",
+                        m.isBridge() ? "bridge" : "direct", 1e3 / t, t);
+            }
+
+            com.sun.management.OperatingSystemMXBean os =
+                    (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+            Thread.sleep(1000); // let the completer and the owner go idle
+            long cpu0 = os.getProcessCpuTime();
+            long wall0 = System.nanoTime();
+            Thread.sleep(3000);
+            double share = (os.getProcessCpuTime() - cpu0) / (double) (System.nanoTime() - wall0);
+            System.out.printf("  idle: the whole JVM process used %.2f%% of a core over 3 s with this bridge open%n",
+                    share * 100);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
         String what = args.length > 0 ? args[0] : "all";
         System.out.printf("JVM %s, %s, %d CPUs%n", System.getProperty("java.vm.version"),
                 ManagementFactory.getGarbageCollectorMXBeans().get(0).getName(),
@@ -198,6 +361,10 @@ public final class Bench {
         }
         if (what.equals("memory") || what.equals("all")) {
             memory(10_000_000);
+        }
+        if (what.equals("bridge") || what.equals("all")) {
+            bridge(65_536); // the size c-bench/bridge_bench.c uses
+            bridge(1_000_000);
         }
     }
 }

@@ -2,6 +2,7 @@ package dev.ferrymap;
 
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.function.UnaryOperator;
@@ -62,6 +63,30 @@ public final class FerryMap<K, V> extends AbstractFerryMap {
     }
 
     /**
+     * A new, empty, owned <b>bridge</b> map (DESIGN §7) with a queue of 1024 requests: every
+     * operation runs on one owner thread. See {@link AbstractFerryMap} and the README's
+     * "Bridge mode".
+     */
+    public static <K, V> FerryMap<K, V> bridge(Codec<K> keys, Codec<V> values) {
+        return bridge(keys, values, 0, 1024);
+    }
+
+    /**
+     * As {@link #bridge(Codec, Codec)}, with room for {@code capacity} entries and a queue of
+     * {@code queueCapacity} requests (1 to 16M).
+     */
+    public static <K, V> FerryMap<K, V> bridge(Codec<K> keys, Codec<V> values, long capacity, int queueCapacity) {
+        Objects.requireNonNull(keys, "key codec");
+        Objects.requireNonNull(values, "value codec");
+        if (capacity < 0) {
+            throw new IllegalArgumentException("capacity is negative: " + capacity);
+        }
+        Native.init();
+        long h = Native.bridgeNew(keys.kind().code, values.kind().code, capacity, queueCapacity);
+        return new FerryMap<>(h, true, check(h, keys, values, true), keys, values);
+    }
+
+    /**
      * Wraps a handle someone else owns, without taking ownership ({@link #close()} only
      * forgets it).
      *
@@ -103,7 +128,20 @@ public final class FerryMap<K, V> extends AbstractFerryMap {
         return values;
     }
 
-    /** An independent owned copy (copy-on-write: O(shards), not O(entries)). */
+    @Override
+    Codec<?> keyCodec0() {
+        return keys;
+    }
+
+    @Override
+    Codec<?> valueCodec0() {
+        return values;
+    }
+
+    /**
+     * An independent owned copy (copy-on-write: O(shards), not O(entries)). The copy of a
+     * bridge map is a direct map.
+     */
     public FerryMap<K, V> copy() {
         long h = cloneHandle();
         return new FerryMap<>(h, true, check(h, keys, values, true), keys, values);
@@ -177,7 +215,8 @@ public final class FerryMap<K, V> extends AbstractFerryMap {
      * value must have the same length in bytes as the old (the core updates in place);
      * otherwise IllegalArgumentException and the value is unchanged. An exception from
      * {@code fn} leaves the value unchanged and propagates; a call from {@code fn} into
-     * this map throws IllegalStateException.
+     * this map throws IllegalStateException. On a bridge map {@code fn} runs on the owner
+     * thread while this thread waits (see {@link LongLongMap#update}).
      *
      * @throws java.util.NoSuchElementException if the key is absent
      */
@@ -205,6 +244,63 @@ public final class FerryMap<K, V> extends AbstractFerryMap {
      */
     public ValueView view(K key) {
         return GenericOps.view(this, keys, key);
+    }
+
+    // ---- bridge mode: asynchronous calls and the change feed ----
+
+    /**
+     * Looks {@code key} up on the owner thread without waiting: the future completes with
+     * the value, or null if absent. Bridge maps only (see {@link #submitAsync(Request...)}).
+     */
+    public CompletableFuture<V> getAsync(K key) {
+        long ik = GenericOps.intKey(keys, key);
+        byte[] bk = GenericOps.bytesKey(keys, key);
+        return submitOne(Op.GET, ik, bk, 0, null,
+                (found, w, b) -> !found ? null : values.isWord() ? values.fromWord(w) : values.fromBytes(b));
+    }
+
+    /** {@link #put} without waiting: completes with whether a value was replaced. */
+    public CompletableFuture<Boolean> putAsync(K key, V value) {
+        long ik = GenericOps.intKey(keys, key);
+        byte[] bk = GenericOps.bytesKey(keys, key);
+        Objects.requireNonNull(value, "value");
+        long word = values.isWord() ? values.toWord(value) : 0L;
+        byte[] vb = values.isWord() ? null : values.toBytes(value, "value");
+        return submitOne(Op.INSERT, ik, bk, word, vb, (flag, w, b) -> flag);
+    }
+
+    /** {@link #remove} without waiting: completes with whether the key was present. */
+    public CompletableFuture<Boolean> removeAsync(K key) {
+        return submitOne(Op.REMOVE, GenericOps.intKey(keys, key), GenericOps.bytesKey(keys, key), 0, null,
+                (flag, w, b) -> flag);
+    }
+
+    /** {@link #containsKey} without waiting. */
+    public CompletableFuture<Boolean> containsKeyAsync(K key) {
+        return submitOne(Op.CONTAINS, GenericOps.intKey(keys, key), GenericOps.bytesKey(keys, key), 0, null,
+                (flag, w, b) -> flag);
+    }
+
+    /** {@link #add(Object, long)} without waiting: completes with the new value. */
+    public CompletableFuture<Long> addAsync(K key, long delta) {
+        requireValues(Kind.INT);
+        return submitOne(Op.ADD, GenericOps.intKey(keys, key), GenericOps.bytesKey(keys, key), delta, null,
+                (flag, w, b) -> w);
+    }
+
+    /** {@link #add(Object, double)} without waiting: completes with the new value. */
+    public CompletableFuture<Double> addAsync(K key, double delta) {
+        requireValues(Kind.FLOAT);
+        return submitOne(Op.ADD, GenericOps.intKey(keys, key), GenericOps.bytesKey(keys, key),
+                Double.doubleToRawLongBits(delta), null, (flag, w, b) -> Double.longBitsToDouble(w));
+    }
+
+    /**
+     * Subscribes to this bridge map's change feed, keeping up to {@code bound} unread
+     * events (see {@link Subscription}).
+     */
+    public Subscription<K, V> subscribe(int bound) {
+        return subscribe0(bound, keys, values);
     }
 
     /** An iterator over a snapshot of the map (DESIGN §6). Read it to the end or close it. */

@@ -121,7 +121,7 @@ final class GenericOps {
         long ik = intKey(kc, key);
         byte[] bk = bytesKey(kc, key);
         try {
-            Native.update(m.h(), ik, bk, operator);
+            Native.update(m.h(), ik, bk, m.updateCallback(operator));
         } finally {
             Reference.reachabilityFence(m);
         }

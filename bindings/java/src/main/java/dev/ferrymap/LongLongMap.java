@@ -7,6 +7,7 @@ import java.nio.ReadOnlyBufferException;
 import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.LongUnaryOperator;
 
 /**
@@ -43,6 +44,28 @@ public final class LongLongMap extends AbstractFerryMap {
     }
 
     /**
+     * A new, empty, owned <b>bridge</b> map (DESIGN §7) with a queue of 1024 requests: every
+     * operation runs on one owner thread. See {@link AbstractFerryMap} and the README's
+     * "Bridge mode".
+     */
+    public static LongLongMap bridge() {
+        return bridge(0, 1024);
+    }
+
+    /**
+     * A new, empty, owned bridge map with room for {@code capacity} entries and a queue of
+     * {@code queueCapacity} requests (1 to 16M; synchronous calls and submissions each
+     * take one slot while they wait to run).
+     */
+    public static LongLongMap bridge(long capacity, int queueCapacity) {
+        if (capacity < 0) {
+            throw new IllegalArgumentException("capacity is negative: " + capacity);
+        }
+        Native.init();
+        return new LongLongMap(Native.bridgeNew(Kind.INT.code, Kind.INT.code, capacity, queueCapacity), true);
+    }
+
+    /**
      * Wraps a handle that someone else owns (another language, or another Java object),
      * without taking ownership: {@link #close()} only forgets it, and the owner frees it.
      *
@@ -71,9 +94,22 @@ public final class LongLongMap extends AbstractFerryMap {
         return new LongLongMap(h, true);
     }
 
-    /** An independent owned copy (copy-on-write: O(shards), not O(entries)). */
+    /**
+     * An independent owned copy (copy-on-write: O(shards), not O(entries)). The copy of a
+     * bridge map is a direct map.
+     */
     public LongLongMap copy() {
         return new LongLongMap(cloneHandle(), true);
+    }
+
+    @Override
+    Codec<?> keyCodec0() {
+        return Codec.LONG;
+    }
+
+    @Override
+    Codec<?> valueCodec0() {
+        return Codec.LONG;
     }
 
     // ---- single operations: no allocation ----
@@ -192,15 +228,59 @@ public final class LongLongMap extends AbstractFerryMap {
      * threads. If it throws, the value is unchanged and the exception propagates. A call
      * from it into this same map throws IllegalStateException (it cannot deadlock).
      *
+     * <p>On a bridge map the function runs on the bridge's owner thread (attached to the
+     * JVM as the daemon thread {@code ferrymap-bridge}) while this thread waits; an
+     * exception it throws is rethrown here. This thread keeps the monitors it holds while
+     * it waits: a function that needs one of them deadlocks, as with any executor.
+     *
      * @throws java.util.NoSuchElementException if the key is absent
      */
     public void update(long key, LongUnaryOperator fn) {
         Objects.requireNonNull(fn, "fn");
         try {
-            Native.update(h(), key, null, fn);
+            Native.update(h(), key, null, updateCallback(fn));
         } finally {
             Reference.reachabilityFence(this);
         }
+    }
+
+    // ---- bridge mode: asynchronous calls and the change feed ----
+
+    /**
+     * Looks {@code key} up on the owner thread without waiting: the future completes with
+     * the value, or empty if absent. Bridge maps only (see {@link #submitAsync(Request...)}
+     * for ordering, backpressure and completion).
+     */
+    public CompletableFuture<OptionalLong> getAsync(long key) {
+        return submitOne(Op.GET, key, null, 0, null, (found, w, b) -> found ? OptionalLong.of(w) : OptionalLong.empty());
+    }
+
+    /** {@link #put} without waiting: completes with whether a value was replaced. */
+    public CompletableFuture<Boolean> putAsync(long key, long value) {
+        return submitOne(Op.INSERT, key, null, value, null, (flag, w, b) -> flag);
+    }
+
+    /** {@link #remove} without waiting: completes with whether the key was present. */
+    public CompletableFuture<Boolean> removeAsync(long key) {
+        return submitOne(Op.REMOVE, key, null, 0, null, (flag, w, b) -> flag);
+    }
+
+    /** {@link #containsKey} without waiting. */
+    public CompletableFuture<Boolean> containsKeyAsync(long key) {
+        return submitOne(Op.CONTAINS, key, null, 0, null, (flag, w, b) -> flag);
+    }
+
+    /** {@link #add} without waiting: completes with the new value (ArithmeticException on overflow). */
+    public CompletableFuture<Long> addAsync(long key, long delta) {
+        return submitOne(Op.ADD, key, null, delta, null, (flag, w, b) -> w);
+    }
+
+    /**
+     * Subscribes to this bridge map's change feed, keeping up to {@code bound} unread
+     * events (see {@link Subscription}).
+     */
+    public Subscription<Long, Long> subscribe(int bound) {
+        return subscribe0(bound, Codec.LONG, Codec.LONG);
     }
 
     // ---- batches: one native call for many keys ----

@@ -22,6 +22,8 @@ final class Native {
     static final int MAP = 1;
     static final int ITERATOR = 2;
     static final int VIEW = 3;
+    static final int SUBSCRIPTION = 4;
+    static final int TICKET = 5;
 
     // library
     static native int version();
@@ -32,7 +34,7 @@ final class Native {
 
     // lifecycle
     static native long mapNew(int keyKind, int valueKind, long capacity);
-    /** A bridge map (DESIGN §7); used by the tests until Java has a bridge API of its own. */
+    /** A bridge map (DESIGN §7). */
     static native long bridgeNew(int keyKind, int valueKind, long capacity, long queueCapacity);
     static native void free(long handle, int handleKind);
     static native long mapLen(long map);
@@ -78,4 +80,21 @@ final class Native {
     static native int iterNext(long iter, long[] intKeys, byte[][] bytesKeys, long[] words, byte[][] bytesValues);
     static native byte[] export(long map);
     static native long importMap(byte[] data);
+
+    // bridge mode (src/java/bridge.rs); timeouts in nanoseconds: negative forever, 0 no wait
+    static native boolean isBridge(long map);
+    static native boolean bridgeFailed(long map);
+    static native long bridgeSeq(long map);
+    static native long lastSeq();
+    static native long submit1(long map, int op, long intKey, byte[] bytesKey, long word, byte[] bytesValue,
+                               long timeoutNanos);
+    static native long submitMany(long map, int[] ops, long[] intKeys, byte[][] bytesKeys, long[] words,
+                                  byte[][] bytesValues, int count, long timeoutNanos);
+    /** -1 if not done in time; else the number of results (5 longs each in out), ticket freed. */
+    static native int ticketTake(long ticket, long timeoutNanos, long[] out, Object[] bytesOut);
+    /** Waits for tickets[0], takes the done ones after it in order; returns how many were taken (and freed). */
+    static native int ticketTakeMany(long[] tickets, int count, int[] sizes, long[] out, Object[] bytesOut);
+    static native long subscribe(long map, long bound);
+    /** 1: an event in out/bytesOut; 0: timeout; -1: the feed ended. */
+    static native int subNext(long sub, long timeoutNanos, long[] out, Object[] bytesOut);
 }

@@ -56,9 +56,19 @@ abstract class NativeResource implements AutoCloseable {
         return h;
     }
 
-    private IllegalStateException closed() {
+    /** The exception for a call after close (bridge maps throw a BridgeClosedException). */
+    IllegalStateException closed() {
         return new IllegalStateException(getClass().getSimpleName() + " is closed");
     }
+
+    /**
+     * Checked before a close swaps the handle out; throws to refuse the close (a bridge map
+     * refuses one from its own update callback, which the core could not honour).
+     */
+    void beforeClose() {}
+
+    /** Runs after an owned handle was freed by {@link #close()} (bridge maps: drain futures). */
+    void afterFree() {}
 
     /**
      * The 64-bit handle, to pass to another language or to {@code attach}. Ownership does
@@ -82,17 +92,27 @@ abstract class NativeResource implements AutoCloseable {
 
     /**
      * Closes this object: the handle is swapped to 0 (later calls throw
-     * IllegalStateException) and, if owned, freed. A second close does nothing.
+     * IllegalStateException) and, if owned, freed. A second close does nothing. An owned
+     * bridge map drains first: requests accepted before run, their futures complete (see
+     * {@link AbstractFerryMap}).
      *
      * @throws IllegalStateException if the handle was owned but had already been freed
      *     elsewhere (by another language): an ownership bug worth hearing about
      */
     @Override
     public final void close() {
+        if (handle == 0) {
+            return;
+        }
+        beforeClose();
         long h = (long) HANDLE.getAndSet(this, 0L);
         if (h != 0 && cleanable != null) {
             cleanable.clean();
-            free.rethrow();
+            try {
+                free.rethrow();
+            } finally {
+                afterFree();
+            }
         }
     }
 

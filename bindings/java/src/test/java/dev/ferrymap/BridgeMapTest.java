@@ -11,14 +11,14 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A bridge map (DESIGN §7) is a map handle like any other: the Java classes work on it
- * unchanged, its work running on its owner thread. Only update (a Java callback, which
- * must run on the calling thread) is refused.
+ * unchanged, its work running on its owner thread, update's Java callback included.
  */
 @ExtendWith(LeakCheck.class)
 class BridgeMapTest {
     @Test
     void longLongOperationsOnABridgeMap() {
-        try (LongLongMap m = LongLongMap.adopt(Native.bridgeNew(Kind.INT.code, Kind.INT.code, 0, 64))) {
+        try (LongLongMap m = LongLongMap.bridge(0, 64)) {
+            assertTrue(m.isBridge());
             assertFalse(m.put(1, 10));
             assertTrue(m.put(1, 11));
             assertEquals(11, m.get(1));
@@ -34,7 +34,9 @@ class BridgeMapTest {
             ByteBuffer keys = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder()).putLong(0, 4);
             assertEquals(1, m.removeAll(keys));
             assertEquals(3, m.size());
-            assertThrows(IllegalArgumentException.class, () -> m.update(1, v -> v + 1), "Java callbacks need a direct map");
+            m.update(1, v -> v + 1);
+            assertEquals(12, m.get(1));
+            m.update(1, v -> v - 1);
             assertEquals(11, m.get(1));
             int n = 0;
             try (LongLongCursor c = m.cursor()) {
@@ -44,6 +46,7 @@ class BridgeMapTest {
             }
             assertEquals(3, n);
             try (LongLongMap copy = m.copy(); LongLongMap back = LongLongMap.importFrom(m.export())) {
+                assertFalse(copy.isBridge(), "a copy is a direct map");
                 assertEquals(3, copy.size());
                 assertEquals(3, back.size());
             }
@@ -57,6 +60,7 @@ class BridgeMapTest {
     void stringOperationsOnABridgeMap() {
         long h = Native.bridgeNew(Kind.STR.code, Kind.STR.code, 0, 64);
         try (FerryMap<String, String> m = FerryMap.adopt(h, Codec.STRING, Codec.STRING)) {
+            assertTrue(m.isBridge(), "a bridge handle adopted from elsewhere is known as one");
             m.put("nul\u0000 \uD83D\uDE80", "v");
             assertEquals("v", m.get("nul\u0000 \uD83D\uDE80"));
             try (ValueView v = m.view("nul\u0000 \uD83D\uDE80")) {
@@ -66,6 +70,10 @@ class BridgeMapTest {
             assertEquals("v", view.remove("nul\u0000 \uD83D\uDE80"));
             assertNull(view.putIfAbsent("a", "b"));
             assertEquals(Map.of("a", "b"), view);
+            m.update("a", v -> v.toUpperCase());
+            assertEquals("B", m.get("a"));
+            m.updateBytes("a", b -> b[0] = 'c');
+            assertEquals("c", m.get("a"));
         }
     }
 }
