@@ -744,7 +744,12 @@ fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
                 out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
             }
             FM_OP_GET => {
-                if let Some(word) = map.get_word(key()?, g)? {
+                let word = match r.key {
+                    // Requests were built for this map's key kind: INT keys take the fast probe.
+                    OwnedKey::Int(k) if map.key_kind == crate::map::FM_INT => map.get_int(k, g),
+                    _ => map.get_word(key()?, g)?,
+                };
+                if let Some(word) = word {
                     out.flag = true;
                     // SAFETY: found while pinned.
                     out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
