@@ -106,7 +106,8 @@ pub struct Ticket(pub std::sync::Arc<TicketInner>);
 pub struct Subscription {
     pub queue: std::sync::Arc<SubQueue>,
     pub feed: std::sync::Arc<crate::bridge::Feed>,
-    pub current: Mutex<Option<crate::bridge::Event>>,
+    /// Shared so a reader can wait without staying pinned (see fm_sub_next).
+    pub current: std::sync::Arc<Mutex<Option<crate::bridge::Event>>>,
 }
 
 impl Drop for Subscription {

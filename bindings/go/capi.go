@@ -50,6 +50,9 @@ package ferrymap
 #cgo noescape fmgo_remove_many_buf
 #cgo noescape fmgo_iter_next_batch
 #cgo noescape fmgo_iter_next_i64
+#cgo noescape fmgo_submit
+#cgo noescape fmgo_ticket_collect
+#cgo noescape fmgo_sub_next
 
 #cgo nocallback fmgo_map_new
 #cgo nocallback fmgo_map_free
@@ -98,6 +101,16 @@ package ferrymap
 #cgo nocallback fmgo_export
 #cgo nocallback fmgo_import
 #cgo nocallback fmgo_census
+#cgo nocallback fmgo_bridge_new
+#cgo nocallback fmgo_bridge_status
+#cgo nocallback fmgo_bridge_seq
+#cgo nocallback fmgo_submit
+#cgo nocallback fmgo_ticket_wait
+#cgo nocallback fmgo_ticket_collect
+#cgo nocallback fmgo_ticket_free
+#cgo nocallback fmgo_subscribe
+#cgo nocallback fmgo_sub_next
+#cgo nocallback fmgo_sub_free
 
 #include "fmgo.h"
 */

@@ -28,6 +28,16 @@
 // language keeps writing. This is the case that makes a Go map crash with
 // "concurrent map iteration and map write".
 //
+// # Bridge mode
+//
+// NewBridge makes a bridge map: every operation runs on one owner thread of
+// the library, fed by a bounded queue, so all mutations form one total order
+// with sequence numbers (SetSeq, BridgeSeq...). It is still a *Map: every
+// method works on it. On top: asynchronous batches (Submit, TrySubmit,
+// SubmitAsync → Ticket or channel), backpressure (ErrQueueFull, ErrTimeout),
+// a change feed (Subscribe → Next, Events channel, exact loss counts), and a
+// Close that drains. See bridge.go, ticket.go and feed.go.
+//
 // # Ownership
 //
 // New, Clone and Import return owned maps: Close frees them, and a cleanup

@@ -38,6 +38,10 @@ const (
 	StatusCallbackStopped    Status = 13
 	StatusUnsupportedVersion Status = 14
 	StatusInternalError      Status = 15
+	StatusClosed             Status = 16 // FM_CLOSED: the bridge map is closed
+	StatusTimeout            Status = 17 // FM_TIMEOUT
+	StatusQueueFull          Status = 18 // FM_QUEUE_FULL
+	StatusBridgeFailed       Status = 19 // FM_BRIDGE_FAILED
 )
 
 // Error returns the library's static description of the code.
@@ -76,9 +80,29 @@ var (
 	// ErrInternal: a bug inside ferrymap was caught at the boundary.
 	ErrInternal error = StatusInternalError
 
-	// ErrClosed: the Go object (Map, Snapshot, View) was closed or released
-	// through this package. It is a Go-side state, not an fm_status.
+	// ErrClosed: the Go object (Map, Snapshot, View, Ticket, Subscription)
+	// was closed or released through this package. It is a Go-side state,
+	// not an fm_status. A call that was already under way on a bridge map
+	// when this Go value closed it also gets ErrClosed.
 	ErrClosed = errors.New("ferrymap: closed")
+
+	// Bridge mode (bridge.go).
+
+	// ErrBridgeClosed (FM_CLOSED): the bridge map was closed by someone
+	// else (another Go value, C, Python or Java freed it) and did not accept
+	// the request; or, from a Subscription, the feed has ended: the bridge
+	// is closed and every event was delivered.
+	ErrBridgeClosed error = StatusClosed
+	// ErrTimeout (FM_TIMEOUT): a wait ended first (a Submit on a full queue,
+	// Ticket or Subscription waits). Nothing was queued by a timed-out Submit.
+	ErrTimeout error = StatusTimeout
+	// ErrQueueFull (FM_QUEUE_FULL): TrySubmit found the queue full; nothing
+	// was queued.
+	ErrQueueFull error = StatusQueueFull
+	// ErrBridgeFailed (FM_BRIDGE_FAILED): the bridge's owner thread caught
+	// a panic (a bug in ferrymap); the bridge accepts no more work, Close
+	// still works.
+	ErrBridgeFailed error = StatusBridgeFailed
 )
 
 // Error is the error type every operation returns: the operation, the

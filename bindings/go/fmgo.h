@@ -13,8 +13,11 @@
 // One result shape for every wrapper. st: the fm_status. b: a bool out
 // (replaced / removed / found). i: an integer out (value, handle, count,
 // kind). f: a double out. p, n: a pointer and length out (views), or a
-// length (buffer-too-small protocol, counts). err: on failure, a malloc'd
-// copy of fm_last_error() taken on the failing thread; Go frees it.
+// length (buffer-too-small protocol, counts). seq: for the mutation
+// wrappers called with want_seq != 0, fm_last_seq() read right after the
+// call on the same OS thread (the goroutine may be on another thread by the
+// next cgo call, and the sequence number is thread-local). err: on failure,
+// a malloc'd copy of fm_last_error() taken on the failing thread; Go frees it.
 typedef struct fmgo_r {
 	int32_t st;
 	uint8_t b;
@@ -22,6 +25,7 @@ typedef struct fmgo_r {
 	double f;
 	const uint8_t *p;
 	size_t n;
+	uint64_t seq;
 	char *err;
 } fmgo_r;
 
@@ -37,6 +41,8 @@ static inline char *fmgo_errdup(int32_t st) {
 }
 
 #define FMGO_RET(r) do { (r).err = fmgo_errdup((r).st); return (r); } while (0)
+// As FMGO_RET, and with want_seq also the thread's last bridge sequence number.
+#define FMGO_RET_SEQ(r, want_seq) do { if (want_seq) (r).seq = fm_last_seq(); FMGO_RET(r); } while (0)
 
 // ---- lifecycle ----
 static inline fmgo_r fmgo_map_new(uint32_t kk, uint32_t vk, size_t cap) {
@@ -45,7 +51,7 @@ static inline fmgo_r fmgo_map_new(uint32_t kk, uint32_t vk, size_t cap) {
 }
 static inline fmgo_r fmgo_map_free(fm_handle m) { fmgo_r r = {0}; r.st = fm_map_free(m); FMGO_RET(r); }
 static inline fmgo_r fmgo_map_len(fm_handle m) { fmgo_r r = {0}; r.st = fm_map_len(m, &r.n); FMGO_RET(r); }
-static inline fmgo_r fmgo_map_clear(fm_handle m) { fmgo_r r = {0}; r.st = fm_map_clear(m); FMGO_RET(r); }
+static inline fmgo_r fmgo_map_clear(fm_handle m, uint8_t want_seq) { fmgo_r r = {0}; r.st = fm_map_clear(m); FMGO_RET_SEQ(r, want_seq); }
 static inline fmgo_r fmgo_map_reserve(fm_handle m, size_t n) { fmgo_r r = {0}; r.st = fm_map_reserve(m, n); FMGO_RET(r); }
 static inline fmgo_r fmgo_map_clone(fm_handle m) {
 	fmgo_r r = {0}; fm_handle h = 0;
@@ -58,23 +64,23 @@ static inline fmgo_r fmgo_map_schema(fm_handle m) {
 static inline fmgo_r fmgo_map_stats(fm_handle m, fm_stats *out) { fmgo_r r = {0}; r.st = fm_map_stats(m, out); FMGO_RET(r); }
 
 // ---- single ops ----
-static inline fmgo_r fmgo_insert_i64_i64(fm_handle m, int64_t k, int64_t v) {
-	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_i64(m, k, v, &rep); r.b = rep; FMGO_RET(r);
+static inline fmgo_r fmgo_insert_i64_i64(fm_handle m, int64_t k, int64_t v, uint8_t want_seq) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_i64(m, k, v, &rep); r.b = rep; FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_insert_i64_f64(fm_handle m, int64_t k, double v) {
-	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_f64(m, k, v, &rep); r.b = rep; FMGO_RET(r);
+static inline fmgo_r fmgo_insert_i64_f64(fm_handle m, int64_t k, double v, uint8_t want_seq) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_f64(m, k, v, &rep); r.b = rep; FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_insert_i64_buf(fm_handle m, int64_t k, const uint8_t *v, size_t vn) {
-	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_buf(m, k, v, vn, &rep); r.b = rep; FMGO_RET(r);
+static inline fmgo_r fmgo_insert_i64_buf(fm_handle m, int64_t k, const uint8_t *v, size_t vn, uint8_t want_seq) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_i64_buf(m, k, v, vn, &rep); r.b = rep; FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_insert_buf_i64(fm_handle m, const uint8_t *k, size_t kn, int64_t v) {
-	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_i64(m, k, kn, v, &rep); r.b = rep; FMGO_RET(r);
+static inline fmgo_r fmgo_insert_buf_i64(fm_handle m, const uint8_t *k, size_t kn, int64_t v, uint8_t want_seq) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_i64(m, k, kn, v, &rep); r.b = rep; FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_insert_buf_f64(fm_handle m, const uint8_t *k, size_t kn, double v) {
-	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_f64(m, k, kn, v, &rep); r.b = rep; FMGO_RET(r);
+static inline fmgo_r fmgo_insert_buf_f64(fm_handle m, const uint8_t *k, size_t kn, double v, uint8_t want_seq) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_f64(m, k, kn, v, &rep); r.b = rep; FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_insert_buf_buf(fm_handle m, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn) {
-	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_buf(m, k, kn, v, vn, &rep); r.b = rep; FMGO_RET(r);
+static inline fmgo_r fmgo_insert_buf_buf(fm_handle m, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, uint8_t want_seq) {
+	fmgo_r r = {0}; bool rep = false; r.st = fm_insert_buf_buf(m, k, kn, v, vn, &rep); r.b = rep; FMGO_RET_SEQ(r, want_seq);
 }
 static inline fmgo_r fmgo_get_i64_i64(fm_handle m, int64_t k) { fmgo_r r = {0}; r.st = fm_get_i64_i64(m, k, &r.i); FMGO_RET(r); }
 static inline fmgo_r fmgo_get_i64_f64(fm_handle m, int64_t k) { fmgo_r r = {0}; r.st = fm_get_i64_f64(m, k, &r.f); FMGO_RET(r); }
@@ -92,19 +98,19 @@ static inline fmgo_r fmgo_contains_i64(fm_handle m, int64_t k) {
 static inline fmgo_r fmgo_contains_buf(fm_handle m, const uint8_t *k, size_t kn) {
 	fmgo_r r = {0}; bool f = false; r.st = fm_contains_buf(m, k, kn, &f); r.b = f; FMGO_RET(r);
 }
-static inline fmgo_r fmgo_remove_i64(fm_handle m, int64_t k) {
-	fmgo_r r = {0}; bool f = false; r.st = fm_remove_i64(m, k, &f); r.b = f; FMGO_RET(r);
+static inline fmgo_r fmgo_remove_i64(fm_handle m, int64_t k, uint8_t want_seq) {
+	fmgo_r r = {0}; bool f = false; r.st = fm_remove_i64(m, k, &f); r.b = f; FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_remove_buf(fm_handle m, const uint8_t *k, size_t kn) {
-	fmgo_r r = {0}; bool f = false; r.st = fm_remove_buf(m, k, kn, &f); r.b = f; FMGO_RET(r);
+static inline fmgo_r fmgo_remove_buf(fm_handle m, const uint8_t *k, size_t kn, uint8_t want_seq) {
+	fmgo_r r = {0}; bool f = false; r.st = fm_remove_buf(m, k, kn, &f); r.b = f; FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_add_i64_i64(fm_handle m, int64_t k, int64_t d) { fmgo_r r = {0}; r.st = fm_add_i64_i64(m, k, d, &r.i); FMGO_RET(r); }
-static inline fmgo_r fmgo_add_i64_f64(fm_handle m, int64_t k, double d) { fmgo_r r = {0}; r.st = fm_add_i64_f64(m, k, d, &r.f); FMGO_RET(r); }
-static inline fmgo_r fmgo_add_buf_i64(fm_handle m, const uint8_t *k, size_t kn, int64_t d) {
-	fmgo_r r = {0}; r.st = fm_add_buf_i64(m, k, kn, d, &r.i); FMGO_RET(r);
+static inline fmgo_r fmgo_add_i64_i64(fm_handle m, int64_t k, int64_t d, uint8_t want_seq) { fmgo_r r = {0}; r.st = fm_add_i64_i64(m, k, d, &r.i); FMGO_RET_SEQ(r, want_seq); }
+static inline fmgo_r fmgo_add_i64_f64(fm_handle m, int64_t k, double d, uint8_t want_seq) { fmgo_r r = {0}; r.st = fm_add_i64_f64(m, k, d, &r.f); FMGO_RET_SEQ(r, want_seq); }
+static inline fmgo_r fmgo_add_buf_i64(fm_handle m, const uint8_t *k, size_t kn, int64_t d, uint8_t want_seq) {
+	fmgo_r r = {0}; r.st = fm_add_buf_i64(m, k, kn, d, &r.i); FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_add_buf_f64(fm_handle m, const uint8_t *k, size_t kn, double d) {
-	fmgo_r r = {0}; r.st = fm_add_buf_f64(m, k, kn, d, &r.f); FMGO_RET(r);
+static inline fmgo_r fmgo_add_buf_f64(fm_handle m, const uint8_t *k, size_t kn, double d, uint8_t want_seq) {
+	fmgo_r r = {0}; r.st = fm_add_buf_f64(m, k, kn, d, &r.f); FMGO_RET_SEQ(r, want_seq);
 }
 
 // ---- callbacks (trampolines exported from callback.go) ----
@@ -116,11 +122,11 @@ static inline int32_t fmgo_update_cb(void *ctx, uint8_t *value, size_t len) {
 static inline int32_t fmgo_foreach_cb(void *ctx, const fm_entry *entry) {
 	return fmgoForEachTrampoline((uintptr_t)ctx, (fm_entry *)entry);
 }
-static inline fmgo_r fmgo_update_i64(fm_handle m, int64_t k, uintptr_t ctx) {
-	fmgo_r r = {0}; r.st = fm_update_i64(m, k, fmgo_update_cb, (void *)ctx); FMGO_RET(r);
+static inline fmgo_r fmgo_update_i64(fm_handle m, int64_t k, uintptr_t ctx, uint8_t want_seq) {
+	fmgo_r r = {0}; r.st = fm_update_i64(m, k, fmgo_update_cb, (void *)ctx); FMGO_RET_SEQ(r, want_seq);
 }
-static inline fmgo_r fmgo_update_buf(fm_handle m, const uint8_t *k, size_t kn, uintptr_t ctx) {
-	fmgo_r r = {0}; r.st = fm_update_buf(m, k, kn, fmgo_update_cb, (void *)ctx); FMGO_RET(r);
+static inline fmgo_r fmgo_update_buf(fm_handle m, const uint8_t *k, size_t kn, uintptr_t ctx, uint8_t want_seq) {
+	fmgo_r r = {0}; r.st = fm_update_buf(m, k, kn, fmgo_update_cb, (void *)ctx); FMGO_RET_SEQ(r, want_seq);
 }
 static inline fmgo_r fmgo_for_each(fm_handle m, uintptr_t ctx) {
 	fmgo_r r = {0}; r.st = fm_for_each(m, fmgo_foreach_cb, (void *)ctx); FMGO_RET(r);
@@ -184,5 +190,42 @@ static inline fmgo_r fmgo_import(const uint8_t *data, size_t n) {
 static inline fmgo_r fmgo_census(uint32_t kind) {
 	fmgo_r r = {0}; uint64_t c = 0; r.st = fm_census(kind, &c); r.i = (int64_t)c; FMGO_RET(r);
 }
+
+// ---- bridge mode ----
+// Waits that time out (FM_TIMEOUT) are ordinary outcomes of the polling
+// loops on the Go side: no message is copied for them.
+#define FMGO_RET_QUIET(r) do { if ((r).st != FM_TIMEOUT) (r).err = fmgo_errdup((r).st); return (r); } while (0)
+
+static inline fmgo_r fmgo_bridge_new(uint32_t kk, uint32_t vk, size_t cap, size_t qcap) {
+	fmgo_r r = {0}; fm_handle h = 0;
+	r.st = fm_bridge_new(kk, vk, cap, qcap, &h); r.i = (int64_t)h; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_bridge_status(fm_handle m) { fmgo_r r = {0}; r.st = fm_bridge_status(m); FMGO_RET(r); }
+static inline fmgo_r fmgo_bridge_seq(fm_handle m) {
+	fmgo_r r = {0}; uint64_t s = 0; r.st = fm_bridge_seq(m, &s); r.seq = s; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_submit(fm_handle m, const fm_request *reqs, size_t n, int64_t timeout_us) {
+	fmgo_r r = {0}; fm_handle t = 0;
+	r.st = fm_submit(m, reqs, n, timeout_us, &t); r.i = (int64_t)t; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_ticket_wait(fm_handle t, int64_t timeout_us) {
+	fmgo_r r = {0}; r.st = fm_ticket_wait(t, timeout_us); FMGO_RET_QUIET(r);
+}
+static inline fmgo_r fmgo_ticket_free(fm_handle t) { fmgo_r r = {0}; r.st = fm_ticket_free(t); FMGO_RET(r); }
+// fm_ticket_results, and with free_after (results without pointers: INT
+// and FLOAT values) also fm_ticket_free in the same crossing; b says it was
+// freed. FM_TIMEOUT: not run yet.
+static inline fmgo_r fmgo_ticket_collect(fm_handle t, fm_result *out, size_t cap, uint8_t free_after) {
+	fmgo_r r = {0}; r.st = fm_ticket_results(t, out, cap, &r.n);
+	if (r.st == FM_OK && free_after) r.b = fm_ticket_free(t) == FM_OK;
+	FMGO_RET_QUIET(r);
+}
+static inline fmgo_r fmgo_subscribe(fm_handle m, size_t bound) {
+	fmgo_r r = {0}; fm_handle s = 0; r.st = fm_subscribe(m, bound, &s); r.i = (int64_t)s; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_sub_next(fm_handle s, int64_t timeout_us, fm_event *ev) {
+	fmgo_r r = {0}; r.st = fm_sub_next(s, timeout_us, ev); FMGO_RET_QUIET(r);
+}
+static inline fmgo_r fmgo_sub_free(fm_handle s) { fmgo_r r = {0}; r.st = fm_sub_free(s); FMGO_RET(r); }
 
 #endif /* FMGO_H */

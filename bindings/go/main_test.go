@@ -26,8 +26,10 @@ func TestMain(m *testing.M) {
 		maps, _ := ferrymap.CensusOf(ferrymap.HandleMap)
 		its, _ := ferrymap.CensusOf(ferrymap.HandleIterator)
 		views, _ := ferrymap.CensusOf(ferrymap.HandleView)
-		fmt.Fprintf(os.Stderr, "FAIL: census not zero at exit: %d live handles (maps %d, iterators %d, views %d)\n",
-			census, maps, its, views)
+		subs, _ := ferrymap.CensusOf(ferrymap.HandleSubscription)
+		tickets, _ := ferrymap.CensusOf(ferrymap.HandleTicket)
+		fmt.Fprintf(os.Stderr, "FAIL: census not zero at exit: %d live handles (maps %d, iterators %d, views %d, subscriptions %d, tickets %d)\n",
+			census, maps, its, views, subs, tickets)
 		if code == 0 {
 			code = 1
 		}

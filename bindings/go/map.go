@@ -113,6 +113,9 @@ func fits(l layout, k Kind) bool {
 // a missing key is a false bool, never an error. After Close, methods return
 // an error wrapping ErrClosed.
 //
+// A bridge map (NewBridge) is a Map too: every method works on it, each
+// call running on the bridge's owner thread (bridge.go).
+//
 // Ownership: a map made by New, Clone or Import is owned by this Map value:
 // Close frees it, and if it becomes unreachable without Close a cleanup
 // (runtime.AddCleanup) frees it as a backstop. A map obtained with Attach
@@ -129,6 +132,7 @@ type Map[K Key, V Value] struct {
 	owned bool
 	clean runtime.Cleanup
 	hasCl bool
+	br    *bridgeState // bridge maps only (nil for a direct map)
 }
 
 // New makes a map whose kinds follow the type parameters: int64/uint64 →
@@ -161,7 +165,14 @@ func NewKinds[K Key, V Value](keyKind, valueKind Kind, capacity int) (*Map[K, V]
 }
 
 func wrap[K Key, V Value](h uint64, kk, vk Kind, owned bool) *Map[K, V] {
+	return wrapMode[K, V](h, kk, vk, owned, false)
+}
+
+func wrapMode[K Key, V Value](h uint64, kk, vk Kind, owned, bridge bool) *Map[K, V] {
 	m := &Map[K, V]{kk: kk, vk: vk, kl: layoutOf[K](), vl: layoutOf[V]()}
+	if bridge {
+		m.br = &bridgeState{}
+	}
 	m.h.Store(h)
 	if owned {
 		m.own(h)
@@ -195,7 +206,7 @@ func Attach[K Key, V Value](h uint64) (*Map[K, V], error) {
 		return nil, &Error{Op: "Attach", Err: ErrWrongKind, Detail: fmt.Sprintf(
 			"map has kinds %v→%v, Go types are %s→%s", kk, vk, reflect.TypeFor[K](), reflect.TypeFor[V]())}
 	}
-	return wrap[K, V](h, kk, vk, false), nil
+	return wrapMode[K, V](h, kk, vk, false, isBridgeHandle(h)), nil
 }
 
 // Schema returns the key and value kinds of the map named by handle h,
@@ -264,6 +275,13 @@ func (m *Map[K, V]) Disown() (uint64, error) {
 // ErrClosed. Snapshots and Views made from the map stay valid. A second
 // Close returns ErrClosed; closing an owned map that someone else already
 // freed returns ErrInvalidHandle.
+//
+// On an owned bridge map Close drains: every request the bridge accepted
+// before (synchronous calls and submitted batches, from any language) runs
+// and is answered, then the owner thread exits; Close waits for all that.
+// It must not be called from an Update or ForEach callback of the same
+// bridge (ErrReentrant), nor while such a callback waits for something
+// that needs the Close to return.
 func (m *Map[K, V]) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -280,6 +298,12 @@ func (m *Map[K, V]) Close() error {
 	}
 	m.owned = false
 	r := C.fmgo_map_free(C.fm_handle(h))
+	if r.st == C.FM_REENTRANT {
+		// A bridge closed from its own owner thread (a callback): nothing
+		// was closed, so the Go value stays open and owning.
+		m.h.Store(h)
+		m.own(h)
+	}
 	if r.st != C.FM_OK {
 		return statusErr("Map.Close", int32(r.st), takeErr(r.err))
 	}
@@ -294,7 +318,8 @@ func (m *Map[K, V]) handle() C.fm_handle { return C.fm_handle(m.h.Load()) }
 // keeps the Map reachable (so its cleanup cannot run) until the call ended.
 func (m *Map[K, V]) fail(op string, st C.int32_t, errp *C.char) error {
 	detail := takeErr(errp)
-	if int32(st) == int32(StatusInvalidHandle) && m.h.Load() == 0 {
+	if (int32(st) == int32(StatusInvalidHandle) || int32(st) == int32(StatusClosed)) && m.h.Load() == 0 {
+		// FM_CLOSED: a bridge map this Go value is closing (draining) or closed.
 		return closedErr(op)
 	}
 	return statusErr(op, int32(st), detail)

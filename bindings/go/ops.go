@@ -117,58 +117,71 @@ func (m *Map[K, V]) Contains(k K) (bool, error) {
 // memory. For STR kinds, invalid UTF-8 gives ErrInvalidUTF8 and nothing is
 // stored.
 func (m *Map[K, V]) Set(k K, v V) (replaced bool, err error) {
-	const op = "Map.Set"
+	replaced, _, err = m.set("Map.Set", k, v, 0)
+	return replaced, err
+}
+
+// set is Set, and with ws != 0 also the sequence number of the mutation
+// (bridge maps; see SetSeq).
+func (m *Map[K, V]) set(op string, k K, v V, ws C.uint8_t) (replaced bool, seq uint64, err error) {
 	h := m.handle()
 	if h == 0 {
-		return false, closedErr(op)
+		return false, 0, closedErr(op)
 	}
 	var r C.fmgo_r
 	if m.kl == lInt {
 		switch m.vl {
 		case lInt:
-			r = C.fmgo_insert_i64_i64(h, m.keyInt(&k), m.valInt(&v))
+			r = C.fmgo_insert_i64_i64(h, m.keyInt(&k), m.valInt(&v), ws)
 		case lFloat:
-			r = C.fmgo_insert_i64_f64(h, m.keyInt(&k), m.valFloat(&v))
+			r = C.fmgo_insert_i64_f64(h, m.keyInt(&k), m.valFloat(&v), ws)
 		default:
 			vp, vn := m.valBuf(&v)
-			r = C.fmgo_insert_i64_buf(h, m.keyInt(&k), vp, vn)
+			r = C.fmgo_insert_i64_buf(h, m.keyInt(&k), vp, vn, ws)
 		}
 	} else {
 		kp, kn := m.keyBuf(&k)
 		switch m.vl {
 		case lInt:
-			r = C.fmgo_insert_buf_i64(h, kp, kn, m.valInt(&v))
+			r = C.fmgo_insert_buf_i64(h, kp, kn, m.valInt(&v), ws)
 		case lFloat:
-			r = C.fmgo_insert_buf_f64(h, kp, kn, m.valFloat(&v))
+			r = C.fmgo_insert_buf_f64(h, kp, kn, m.valFloat(&v), ws)
 		default:
 			vp, vn := m.valBuf(&v)
-			r = C.fmgo_insert_buf_buf(h, kp, kn, vp, vn)
+			r = C.fmgo_insert_buf_buf(h, kp, kn, vp, vn, ws)
 		}
 	}
 	if r.st != C.FM_OK {
-		return false, m.fail(op, r.st, r.err)
+		return false, 0, m.fail(op, r.st, r.err)
 	}
-	return r.b != 0, nil
+	return r.b != 0, uint64(r.seq), nil
 }
 
 // Delete removes k and reports whether it was present.
 func (m *Map[K, V]) Delete(k K) (removed bool, err error) {
-	const op = "Map.Delete"
+	removed, _, err = m.del("Map.Delete", k, 0)
+	return removed, err
+}
+
+func (m *Map[K, V]) del(op string, k K, ws C.uint8_t) (removed bool, seq uint64, err error) {
 	h := m.handle()
 	if h == 0 {
-		return false, closedErr(op)
+		return false, 0, closedErr(op)
 	}
 	var r C.fmgo_r
 	if m.kl == lInt {
-		r = C.fmgo_remove_i64(h, m.keyInt(&k))
+		r = C.fmgo_remove_i64(h, m.keyInt(&k), ws)
 	} else {
 		kp, kn := m.keyBuf(&k)
-		r = C.fmgo_remove_buf(h, kp, kn)
+		r = C.fmgo_remove_buf(h, kp, kn, ws)
 	}
 	if r.st != C.FM_OK {
-		return false, m.fail(op, r.st, r.err)
+		return false, 0, m.fail(op, r.st, r.err)
 	}
-	return r.b != 0, nil
+	if r.b == 0 {
+		return false, 0, nil // nothing committed: fm_last_seq is an older mutation's
+	}
+	return true, uint64(r.seq), nil
 }
 
 // Len returns the number of entries (exact at an instant during the call).
@@ -187,15 +200,20 @@ func (m *Map[K, V]) Len() (int, error) {
 
 // Clear removes every entry at one instant. Open snapshots keep theirs.
 func (m *Map[K, V]) Clear() error {
-	const op = "Map.Clear"
+	_, err := m.clear("Map.Clear", 0)
+	return err
+}
+
+func (m *Map[K, V]) clear(op string, ws C.uint8_t) (uint64, error) {
 	h := m.handle()
 	if h == 0 {
-		return closedErr(op)
+		return 0, closedErr(op)
 	}
-	if r := C.fmgo_map_clear(h); r.st != C.FM_OK {
-		return m.fail(op, r.st, r.err)
+	r := C.fmgo_map_clear(h, ws)
+	if r.st != C.FM_OK {
+		return 0, m.fail(op, r.st, r.err)
 	}
-	return nil
+	return uint64(r.seq), nil
 }
 
 // Reserve makes room for n more entries.
@@ -218,34 +236,38 @@ func (m *Map[K, V]) Reserve(n int) error {
 // absent key starts at 0) and returns the new value. INT overflow gives
 // ErrOverflow and changes nothing; STR/BYTES values give ErrWrongKind.
 func (m *Map[K, V]) Add(k K, delta V) (V, error) {
-	const op = "Map.Add"
+	v, _, err := m.add("Map.Add", k, delta, 0)
+	return v, err
+}
+
+func (m *Map[K, V]) add(op string, k K, delta V, ws C.uint8_t) (V, uint64, error) {
 	var zero V
 	h := m.handle()
 	if h == 0 {
-		return zero, closedErr(op)
+		return zero, 0, closedErr(op)
 	}
 	var r C.fmgo_r
 	switch {
 	case m.vl == lInt && m.kl == lInt:
-		r = C.fmgo_add_i64_i64(h, m.keyInt(&k), m.valInt(&delta))
+		r = C.fmgo_add_i64_i64(h, m.keyInt(&k), m.valInt(&delta), ws)
 	case m.vl == lFloat && m.kl == lInt:
-		r = C.fmgo_add_i64_f64(h, m.keyInt(&k), m.valFloat(&delta))
+		r = C.fmgo_add_i64_f64(h, m.keyInt(&k), m.valFloat(&delta), ws)
 	case m.vl == lInt:
 		kp, kn := m.keyBuf(&k)
-		r = C.fmgo_add_buf_i64(h, kp, kn, m.valInt(&delta))
+		r = C.fmgo_add_buf_i64(h, kp, kn, m.valInt(&delta), ws)
 	case m.vl == lFloat:
 		kp, kn := m.keyBuf(&k)
-		r = C.fmgo_add_buf_f64(h, kp, kn, m.valFloat(&delta))
+		r = C.fmgo_add_buf_f64(h, kp, kn, m.valFloat(&delta), ws)
 	default:
-		return zero, &Error{Op: op, Err: ErrWrongKind, Detail: "Add needs INT or FLOAT values, map has " + m.vk.String()}
+		return zero, 0, &Error{Op: op, Err: ErrWrongKind, Detail: "Add needs INT or FLOAT values, map has " + m.vk.String()}
 	}
 	if r.st != C.FM_OK {
-		return zero, m.fail(op, r.st, r.err)
+		return zero, 0, m.fail(op, r.st, r.err)
 	}
 	if m.vl == lInt {
-		return fromInt[V](int64(r.i)), nil
+		return fromInt[V](int64(r.i)), uint64(r.seq), nil
 	}
-	return fromFloat[V](float64(r.f)), nil
+	return fromFloat[V](float64(r.f)), uint64(r.seq), nil
 }
 
 // Clone returns an independent copy with the same kinds and contents,

@@ -12,6 +12,9 @@ const (
 	HandleMap      HandleKind = C.FM_HANDLE_MAP
 	HandleIterator HandleKind = C.FM_HANDLE_ITERATOR
 	HandleView     HandleKind = C.FM_HANDLE_VIEW
+	// Bridge mode: change-feed subscriptions and async tickets.
+	HandleSubscription HandleKind = C.FM_HANDLE_SUBSCRIPTION
+	HandleTicket       HandleKind = C.FM_HANDLE_TICKET
 )
 
 // Census returns the number of live handles of every kind together, in the

@@ -29,10 +29,14 @@ import (
 // otherwise, value unchanged), and a STR value must stay valid UTF-8
 // (ErrInvalidUTF8).
 func (m *Map[K, V]) Update(k K, fn func(v *V) bool) (found bool, err error) {
-	const op = "Map.Update"
+	found, _, err = m.update("Map.Update", k, fn, 0)
+	return found, err
+}
+
+func (m *Map[K, V]) update(op string, k K, fn func(v *V) bool, ws C.uint8_t) (found bool, seq uint64, err error) {
 	h := m.handle()
 	if h == 0 {
-		return false, closedErr(op)
+		return false, 0, closedErr(op)
 	}
 	c := &callbackCtx{}
 	vl := m.vl
@@ -54,7 +58,7 @@ func (m *Map[K, V]) Update(k K, fn func(v *V) bool) (found bool, err error) {
 		}
 		nb := asBytes(vl, &v)
 		if len(nb) != n {
-			return false, &Error{Op: op, Err: ErrInvalidArgument, Detail: fmt.Sprintf(
+			return false, &Error{Err: ErrInvalidArgument, Detail: fmt.Sprintf( // Op set below
 				"Update cannot change the length of a %v value (%d → %d bytes): the C API updates in place; use Set", m.vk, n, len(nb))}
 		}
 		copy(cur, nb)
@@ -64,10 +68,10 @@ func (m *Map[K, V]) Update(k K, fn func(v *V) bool) (found bool, err error) {
 	defer ch.Delete()
 	var r C.fmgo_r
 	if m.kl == lInt {
-		r = C.fmgo_update_i64(h, m.keyInt(&k), C.uintptr_t(ch))
+		r = C.fmgo_update_i64(h, m.keyInt(&k), C.uintptr_t(ch), ws)
 	} else {
 		kp, kn := m.keyBuf(&k)
-		r = C.fmgo_update_buf(h, kp, kn, C.uintptr_t(ch))
+		r = C.fmgo_update_buf(h, kp, kn, C.uintptr_t(ch), ws)
 	}
 	if c.panicked {
 		takeErr(r.err)
@@ -75,18 +79,21 @@ func (m *Map[K, V]) Update(k K, fn func(v *V) bool) (found bool, err error) {
 	}
 	if c.err != nil {
 		takeErr(r.err)
-		return true, c.err
+		if e, ok := c.err.(*Error); ok {
+			e.Op = op
+		}
+		return true, 0, c.err
 	}
 	switch r.st {
 	case C.FM_OK:
-		return true, nil
+		return true, uint64(r.seq), nil
 	case C.FM_NOT_FOUND:
-		return false, nil
+		return false, 0, nil
 	case C.FM_CALLBACK_STOPPED:
 		takeErr(r.err)
-		return true, nil
+		return true, 0, nil // left unchanged: nothing committed
 	}
-	return false, m.fail(op, r.st, r.err)
+	return false, 0, m.fail(op, r.st, r.err)
 }
 
 // ForEach calls fn for every entry of a snapshot of the map (fm_for_each),

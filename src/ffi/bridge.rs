@@ -330,8 +330,12 @@ pub unsafe extern "C" fn fm_sub_next(sub: fm_handle, timeout_us: i64, event_out:
             Object::Subscription(s) => s,
             _ => return fail(FM_WRONG_KIND, "not a subscription"),
         };
-        let e = s.queue.next(timeout(timeout_us))?;
-        let mut current = s.current.lock().unwrap_or_else(|p| p.into_inner());
+        // Wait unpinned: a pinned thread would hold up memory reclamation
+        // for every map in the process for as long as it waits.
+        let (queue, slot) = (s.queue.clone(), s.current.clone());
+        drop(g);
+        let e = queue.next(timeout(timeout_us))?;
+        let mut current = slot.lock().unwrap_or_else(|p| p.into_inner());
         let e = current.insert(e);
         let (key_int, key_ptr, key_len) = match &e.key {
             OwnedKey::None => (0, std::ptr::null(), 0),
