@@ -75,6 +75,9 @@ struct Local {
     record: Cell<*const Record>,
     depth: Cell<u32>,
     bag: RefCell<Vec<Deferred>>,
+    /// Set when this thread sealed a bag while pinned: its own pin kept
+    /// that bag from being freed, so the outermost unpin tries again.
+    sealed_while_pinned: Cell<bool>,
 }
 
 impl Drop for Local {
@@ -95,7 +98,12 @@ impl Drop for Local {
 
 thread_local! {
     static LOCAL: Local = const {
-        Local { record: Cell::new(ptr::null()), depth: Cell::new(0), bag: RefCell::new(Vec::new()) }
+        Local {
+            record: Cell::new(ptr::null()),
+            depth: Cell::new(0),
+            bag: RefCell::new(Vec::new()),
+            sealed_while_pinned: Cell::new(false),
+        }
     };
 }
 
@@ -264,6 +272,9 @@ impl Drop for Guard {
         local.depth.set(depth);
         if depth == 0 {
             rec.active.store(0, Ordering::Release);
+            if local.sealed_while_pinned.replace(false) {
+                collect();
+            }
         }
     }
 }
@@ -297,17 +308,29 @@ pub fn flush() {
 }
 
 fn seal(bag: Vec<Deferred>) {
+    let _ = LOCAL.try_with(|l| {
+        if l.depth.get() > 0 {
+            l.sealed_while_pinned.set(true);
+        }
+    });
     let epoch = EPOCH.fetch_add(1, Ordering::SeqCst) + 1;
     if !heavy_barrier() {
         // Leaked on purpose (see heavy_barrier): never freed.
         std::mem::forget(bag);
         return;
     }
+    SEALED.lock().unwrap_or_else(|p| p.into_inner()).extend(bag.into_iter().map(|d| (epoch, d)));
+    collect();
+}
+
+/// Frees what sealed bags hold once no pinned thread can see it. Needs no
+/// new barrier: every sealed bag already had one after its objects were
+/// unlinked, so a thread pinning after that cannot reach them.
+fn collect() {
     let oldest = oldest_pinned();
     let mut ready = Vec::new();
     {
         let mut sealed = SEALED.lock().unwrap_or_else(|p| p.into_inner());
-        sealed.extend(bag.into_iter().map(|d| (epoch, d)));
         let mut i = 0;
         while i < sealed.len() {
             if sealed[i].0 <= oldest {
@@ -345,6 +368,9 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     static DROPS: AtomicUsize = AtomicUsize::new(0);
+    /// The tests share the process's epoch: one at a time, so no other test
+    /// holds a pin at the moment a test checks what was freed.
+    static SERIAL: Mutex<()> = Mutex::new(());
 
     unsafe fn count_drop(p: *mut ()) {
         drop(Box::from_raw(p as *mut u64));
@@ -353,6 +379,7 @@ mod tests {
 
     #[test]
     fn retired_object_waits_for_pinned_reader() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let before = DROPS.load(Ordering::SeqCst);
         let (tx_pinned, rx_pinned) = std::sync::mpsc::channel();
         let (tx_go, rx_go) = std::sync::mpsc::channel::<()>();
@@ -380,7 +407,20 @@ mod tests {
     }
 
     #[test]
+    fn retired_by_a_pinned_thread_is_freed_when_it_unpins() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let before = DROPS.load(Ordering::SeqCst);
+        let g = pin();
+        let p = Box::into_raw(Box::new(9u64)) as *mut ();
+        retire(unsafe { Deferred::new(p, count_drop) }, true);
+        assert_eq!(DROPS.load(Ordering::SeqCst), before, "our own pin may still see it");
+        drop(g);
+        assert_eq!(DROPS.load(Ordering::SeqCst), before + 1, "freed by the unpin itself");
+    }
+
+    #[test]
     fn nested_pins_unpin_once() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let outer = pin();
         assert!(!outer.nested());
         let inner = pin();

@@ -385,5 +385,8 @@ unsafe fn release_erased(p: *mut ()) {
 /// # Safety
 /// As for [`release`], except that readers may still hold the pointer.
 pub unsafe fn release_deferred(t: *const Table) {
-    crate::epoch::retire(crate::epoch::Deferred::new(t as *mut (), release_erased), true);
+    // Sealing a bag costs a process-wide barrier: only tables big enough to
+    // matter (1 MiB of slots and up) are sealed at once, small ones batch.
+    let big = (*t).capacity() >= 1 << 16;
+    crate::epoch::retire(crate::epoch::Deferred::new(t as *mut (), release_erased), big);
 }
