@@ -23,7 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// Global epoch. Starts at 1 so that 0 can mean "not pinned".
@@ -44,6 +44,12 @@ const BAG_LIMIT: usize = 64;
 struct Record {
     /// 0 when the owning thread is outside ferrymap, else the epoch it saw.
     active: AtomicU64,
+    /// Nesting depth of the owner's pins. Only the owning thread touches it
+    /// (relaxed loads and stores compile to plain moves).
+    depth: AtomicU32,
+    /// Set when the owner sealed a bag while pinned: its own pin kept that
+    /// bag from being freed, so the outermost unpin tries again. Owner only.
+    sealed_while_pinned: AtomicBool,
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
     next: *mut Record,
@@ -71,13 +77,12 @@ impl Deferred {
     }
 }
 
+/// The part of a thread's state that needs a destructor: its bag, and the
+/// release of its record when the thread ends. Touched once per thread on
+/// the pin path (to register the destructor), then only when retiring.
 struct Local {
     record: Cell<*const Record>,
-    depth: Cell<u32>,
     bag: RefCell<Vec<Deferred>>,
-    /// Set when this thread sealed a bag while pinned: its own pin kept
-    /// that bag from being freed, so the outermost unpin tries again.
-    sealed_while_pinned: Cell<bool>,
 }
 
 impl Drop for Local {
@@ -88,6 +93,8 @@ impl Drop for Local {
         }
         let rec = self.record.get();
         if !rec.is_null() {
+            // From here on pins borrow a record of their own (see pin_slow).
+            this_thread::set_record(ptr::null());
             // SAFETY: records are never freed.
             let rec = unsafe { &*rec };
             rec.active.store(0, Ordering::Release);
@@ -97,14 +104,86 @@ impl Drop for Local {
 }
 
 thread_local! {
-    static LOCAL: Local = const {
-        Local {
-            record: Cell::new(ptr::null()),
-            depth: Cell::new(0),
-            bag: RefCell::new(Vec::new()),
-            sealed_while_pinned: Cell::new(false),
+    static LOCAL: Local = const { Local { record: Cell::new(ptr::null()), bag: RefCell::new(Vec::new()) } };
+}
+
+/// This thread's record: null until its first pin and again once `LOCAL` is
+/// torn down. This is the one thread-local access on the pin path.
+///
+/// On x86-64 Linux it is one word of the initial-exec TLS block, read with
+/// two instructions. A Rust `thread_local!` in a shared library uses the
+/// general-dynamic model, a call to `__tls_get_addr` on every access (a
+/// third of a lookup's cost). Initial-exec TLS in a library that is
+/// `dlopen`ed takes its room from the surplus glibc reserves for that
+/// purpose (hundreds of bytes); this needs 8. Elsewhere it is a
+/// const-initialised `thread_local!` without a destructor.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod this_thread {
+    use super::Record;
+    use std::arch::{asm, global_asm};
+
+    // Hidden: each copy of the library has its own slot and none exports it.
+    global_asm!(
+        ".pushsection .tbss.ferrymap_epoch_record,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl ferrymap_epoch_record",
+        ".hidden ferrymap_epoch_record",
+        ".type ferrymap_epoch_record, @object",
+        ".size ferrymap_epoch_record, 8",
+        "ferrymap_epoch_record:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    pub fn record() -> *const Record {
+        let p: *const Record;
+        // SAFETY: reads this thread's 8-byte slot (offset from the thread
+        // pointer, taken from the GOT), which is zero-initialised.
+        unsafe {
+            asm!(
+                "mov {p}, qword ptr [rip + ferrymap_epoch_record@GOTTPOFF]",
+                "mov {p}, qword ptr fs:[{p}]",
+                p = out(reg) p,
+                options(nostack, readonly, preserves_flags),
+            );
         }
-    };
+        p
+    }
+
+    #[inline]
+    pub fn set_record(rec: *const Record) {
+        // SAFETY: writes this thread's slot, as `record` reads it.
+        unsafe {
+            asm!(
+                "mov {t}, qword ptr [rip + ferrymap_epoch_record@GOTTPOFF]",
+                "mov qword ptr fs:[{t}], {v}",
+                t = out(reg) _,
+                v = in(reg) rec,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+mod this_thread {
+    use super::Record;
+    use std::cell::Cell;
+
+    thread_local! {
+        static RECORD: Cell<*const Record> = const { Cell::new(std::ptr::null()) };
+    }
+
+    #[inline(always)]
+    pub fn record() -> *const Record {
+        this_thread::record()
+    }
+
+    #[inline]
+    pub fn set_record(rec: *const Record) {
+        RECORD.with(|r| r.set(rec))
+    }
 }
 
 fn barrier_mode() -> u8 {
@@ -177,12 +256,16 @@ fn acquire_record() -> *const Record {
         if !rec.in_use.load(Ordering::Relaxed)
             && rec.in_use.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
         {
+            rec.depth.store(0, Ordering::Relaxed);
+            rec.sealed_while_pinned.store(false, Ordering::Relaxed);
             return cur;
         }
         cur = rec.next;
     }
     let rec = Box::into_raw(Box::new(Record {
         active: AtomicU64::new(0),
+        depth: AtomicU32::new(0),
+        sealed_while_pinned: AtomicBool::new(false),
         in_use: AtomicBool::new(true),
         next: ptr::null_mut(),
     }));
@@ -200,12 +283,14 @@ fn acquire_record() -> *const Record {
 /// Proof that the current thread is pinned: objects reachable from shared
 /// structures stay allocated while a `Guard` lives. Not `Send`.
 pub struct Guard {
-    /// This thread's local state, or null when thread-local storage was
-    /// already torn down and `record` was borrowed for this guard alone.
-    local: *const Local,
     record: *const Record,
-    /// Whether the thread was already pinned: a callback is calling back in.
-    nested: bool,
+    /// The pin depth before this guard: 0 for the outermost pin, more when
+    /// a callback is calling back in.
+    depth: u32,
+    /// The record was borrowed for this guard alone, because the thread's
+    /// local state is already torn down (a thread-local destructor is
+    /// calling ferrymap).
+    borrowed: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -214,7 +299,7 @@ impl Guard {
     /// thread (a callback calling back in). Re-entrancy checks run only then.
     #[inline]
     pub fn nested(&self) -> bool {
-        self.nested
+        self.depth > 0
     }
 }
 
@@ -229,30 +314,58 @@ fn enter(rec: &Record) {
 }
 
 /// Pins the current thread. Cheap: on the common path one thread-local
-/// lookup, two plain stores and a compiler fence.
+/// access, a few plain loads and stores and a compiler fence.
 #[inline]
 pub fn pin() -> Guard {
-    let fast = LOCAL.try_with(|local| {
-        let depth = local.depth.get();
-        let mut rec = local.record.get();
-        if depth == 0 {
-            if rec.is_null() {
-                rec = acquire_record();
-                local.record.set(rec);
-            }
-            // SAFETY: records are never freed.
-            enter(unsafe { &*rec });
+    let rec = this_thread::record();
+    if rec.is_null() {
+        return pin_slow();
+    }
+    // SAFETY: records are never freed.
+    let r = unsafe { &*rec };
+    let depth = r.depth.load(Ordering::Relaxed);
+    if depth == 0 {
+        enter(r);
+    }
+    r.depth.store(depth + 1, Ordering::Relaxed);
+    Guard { record: rec, depth, borrowed: false, _not_send: PhantomData }
+}
+
+/// An outermost pin for a fast path, or None when the thread is already
+/// pinned (a callback is running) or has never pinned: the caller then takes
+/// its general path, which uses [`pin`].
+#[inline(always)]
+pub fn pin_outermost() -> Option<Guard> {
+    let rec = this_thread::record();
+    // SAFETY: records are never freed.
+    let r = unsafe { rec.as_ref() }?;
+    if r.depth.load(Ordering::Relaxed) != 0 {
+        return None;
+    }
+    enter(r);
+    r.depth.store(1, Ordering::Relaxed);
+    Some(Guard { record: rec, depth: 0, borrowed: false, _not_send: PhantomData })
+}
+
+/// The first pin of a thread (which acquires its record), or a pin after
+/// its local state was torn down (which borrows one for this guard).
+#[cold]
+#[inline(never)]
+fn pin_slow() -> Guard {
+    let attached = LOCAL.try_with(|local| {
+        if local.record.get().is_null() {
+            let rec = acquire_record();
+            local.record.set(rec);
+            this_thread::set_record(rec);
         }
-        local.depth.set(depth + 1);
-        Guard { local, record: rec, nested: depth > 0, _not_send: PhantomData }
     });
-    fast.unwrap_or_else(|_| {
-        // Called from a thread-local destructor after ours ran: borrow a record.
-        let rec = acquire_record();
-        // SAFETY: records are never freed.
-        enter(unsafe { &*rec });
-        Guard { local: ptr::null(), record: rec, nested: false, _not_send: PhantomData }
-    })
+    if attached.is_ok() {
+        return pin();
+    }
+    let rec = acquire_record();
+    // SAFETY: records are never freed.
+    enter(unsafe { &*rec });
+    Guard { record: rec, depth: 0, borrowed: true, _not_send: PhantomData }
 }
 
 impl Drop for Guard {
@@ -260,19 +373,18 @@ impl Drop for Guard {
     fn drop(&mut self) {
         // SAFETY: records are never freed.
         let rec = unsafe { &*self.record };
-        if self.local.is_null() {
+        if self.borrowed {
             rec.active.store(0, Ordering::Release);
             rec.in_use.store(false, Ordering::Release);
             return;
         }
-        // SAFETY: a Guard is not Send and lives on this thread's stack, so
-        // the thread's local state outlives it.
-        let local = unsafe { &*self.local };
-        let depth = local.depth.get() - 1;
-        local.depth.set(depth);
-        if depth == 0 {
+        // Guards live on the stack of the thread that owns the record and
+        // are dropped innermost first.
+        rec.depth.store(self.depth, Ordering::Relaxed);
+        if self.depth == 0 {
             rec.active.store(0, Ordering::Release);
-            if local.sealed_while_pinned.replace(false) {
+            if rec.sealed_while_pinned.load(Ordering::Relaxed) {
+                rec.sealed_while_pinned.store(false, Ordering::Relaxed);
                 collect();
             }
         }
@@ -308,11 +420,13 @@ pub fn flush() {
 }
 
 fn seal(bag: Vec<Deferred>) {
-    let _ = LOCAL.try_with(|l| {
-        if l.depth.get() > 0 {
-            l.sealed_while_pinned.set(true);
+    let rec = this_thread::record();
+    // SAFETY: records are never freed; only their owner touches these fields.
+    if let Some(rec) = unsafe { rec.as_ref() } {
+        if rec.depth.load(Ordering::Relaxed) > 0 {
+            rec.sealed_while_pinned.store(true, Ordering::Relaxed);
         }
-    });
+    }
     let epoch = EPOCH.fetch_add(1, Ordering::SeqCst) + 1;
     if !heavy_barrier() {
         // Leaked on purpose (see heavy_barrier): never freed.

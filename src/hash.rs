@@ -4,12 +4,17 @@
 //! SipHash for u64 keys (docs/benchmarks.md).
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use foldhash::fast::SeedableRandomState;
 use foldhash::SharedSeed;
 
 static STATE: OnceLock<SeedableRandomState> = OnceLock::new();
+/// The two seeds of the integer hash, written once by [`init`] before any
+/// map exists. Plain statics, so hashing an integer checks no
+/// initialisation state.
+static INT_SEEDS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// 64 random bits from the OS (getrandom), or from std's own randomly keyed
 /// SipHash state when the syscall is unavailable.
@@ -23,19 +28,32 @@ pub fn random_u64() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
-/// The process-wide hasher state.
+/// Seeds both hashes. Every map calls this when it is created, so any
+/// thread that can reach a map (through the registry's release/acquire
+/// handoff, or by creating it) sees the seeds already written.
+pub fn init() {
+    state();
+}
+
+/// The process-wide hasher state for byte strings.
 #[inline]
 pub fn state() -> &'static SeedableRandomState {
     STATE.get_or_init(|| {
+        INT_SEEDS[0].store(random_u64(), Ordering::Relaxed);
+        INT_SEEDS[1].store(random_u64() | 1, Ordering::Relaxed);
         let shared: &'static SharedSeed = Box::leak(Box::new(SharedSeed::from_u64(random_u64())));
         SeedableRandomState::with_seed(random_u64(), shared)
     })
 }
 
-/// Hash of an INT key.
+/// Hash of an INT key: foldhash's integer step (one folded 64×64→128-bit
+/// multiply of the key against secret seeds), with the seeds kept where
+/// the hot path reads them without an initialisation check. Only valid
+/// once [`init`] ran, which holds for any key of an existing map.
 #[inline]
 pub fn int(k: u64) -> u64 {
-    state().hash_one(k)
+    let full = (k ^ INT_SEEDS[0].load(Ordering::Relaxed)) as u128 * INT_SEEDS[1].load(Ordering::Relaxed) as u128;
+    full as u64 ^ (full >> 64) as u64
 }
 
 /// Hash of a STR or BYTES key.

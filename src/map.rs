@@ -69,6 +69,8 @@ impl fm_kind {
 pub(crate) const MAX_BLOB_LEN: usize = u32::MAX as usize;
 /// Most entries one map may hold (the capacity arithmetic stays far from overflow).
 pub(crate) const MAX_ENTRIES: usize = 1 << 40;
+/// The same limit per shard, checked where an insert already holds its shard.
+const MAX_SHARD_ENTRIES: usize = MAX_ENTRIES / SHARDS;
 
 const SHARD_BITS: u32 = 6;
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
@@ -99,21 +101,36 @@ struct Shard {
     /// Null until the first insert.
     table: AtomicPtr<Table>,
     lock: Mutex<()>,
-    /// Mutations applied (stats), written under the lock.
+    /// Entries in the shard, written under the lock (plain stores: no
+    /// map-wide counter makes every insert pay a locked instruction).
+    count: AtomicUsize,
+    /// Mutations applied, written under the lock after `count`: the stats'
+    /// operation count, and the version `Map::len` checks for a stable cut.
     writes: AtomicU64,
 }
 
 impl Shard {
     fn new(table: *mut Table) -> Shard {
-        Shard { seq: AtomicU64::new(0), table: AtomicPtr::new(table), lock: Mutex::new(()), writes: AtomicU64::new(0) }
+        // SAFETY: a non-null table handed to a new shard is alive (the caller owns its reference).
+        let count = unsafe { table.as_ref() }.map_or(0, Table::len);
+        Shard {
+            seq: AtomicU64::new(0),
+            table: AtomicPtr::new(table),
+            lock: Mutex::new(()),
+            count: AtomicUsize::new(count),
+            writes: AtomicU64::new(0),
+        }
     }
     fn lock(&self) -> MutexGuard<'_, ()> {
         // A panic while holding a shard lock cannot leave a table half
         // written (every step is a single atomic store), so poisoning is ignored.
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn count_write(&self) {
-        self.writes.store(self.writes.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    /// Records a committed mutation that changed the entry count to
+    /// `count`. Under the lock, after the mutation.
+    fn count_write(&self, count: usize) {
+        self.count.store(count, Ordering::Release);
+        self.writes.store(self.writes.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
     /// Runs `f` inside the write window that makes optimistic readers retry.
     fn write_window<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -161,8 +178,7 @@ impl Drop for Snapshot {
 pub struct Map {
     pub key_kind: fm_kind,
     pub val_kind: fm_kind,
-    shards: Box<[Shard]>,
-    len: AtomicUsize,
+    shards: Box<[Shard; SHARDS]>,
     pub counters: Arc<Counters>,
     /// Bridge maps only: numbers each committed mutation and feeds subscribers.
     pub(crate) feed: Option<Arc<Feed>>,
@@ -195,8 +211,25 @@ impl Drop for CallbackScope {
     }
 }
 
+/// The shards of a new map, the i-th starting with `table(i)`.
+fn shards(table: impl Fn(usize) -> *mut Table) -> Box<[Shard; SHARDS]> {
+    let v: Box<[Shard]> = (0..SHARDS).map(|i| Shard::new(table(i))).collect();
+    v.try_into().unwrap_or_else(|_| unreachable!("exactly SHARDS shards"))
+}
+
 fn oom() -> Error {
     Error::new(FM_OUT_OF_MEMORY, "allocation failed")
+}
+
+/// A read that kept being overtaken by writers: under the shard lock, where
+/// the table cannot change. Out of line, to keep optimistic reads short.
+#[cold]
+#[inline(never)]
+fn read_locked<R>(shard: &Shard, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
+    let _lock = shard.lock();
+    let t = shard.table.load(Ordering::Acquire);
+    // SAFETY: the caller is pinned; under the lock the table cannot change.
+    (!t.is_null()).then(|| probe(unsafe { &*t })).flatten()
 }
 
 /// Words of the blob built for a key or value; None for non-blob kinds.
@@ -209,11 +242,11 @@ impl Map {
         if key_kind == FM_FLOAT {
             return fail(FM_INVALID_ARGUMENT, "FLOAT is not a key kind (keys are INT, STR or BYTES)");
         }
+        hash::init();
         let map = Map {
             key_kind,
             val_kind,
-            shards: (0..SHARDS).map(|_| Shard::new(std::ptr::null_mut())).collect(),
-            len: AtomicUsize::new(0),
+            shards: shards(|_| std::ptr::null_mut()),
             counters: Arc::default(),
             feed: None,
         };
@@ -228,8 +261,29 @@ impl Map {
         IN_CALLBACK.try_with(|v| v.borrow().contains(&id)).unwrap_or(false)
     }
 
+    /// The number of entries at one instant. Each shard keeps its own count
+    /// and a version bumped after every change (both plain stores under
+    /// its lock). Reading all versions and counts, then all versions again,
+    /// and finding no version moved, means no count changed in between: the
+    /// sum is the map's size at the moment the first pass ended. Writers
+    /// publish count, then version, with release, and the reads acquire, so
+    /// a count seen in the first pass carries every earlier write of that
+    /// writer into the second. A map written too busily for a stable cut is
+    /// counted under all its locks.
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        for _ in 0..OPTIMISTIC_TRIES {
+            let mut versions = [0u64; SHARDS];
+            let mut total = 0usize;
+            for (v, shard) in versions.iter_mut().zip(self.shards.iter()) {
+                *v = shard.writes.load(Ordering::Acquire);
+                total += shard.count.load(Ordering::Acquire);
+            }
+            if versions.iter().zip(self.shards.iter()).all(|(&v, shard)| shard.writes.load(Ordering::Acquire) == v) {
+                return total;
+            }
+            std::hint::spin_loop();
+        }
+        self.with_all_locked(|| self.shards.iter().map(|s| s.count.load(Ordering::Relaxed)).sum())
     }
 
     fn shard(&self, h: u64) -> &Shard {
@@ -297,8 +351,17 @@ impl Map {
 
     /// Tells the change feed (bridge maps only) about a committed mutation.
     /// `val_word` is the new value's word, alive under the caller's lock.
+    #[inline]
     fn committed(&self, op: fm_op, key: Option<KeyRef<'_>>, val_word: Option<u64>) {
         if let Some(feed) = &self.feed {
+            self.feed_commit(feed, op, key, val_word);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn feed_commit(&self, feed: &Feed, op: fm_op, key: Option<KeyRef<'_>>, val_word: Option<u64>) {
+        {
             let key = match key {
                 None => OwnedKey::None,
                 Some(KeyRef::Int(k)) => OwnedKey::Int(k),
@@ -324,9 +387,9 @@ impl Map {
         debug_assert_eq!(self.key_kind, FM_INT);
         let h = hash::int(k);
         if k == 0 {
-            return self.read(h, |t| t.find(KeyRef::Int(0), h).map(|slot| t.value(slot)));
+            return self.read(h, move |t| t.find(KeyRef::Int(0), h).map(|slot| t.value(slot)));
         }
-        self.read(h, |t| t.find_int(k, h).map(|slot| t.value(slot)))
+        self.read(h, move |t| t.get_int(k, h))
     }
 
     /// Runs `probe` on the shard's table as of one instant: optimistically,
@@ -351,10 +414,7 @@ impl Map {
             }
             std::hint::spin_loop();
         }
-        let _lock = shard.lock();
-        let t = shard.table.load(Ordering::Acquire);
-        // SAFETY: as above; under the lock the table cannot change.
-        (!t.is_null()).then(|| probe(unsafe { &*t })).flatten()
+        read_locked(shard, probe)
     }
 
     pub fn contains(&self, key: KeyRef<'_>, guard: &Guard) -> Result<bool> {
@@ -363,7 +423,22 @@ impl Map {
 
     /// Makes the shard's table safe to modify: creates it, copies it if a
     /// snapshot shares it, grows it if `grow` and it is full. Under the lock.
+    #[inline]
     fn writable<'s>(&self, shard: &'s Shard, grow: bool) -> Result<&'s Table> {
+        let cur = shard.table.load(Ordering::Relaxed);
+        // SAFETY: the shard holds a reference and we hold its lock.
+        if let Some(t) = unsafe { cur.as_ref() } {
+            if (!grow || t.has_room()) && !t.shared() {
+                return Ok(t);
+            }
+        }
+        self.make_writable(shard, grow)
+    }
+
+    /// `writable` when the table must be created, copied or grown.
+    #[cold]
+    #[inline(never)]
+    fn make_writable<'s>(&self, shard: &'s Shard, grow: bool) -> Result<&'s Table> {
         let cur = shard.table.load(Ordering::Relaxed);
         if cur.is_null() {
             let t = Table::alloc(capacity_for(1).ok_or_else(oom)?, self.key_kind.is_blob(), self.val_kind.is_blob())
@@ -428,6 +503,18 @@ impl Map {
         result
     }
 
+    /// Inserts or overwrites the INT/FLOAT value word of an INT key: the hot
+    /// path of the C ABI's integer inserts, with no kind dispatch or checks
+    /// (the caller matched the schema). Returns whether a value was replaced.
+    #[inline]
+    pub fn insert_int(&self, k: u64, vword: u64) -> Result<bool> {
+        debug_assert!(self.key_kind == FM_INT && !self.val_kind.is_blob());
+        let h = hash::int(k);
+        let shard = self.shard(h);
+        let _lock = shard.lock();
+        self.insert_locked(shard, KeyRef::Int(k), h, vword, FM_OP_INSERT)
+    }
+
     /// A value word that never reached a table (its blob may go at once).
     fn drop_unshared_value_word(&self, word: u64) {
         if self.val_kind.is_blob() {
@@ -438,14 +525,18 @@ impl Map {
 
     fn insert_locked(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64, op: fm_op) -> Result<bool> {
         let t = self.writable(shard, true)?;
-        shard.count_write();
-        if let Some(slot) = t.find(key, h) {
+        let found = match key {
+            KeyRef::Int(k) if k != 0 => t.find_int(k, h),
+            _ => t.find(key, h),
+        };
+        if let Some(slot) = found {
             let old = t.set_value(slot, vword);
+            shard.count_write(t.len());
             self.committed(op, Some(key), Some(vword));
             self.drop_value_word(old);
             return Ok(true);
         }
-        if self.len() >= MAX_ENTRIES {
+        if t.len() >= MAX_SHARD_ENTRIES {
             return fail(FM_OUT_OF_MEMORY, "map is at its entry limit");
         }
         let kword = match key {
@@ -453,7 +544,7 @@ impl Map {
             KeyRef::Bytes(b) => new_blob(b, h)?,
         };
         t.insert_new(kword, h, vword);
-        self.len.fetch_add(1, Ordering::AcqRel);
+        shard.count_write(t.len());
         self.committed(op, Some(key), Some(vword));
         Ok(false)
     }
@@ -479,9 +570,8 @@ impl Map {
         accept(unsafe { &*cur }.value(slot))?;
         let t = self.writable(shard, false)?;
         let slot = t.find(key, h).expect("present in the copy as in the original");
-        shard.count_write();
         let (kw, vw) = shard.write_window(|| t.remove_at(slot));
-        self.len.fetch_sub(1, Ordering::AcqRel);
+        shard.count_write(t.len());
         self.committed(FM_OP_REMOVE, Some(key), None);
         self.drop_key_word(kw);
         self.drop_value_word(vw);
@@ -545,8 +635,8 @@ impl Map {
         };
         let t = self.writable(shard, false)?;
         let slot = t.find(key, h).expect("present under the lock");
-        shard.count_write();
         let old = t.set_value(slot, new);
+        shard.count_write(t.len());
         self.committed(FM_OP_UPDATE, Some(key), Some(new));
         self.drop_value_word(old);
         Ok(())
@@ -581,8 +671,7 @@ impl Map {
     /// An independent map with the same contents, sharing tables until either side writes.
     pub fn clone_map(&self) -> Map {
         let mut snap = self.snapshot();
-        let shards = snap.tables.iter().map(|&t| Shard::new(t as *mut Table)).collect();
-        let len = snap.len();
+        let shards = shards(|i| snap.tables[i] as *mut Table);
         // The new shards own the snapshot's references now: empty it, so that
         // dropping it releases none of them (and frees its vector).
         snap.tables.clear();
@@ -590,7 +679,6 @@ impl Map {
             key_kind: self.key_kind,
             val_kind: self.val_kind,
             shards,
-            len: AtomicUsize::new(len),
             counters: Arc::default(),
             feed: None,
         }
@@ -602,12 +690,11 @@ impl Map {
             for shard in self.shards.iter() {
                 let old = shard.table.swap(std::ptr::null_mut(), Ordering::AcqRel);
                 if !old.is_null() {
-                    shard.count_write();
+                    shard.count_write(0);
                     // SAFETY: the shard's reference; readers may still probe it.
                     unsafe { table::release_deferred(old) };
                 }
             }
-            self.len.store(0, Ordering::Release);
             self.committed(FM_OP_CLEAR, None, None);
         });
     }

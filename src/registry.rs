@@ -142,10 +142,14 @@ struct Allocator {
     next_fresh: u32,
 }
 
+/// Segments of slots, allocated on demand and never freed. A plain static
+/// rather than part of [`Registry`], so that a lookup needs no
+/// initialisation check: before the first insert every entry is null.
+static SEGMENT_TABLE: [AtomicPtr<Slot>; SEGMENTS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; SEGMENTS];
+
 struct Registry {
     tag: u64,
     id: u64,
-    segments: Box<[AtomicPtr<Slot>]>,
     alloc: Mutex<Allocator>,
     live: [AtomicU64; HANDLE_KINDS],
 }
@@ -156,7 +160,6 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
         tag: claim_tag(),
         id: crate::hash::random_u64() | 1,
-        segments: (0..SEGMENTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
         alloc: Mutex::new(Allocator { free: Vec::new(), next_fresh: 0 }),
         live: Default::default(),
     })
@@ -177,8 +180,9 @@ fn claim_tag() -> u64 {
     }
 }
 
-fn slot(reg: &Registry, index: usize) -> Option<&'static Slot> {
-    let seg = reg.segments.get(index >> SEGMENT_BITS)?.load(Ordering::Acquire);
+#[inline(always)]
+fn slot(index: usize) -> Option<&'static Slot> {
+    let seg = SEGMENT_TABLE.get(index >> SEGMENT_BITS)?.load(Ordering::Acquire);
     if seg.is_null() {
         return None;
     }
@@ -202,7 +206,7 @@ pub fn insert(object: Object) -> Result<u64> {
             if i as usize >= SEGMENTS * SEGMENT_SLOTS {
                 return fail(FM_OUT_OF_MEMORY, "too many live handles");
             }
-            let seg = &reg.segments[i as usize >> SEGMENT_BITS];
+            let seg = &SEGMENT_TABLE[i as usize >> SEGMENT_BITS];
             if seg.load(Ordering::Relaxed).is_null() {
                 let slots: Box<[Slot]> = (0..SEGMENT_SLOTS)
                     .map(|_| Slot { state: AtomicU64::new(0), object: AtomicPtr::new(std::ptr::null_mut()), generation: AtomicU32::new(0) })
@@ -213,7 +217,7 @@ pub fn insert(object: Object) -> Result<u64> {
             i
         }
     };
-    let s = slot(reg, index as usize).expect("allocated above");
+    let s = slot(index as usize).expect("allocated above");
     let generation = s.generation.load(Ordering::Relaxed) + 1;
     s.generation.store(generation, Ordering::Relaxed);
     let handle = compose(index, kind, reg.tag, generation);
@@ -234,7 +238,7 @@ fn diagnose(handle: u64, kind: fm_handle_kind) -> Error {
     }
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
     let generation = (handle >> GEN_SHIFT) as u32;
-    let Some(s) = slot(reg, index) else {
+    let Some(s) = slot(index) else {
         return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} was never issued"));
     };
     let current = s.state.load(Ordering::Acquire);
@@ -252,21 +256,26 @@ fn diagnose(handle: u64, kind: fm_handle_kind) -> Error {
 /// The live object behind `handle`, which must be of `kind`. The reference
 /// lives as long as the guard: freeing the handle meanwhile is safe.
 #[inline(always)]
-pub fn get<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Result<&'g Object> {
-    let reg = registry();
+pub fn get<'g>(handle: u64, kind: fm_handle_kind, guard: &'g Guard) -> Result<&'g Object> {
+    find(handle, kind, guard).ok_or_else(|| diagnose_cold(handle, kind))
+}
+
+/// As [`get`], without saying what is wrong: for fast paths that fall back
+/// to a general path (which calls `get` and reports the error).
+#[inline(always)]
+pub fn find<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Option<&'g Object> {
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
-    if let Some(s) = slot(reg, index) {
-        if s.state.load(Ordering::Acquire) == handle && handle >> KIND_SHIFT & 0b111 == kind as u64 {
-            let obj = s.object.load(Ordering::Acquire);
-            if !obj.is_null() && s.state.load(Ordering::Acquire) == handle {
-                // SAFETY: the state still names this handle after the object
-                // load, so `obj` is its object; freeing retires it through the
-                // epoch scheme, and we are pinned.
-                return Ok(unsafe { &*obj });
-            }
+    let s = slot(index)?;
+    if s.state.load(Ordering::Acquire) == handle && handle >> KIND_SHIFT & 0b111 == kind as u64 {
+        let obj = s.object.load(Ordering::Acquire);
+        if !obj.is_null() && s.state.load(Ordering::Acquire) == handle {
+            // SAFETY: the state still names this handle after the object
+            // load, so `obj` is its object; freeing retires it through the
+            // epoch scheme, and we are pinned.
+            return Some(unsafe { &*obj });
         }
     }
-    Err(diagnose_cold(handle, kind))
+    None
 }
 
 #[cold]
@@ -284,7 +293,7 @@ unsafe fn drop_object(p: *mut ()) {
 pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     let reg = registry();
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
-    let s = match slot(reg, index) {
+    let s = match slot(index) {
         Some(s) if handle >> KIND_SHIFT & 0b111 == kind as u64 => s,
         _ => return Err(diagnose(handle, kind)),
     };

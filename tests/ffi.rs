@@ -538,3 +538,46 @@ fn open_iterators_and_views_are_counted_until_freed() {
     assert_eq!(unsafe { fm_import(null(), 0, &mut h) }, FM_CORRUPT_DATA, "empty input is corrupt, not a NULL error");
     ok(fm_map_free(m));
 }
+
+/// `fm_map_len` is exact at one instant even while entries move between
+/// shards: one writer keeps the map at N or N + 1 entries (it inserts a key,
+/// then removes another, each in whatever shard its hash picks), so a count
+/// that summed shards from different moments would sooner or later report
+/// N - 1 (a removal seen without the insert before it) or N + 2.
+#[test]
+fn len_is_exact_while_a_writer_moves_entries() {
+    let _l = leakcheck();
+    let m = new_map(FM_INT, FM_INT);
+    const N: usize = 1_000;
+    for k in 0..N as i64 {
+        put_ii(m, k, k);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // The map holds keys [lo, lo + N); add lo + N, then drop lo.
+            let mut lo = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                put_ii(m, lo + N as i64, 0);
+                let mut removed = false;
+                ok(unsafe { fm_remove_i64(m, lo, &mut removed) });
+                assert!(removed);
+                lo += 1;
+            }
+            lo
+        })
+    };
+    let mut readings = 0u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    while std::time::Instant::now() < deadline {
+        let n = len(m);
+        assert!(n == N || n == N + 1, "len {n} was never the map's size");
+        readings += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let moves = writer.join().unwrap();
+    assert!(readings > 0 && moves > 0);
+    assert_eq!(len(m), N);
+    ok(fm_map_free(m));
+}

@@ -87,8 +87,8 @@ pub fn map<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Map> {
 /// so the caller falls back to the general path that explains why.
 #[inline(always)]
 pub fn direct_map<'g>(handle: fm_handle, guard: &'g Guard) -> Option<&'g Map> {
-    match registry::get(handle, FM_HANDLE_MAP, guard) {
-        Ok(Object::Map(m)) if !guard.nested() => Some(m),
+    match registry::find(handle, FM_HANDLE_MAP, guard) {
+        Some(Object::Map(m)) if !guard.nested() => Some(m),
         _ => None,
     }
 }

@@ -118,7 +118,29 @@ unsafe fn deliver_buf(buf: *mut u8, cap: usize, len_out: *mut usize) -> Result<i
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64, replaced: *mut bool) -> fm_status {
+    if let Some(was) = insert_int_direct(map, key as u64, FM_INT, value as u64) {
+        Out::optional(replaced).write(was);
+        return FM_OK;
+    }
     insert(map, int_key(key), move || Ok(ValIn::Int(value)), true, replaced)
+}
+
+/// The insert into a direct map with INT keys and `val_kind` values
+/// (INT or FLOAT, as the word `vword`), when it may run right away:
+/// Some(whether a value was replaced). None, also on failure (out of
+/// memory: nothing was changed), sends the caller to its general path,
+/// which repeats the checks and reports the error.
+#[inline(always)]
+fn insert_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
+    catch_unwind(|| {
+        let g = epoch::pin_outermost()?;
+        match super::direct_map(map, &g) {
+            Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => m.insert_int(key, vword).ok(),
+            _ => None,
+        }
+    })
+    .ok()
+    .flatten()
 }
 
 /// Inserts or overwrites in an INT→FLOAT map. `replaced` may be NULL.
@@ -127,6 +149,10 @@ pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64,
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64, replaced: *mut bool) -> fm_status {
+    if let Some(was) = insert_int_direct(map, key as u64, FM_FLOAT, value.to_bits()) {
+        Out::optional(replaced).write(was);
+        return FM_OK;
+    }
     insert(map, int_key(key), move || Ok(ValIn::Float(value)), true, replaced)
 }
 
@@ -239,26 +265,39 @@ pub unsafe extern "C" fn fm_insert_if_absent_buf_buf(map: fm_handle, key: *const
 /// `value_out` valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
+    // Fast path: a direct INT->INT map outside any callback. Everything
+    // else (NULL out-pointer, bridge maps, wrong kinds, bad handles,
+    // re-entry, a thread's first call) takes the general path, which also
+    // reports the error. The general path is out of line so that this one
+    // stays short (no stack frame for error messages).
+    if !value_out.is_null() {
+        match catch_unwind(|| get_int_direct(map, key as u64)) {
+            Ok(Some(Some(w))) => {
+                value_out.write(w as i64);
+                return FM_OK;
+            }
+            Ok(Some(None)) => return FM_NOT_FOUND,
+            _ => {}
+        }
+    }
+    get_i64_i64_general(map, key, value_out)
+}
+
+/// The INT→INT lookup when `map` is a direct INT→INT map that may be used
+/// right away: Some(answer), or None to take the general path.
+#[inline(always)]
+fn get_int_direct(map: fm_handle, key: u64) -> Option<Option<u64>> {
+    let g = epoch::pin_outermost()?;
+    match super::direct_map(map, &g) {
+        Some(m) if m.key_kind == FM_INT && m.val_kind == FM_INT => Some(m.get_int(key, &g)),
+        _ => None,
+    }
+}
+
+#[inline(never)]
+unsafe fn get_i64_i64_general(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
     if value_out.is_null() {
         return boundary(|| non_null(value_out, "value_out"));
-    }
-    // Fast path: a direct INT->INT map outside any callback. Everything
-    // else (bridge maps, wrong kinds, bad handles, re-entry) takes the
-    // general path below, which also reports the error.
-    let fast = catch_unwind(|| {
-        let g = epoch::pin();
-        match super::direct_map(map, &g) {
-            Some(m) if m.key_kind == FM_INT && m.val_kind == FM_INT => Some(m.get_int(key as u64, &g)),
-            _ => None,
-        }
-    });
-    match fast {
-        Ok(Some(Some(w))) => {
-            value_out.write(w as i64);
-            return FM_OK;
-        }
-        Ok(Some(None)) => return FM_NOT_FOUND,
-        _ => {}
     }
     lookup(map, int_key(key), Want::Int, |w| {
         // SAFETY: checked non-NULL above.
