@@ -96,5 +96,5 @@ unsafe fn release_erased(p: *mut ()) {
 /// # Safety
 /// As for [`release`], except that readers may still hold the pointer.
 pub unsafe fn release_deferred(p: *const Blob) {
-    epoch::retire(epoch::Deferred::new(p as *mut (), release_erased), false);
+    epoch::retire(epoch::Deferred::new(p as *mut (), release_erased), footprint((*p).len));
 }

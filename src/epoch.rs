@@ -38,8 +38,15 @@ const BARRIER_MEMBARRIER: u8 = 1;
 const BARRIER_FENCE: u8 = 2;
 static BARRIER: AtomicU8 = AtomicU8::new(BARRIER_UNKNOWN);
 
-/// A bag holds this many objects before it is sealed on its own.
-const BAG_LIMIT: usize = 64;
+/// A bag is sealed once it holds this many objects, or objects of this many
+/// bytes. Sealing costs a process-wide barrier (a system call), so small
+/// retirements (a grown small table, an overwritten string) batch; the
+/// byte bound caps the memory one thread keeps waiting.
+const BAG_ITEMS: usize = 1024;
+const BAG_BYTES: usize = 1 << 20;
+/// Weight for [`retire`] that seals the bag at once (maps, iterators: their
+/// memory should come back promptly).
+pub(crate) const SEAL_NOW: usize = usize::MAX;
 
 struct Record {
     /// 0 when the owning thread is outside ferrymap, else the epoch it saw.
@@ -83,6 +90,8 @@ impl Deferred {
 struct Local {
     record: Cell<*const Record>,
     bag: RefCell<Vec<Deferred>>,
+    /// Bytes the bag's objects hold (as their retirers estimated).
+    bag_bytes: Cell<usize>,
 }
 
 impl Drop for Local {
@@ -104,7 +113,9 @@ impl Drop for Local {
 }
 
 thread_local! {
-    static LOCAL: Local = const { Local { record: Cell::new(ptr::null()), bag: RefCell::new(Vec::new()) } };
+    static LOCAL: Local = const {
+        Local { record: Cell::new(ptr::null()), bag: RefCell::new(Vec::new()), bag_bytes: Cell::new(0) }
+    };
 }
 
 /// This thread's record: null until its first pin and again once `LOCAL` is
@@ -391,16 +402,20 @@ impl Drop for Guard {
     }
 }
 
-/// Defers `d` until no reader can still see it. `big` objects (whole tables,
-/// maps) seal the bag at once so their memory comes back promptly.
-pub fn retire(d: Deferred, big: bool) {
+/// Defers `d`, which holds about `bytes` of memory, until no reader can
+/// still see it. A bag reaching [`BAG_BYTES`] (so any object that large, and
+/// anything retired with [`SEAL_NOW`]) is sealed at once.
+pub fn retire(d: Deferred, bytes: usize) {
     let mut item = Some(d);
     let full = LOCAL.try_with(|local| {
         let mut bag = local.bag.borrow_mut();
         bag.extend(item.take());
-        if big || bag.len() >= BAG_LIMIT {
+        let held = local.bag_bytes.get().saturating_add(bytes);
+        if held >= BAG_BYTES || bag.len() >= BAG_ITEMS {
+            local.bag_bytes.set(0);
             std::mem::take(&mut *bag)
         } else {
+            local.bag_bytes.set(held);
             Vec::new()
         }
     });
@@ -415,7 +430,12 @@ pub fn retire(d: Deferred, big: bool) {
 /// Seals the calling thread's bag (if any) and frees what is safe to free.
 /// Tests call this before reading memory figures.
 pub fn flush() {
-    let bag = LOCAL.try_with(|l| std::mem::take(&mut *l.bag.borrow_mut())).unwrap_or_default();
+    let bag = LOCAL
+        .try_with(|l| {
+            l.bag_bytes.set(0);
+            std::mem::take(&mut *l.bag.borrow_mut())
+        })
+        .unwrap_or_default();
     seal(bag);
 }
 
@@ -505,7 +525,7 @@ mod tests {
         });
         rx_pinned.recv().unwrap();
         let p = Box::into_raw(Box::new(7u64)) as *mut ();
-        retire(unsafe { Deferred::new(p, count_drop) }, true);
+        retire(unsafe { Deferred::new(p, count_drop) }, SEAL_NOW);
         assert_eq!(DROPS.load(Ordering::SeqCst), before, "freed while a reader was pinned");
         tx_go.send(()).unwrap();
         reader.join().unwrap();
@@ -526,7 +546,7 @@ mod tests {
         let before = DROPS.load(Ordering::SeqCst);
         let g = pin();
         let p = Box::into_raw(Box::new(9u64)) as *mut ();
-        retire(unsafe { Deferred::new(p, count_drop) }, true);
+        retire(unsafe { Deferred::new(p, count_drop) }, SEAL_NOW);
         assert_eq!(DROPS.load(Ordering::SeqCst), before, "our own pin may still see it");
         drop(g);
         assert_eq!(DROPS.load(Ordering::SeqCst), before + 1, "freed by the unpin itself");

@@ -319,8 +319,11 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     // Maps and iterators may hold whole tables, so their memory should come
     // back promptly; views, tickets and subscriptions are small and are
     // batched (sealing a bag costs a process-wide barrier).
-    let big = matches!(kind, FM_HANDLE_MAP | FM_HANDLE_ITERATOR);
-    unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_object), big) };
+    let weight = match kind {
+        FM_HANDLE_MAP | FM_HANDLE_ITERATOR => epoch::SEAL_NOW,
+        _ => std::mem::size_of::<Object>(),
+    };
+    unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_object), weight) };
     Ok(())
 }
 

@@ -35,7 +35,9 @@ pub enum KeyRef<'a> {
 /// Index of the side slot holding INT key 0.
 pub const ZERO_SLOT: usize = usize::MAX;
 
-const MIN_CAPACITY: usize = 8;
+/// A shard's first table. 16 slots (256 bytes) hold 12 entries: a map of a
+/// thousand entries (about 16 per shard) grows each shard once, not twice.
+const MIN_CAPACITY: usize = 16;
 
 pub struct Table {
     refs: AtomicUsize,
@@ -372,6 +374,10 @@ impl Table {
         let new = Table::alloc(capacity, self.key_blobs, self.val_blobs)?;
         // SAFETY: freshly allocated, not yet shared.
         let t = unsafe { &*new };
+        if !self.key_blobs && !self.val_blobs {
+            self.copy_words_into(t);
+            return Some(new);
+        }
         self.for_each_word(|k, v| {
             // SAFETY: blob words in a live table are live blobs; the copy
             // takes its own reference.
@@ -386,6 +392,33 @@ impl Table {
             t.insert_new(k, self.stored_hash(k), v);
         });
         Some(new)
+    }
+
+    /// `copy` for tables without blobs: a plain rehashing loop. The new
+    /// table is private until the caller publishes it (with release), so
+    /// its stores need no ordering and nothing is counted per entry.
+    fn copy_words_into(&self, t: &Table) {
+        debug_assert!(!self.key_blobs && !self.val_blobs && t.len() == 0);
+        let mut n = 0;
+        if self.zero_present.load(Ordering::Relaxed) != 0 {
+            t.zero_val.store(self.zero_val.load(Ordering::Relaxed), Ordering::Relaxed);
+            t.zero_present.store(1, Ordering::Relaxed);
+            n += 1;
+        }
+        for i in 0..=self.mask {
+            let k = self.word(2 * i).load(Ordering::Relaxed);
+            if k == 0 {
+                continue;
+            }
+            let mut j = hash::int(k) as usize & t.mask;
+            while t.word(2 * j).load(Ordering::Relaxed) != 0 {
+                j = (j + 1) & t.mask;
+            }
+            t.word(2 * j).store(k, Ordering::Relaxed);
+            t.word(2 * j + 1).store(self.word(2 * i + 1).load(Ordering::Relaxed), Ordering::Relaxed);
+            n += 1;
+        }
+        t.len.store(n, Ordering::Relaxed);
     }
 
     /// Adds a reference (a snapshot or clone now shares this table).
@@ -428,8 +461,7 @@ unsafe fn release_erased(p: *mut ()) {
 /// # Safety
 /// As for [`release`], except that readers may still hold the pointer.
 pub unsafe fn release_deferred(t: *const Table) {
-    // Sealing a bag costs a process-wide barrier: only tables big enough to
-    // matter (1 MiB of slots and up) are sealed at once, small ones batch.
-    let big = (*t).capacity() >= 1 << 16;
-    crate::epoch::retire(crate::epoch::Deferred::new(t as *mut (), release_erased), big);
+    // Tables of 1 MiB of slots and up seal the bag at once; small ones batch.
+    let bytes = (*t).capacity() * 16;
+    crate::epoch::retire(crate::epoch::Deferred::new(t as *mut (), release_erased), bytes);
 }
