@@ -188,7 +188,7 @@ mod this_thread {
 
     #[inline(always)]
     pub fn record() -> *const Record {
-        this_thread::record()
+        RECORD.with(Cell::get)
     }
 
     #[inline]
@@ -365,10 +365,9 @@ pub fn pin_outermost() -> Option<Guard> {
 fn pin_slow() -> Guard {
     let attached = LOCAL.try_with(|local| {
         if local.record.get().is_null() {
-            let rec = acquire_record();
-            local.record.set(rec);
-            this_thread::set_record(rec);
+            local.record.set(acquire_record());
         }
+        this_thread::set_record(local.record.get());
     });
     if attached.is_ok() {
         return pin();

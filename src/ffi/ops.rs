@@ -271,27 +271,32 @@ pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mu
     // reports the error. The general path is out of line so that this one
     // stays short (no stack frame for error messages).
     if !value_out.is_null() {
-        match catch_unwind(|| get_int_direct(map, key as u64)) {
-            Ok(Some(Some(w))) => {
+        match get_int_direct(map, key as u64, FM_INT) {
+            Some(Some(w)) => {
                 value_out.write(w as i64);
                 return FM_OK;
             }
-            Ok(Some(None)) => return FM_NOT_FOUND,
-            _ => {}
+            Some(None) => return FM_NOT_FOUND,
+            None => {}
         }
     }
     get_i64_i64_general(map, key, value_out)
 }
 
-/// The INT→INT lookup when `map` is a direct INT→INT map that may be used
-/// right away: Some(answer), or None to take the general path.
+/// The lookup in a direct map with INT keys and `val_kind` values (INT or
+/// FLOAT) when it may run right away: Some(the value word, if present), or
+/// None to take the general path.
 #[inline(always)]
-fn get_int_direct(map: fm_handle, key: u64) -> Option<Option<u64>> {
-    let g = epoch::pin_outermost()?;
-    match super::direct_map(map, &g) {
-        Some(m) if m.key_kind == FM_INT && m.val_kind == FM_INT => Some(m.get_int(key, &g)),
-        _ => None,
-    }
+fn get_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Option<Option<u64>> {
+    catch_unwind(|| {
+        let g = epoch::pin_outermost()?;
+        match super::direct_map(map, &g) {
+            Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => Some(m.get_int(key, &g)),
+            _ => None,
+        }
+    })
+    .ok()
+    .flatten()
 }
 
 #[inline(never)]
@@ -312,6 +317,16 @@ unsafe fn get_i64_i64_general(map: fm_handle, key: i64, value_out: *mut i64) -> 
 /// `value_out` valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_get_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
+    if !value_out.is_null() {
+        match get_int_direct(map, key as u64, FM_FLOAT) {
+            Some(Some(w)) => {
+                value_out.write(f64::from_bits(w));
+                return FM_OK;
+            }
+            Some(None) => return FM_NOT_FOUND,
+            None => {}
+        }
+    }
     if value_out.is_null() {
         return boundary(|| non_null(value_out, "value_out"));
     }
