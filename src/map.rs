@@ -385,7 +385,35 @@ impl Map {
     #[inline(always)]
     pub fn get_int(&self, k: u64, _guard: &Guard) -> Option<u64> {
         debug_assert_eq!(self.key_kind, FM_INT);
-        let h = hash::int(k);
+        self.get_int_hashed(k, hash::int(k), _guard)
+    }
+
+    /// Looks up many INT keys (maps with INT keys), handing `f` each index
+    /// and value word in order. Keys go in groups: the group's hashes are
+    /// computed and their home slots prefetched before any is probed, so
+    /// the cache misses of a group overlap instead of following each other.
+    pub fn get_many_int(&self, keys: &[u64], guard: &Guard, mut f: impl FnMut(usize, Option<u64>)) {
+        debug_assert_eq!(self.key_kind, FM_INT);
+        const GROUP: usize = 8;
+        for (c, group) in keys.chunks(GROUP).enumerate() {
+            let mut hashes = [0u64; GROUP];
+            for (h, &k) in hashes.iter_mut().zip(group) {
+                *h = hash::int(k);
+                let t = self.shard(*h).table.load(Ordering::Acquire);
+                // SAFETY: the caller is pinned, so a table it can reach stays
+                // allocated; a prefetch only hints at an address anyway.
+                if let Some(t) = unsafe { t.as_ref() } {
+                    t.prefetch_home(*h);
+                }
+            }
+            for (j, (&h, &k)) in hashes.iter().zip(group).enumerate() {
+                f(c * GROUP + j, self.get_int_hashed(k, h, guard));
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn get_int_hashed(&self, k: u64, h: u64, _guard: &Guard) -> Option<u64> {
         if k == 0 {
             return self.read(h, move |t| t.find(KeyRef::Int(0), h).map(|slot| t.value(slot)));
         }

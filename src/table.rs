@@ -205,6 +205,19 @@ impl Table {
         None
     }
 
+    /// Asks the CPU to start loading the home slot of hash `h`.
+    #[inline(always)]
+    pub fn prefetch_home(&self, h: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let i = h as usize & self.mask;
+            // SAFETY: a prefetch never faults; the address is inside the array anyway.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(self.slots.add(2 * i) as *const i8) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = h;
+    }
+
     /// `find` for an INT key other than 0, for writers (under the lock):
     /// plain probing, no side-slot check.
     #[inline]

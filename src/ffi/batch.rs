@@ -229,9 +229,9 @@ impl Keys<'_> {
         match self {
             Keys::Int(ks) => {
                 m.check_key(KeyRef::Int(0))?;
-                for (i, &k) in ks.iter().enumerate() {
-                    f(i, m.get_word(KeyRef::Int(k as u64), g)?);
-                }
+                // SAFETY: i64 and u64 have the same size and alignment.
+                let ks = unsafe { std::slice::from_raw_parts(ks.as_ptr() as *const u64, ks.len()) };
+                m.get_many_int(ks, g, f);
             }
             Keys::Buf(ks) => {
                 let checked = ks
