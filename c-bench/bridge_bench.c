@@ -2,7 +2,8 @@
  * p99.9) beside the direct map, pipelined tickets from one producer, batched
  * submissions, two producers, and the CPU an idle bridge uses.
  * Reports numbers only; asserts nothing about speed.
- * Usage: bridge_bench [scale]   (scale 1 = default sizes; smaller for a smoke run) */
+ * Usage: bridge_bench [scale [only]]   (scale 1 = default sizes; smaller for a smoke run;
+ * `only` runs one part: latency, pipelined, batched, two, idle, e.g. under a profiler) */
 #define _DEFAULT_SOURCE
 #include <inttypes.h>
 #include <pthread.h>
@@ -173,15 +174,19 @@ static void idle(fm_handle m) {
 int main(int argc, char **argv) {
     if (argc > 1) scale = atof(argv[1]);
     if (scale <= 0) scale = 1;
+    const char *only = argc > 2 ? argv[2] : NULL;
+#define PART(name) (!only || strcmp(only, name) == 0)
     fm_handle direct = filled(0), bridge = filled(1);
     printf("ferrymap %s bridge benchmark, %d INT->INT keys, scale %.2f\n", fm_version_string(), KEYS,
            scale);
-    latency("direct map, sync get", direct);
-    latency("bridge map, sync get", bridge);
-    pipelined(bridge);
-    batched(bridge);
-    two_producers(bridge);
-    idle(bridge);
+    if (PART("latency")) {
+        latency("direct map, sync get", direct);
+        latency("bridge map, sync get", bridge);
+    }
+    if (PART("pipelined")) pipelined(bridge);
+    if (PART("batched")) batched(bridge);
+    if (PART("two")) two_producers(bridge);
+    if (PART("idle")) idle(bridge);
     CHECK(fm_map_free(bridge));
     CHECK(fm_map_free(direct));
     return fm_census_total() == 0 ? 0 : 1;

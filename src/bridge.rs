@@ -25,7 +25,7 @@
 //!   FM_INTERNAL_ERROR and the bridge turns FAILED; queued and later
 //!   requests get FM_BRIDGE_FAILED. The process and the callers carry on.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -206,6 +206,8 @@ pub struct Feed {
 }
 
 thread_local! {
+    /// On a bridge's owner thread, that bridge's shared state; null elsewhere.
+    static OWNER_OF: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
     /// Sequence of the last mutation committed by the job running on this
     /// (owner) thread, or of the last mutation the calling thread asked for.
     static LAST_SEQ: Cell<u64> = const { Cell::new(0) };
@@ -347,23 +349,122 @@ pub struct Request {
     pub value: OwnedVal,
 }
 
-/// Shared by a ticket handle and the owner thread.
+/// The requests of one submission. A single request (the common pipelined
+/// case) is stored inline, so submitting it allocates no vector.
+#[derive(Debug)]
+pub enum Requests {
+    One(Request),
+    Many(Vec<Request>),
+}
+
+impl Requests {
+    pub fn as_slice(&self) -> &[Request] {
+        match self {
+            Requests::One(r) => std::slice::from_ref(r),
+            Requests::Many(v) => v,
+        }
+    }
+}
+
+impl From<Vec<Request>> for Requests {
+    fn from(mut v: Vec<Request>) -> Requests {
+        if v.len() == 1 {
+            Requests::One(v.pop().expect("one request"))
+        } else {
+            Requests::Many(v)
+        }
+    }
+}
+
+impl From<Request> for Requests {
+    fn from(r: Request) -> Requests {
+        Requests::One(r)
+    }
+}
+
+/// The results of one submission, inline for a single request.
+enum Results {
+    One(ReqResult),
+    Many(Vec<ReqResult>),
+}
+
+impl Results {
+    fn as_slice(&self) -> &[ReqResult] {
+        match self {
+            Results::One(r) => std::slice::from_ref(r),
+            Results::Many(v) => v,
+        }
+    }
+    /// `n` copies of one failure.
+    fn failed(n: usize, status: fm_status) -> Results {
+        let r = ReqResult { status, flag: false, seq: 0, len: 0, value: OwnedVal::None };
+        if n == 1 {
+            Results::One(r)
+        } else {
+            Results::Many(vec![r; n])
+        }
+    }
+}
+
+const TICKET_PENDING: u8 = 0;
+const TICKET_DONE: u8 = 1;
+
+/// Shared by a ticket handle and the owner thread: the submitted requests
+/// and, once the owner has run them, their results, in one allocation.
+///
+/// The requests are written before the ticket is queued and only read (then
+/// dropped) by the owner thread. The results are written once, by the owner
+/// thread, before `state` turns DONE (release); they are read only after
+/// `state` is seen DONE (acquire) and never change again.
 pub struct TicketInner {
-    /// Set once the results are in; lets waiters spin before parking.
-    finished: AtomicBool,
-    /// Threads parked on `ready`: the owner wakes only when there are some
-    /// (a condvar notify is a system call even with nobody waiting).
+    state: AtomicU8,
+    /// Threads parked on `ready`: the owner takes the lock and notifies only
+    /// when there are some (a poller costs the owner one atomic swap).
     waiters: AtomicUsize,
     /// The bridge's owner thread, which must never wait on its own tickets.
     owner: Option<ThreadId>,
-    results: Mutex<Option<Vec<ReqResult>>>,
+    /// Owner thread only, once queued; dropped by it after the run.
+    requests: UnsafeCell<Option<Requests>>,
+    /// Owner thread only until DONE; read-only afterwards.
+    results: UnsafeCell<Option<Results>>,
+    lock: Mutex<()>,
     ready: Condvar,
 }
 
-impl TicketInner {
-    pub fn done(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
+// SAFETY: the cells are handed over as described on the type: `requests`
+// from the submitter to the owner thread through the channel, `results`
+// from the owner thread to every reader through `state`'s release/acquire.
+unsafe impl Sync for TicketInner {}
+unsafe impl Send for TicketInner {}
+
+/// A finished ticket's results, as `fm_ticket_results` and the bindings
+/// read them.
+pub struct ResultsRef<'a>(Option<&'a [ReqResult]>);
+
+impl<'a> ResultsRef<'a> {
+    /// The results, one per request in order; None until the batch has run.
+    pub fn as_ref(&self) -> Option<&'a [ReqResult]> {
+        self.0
     }
+}
+
+impl TicketInner {
+    fn new(requests: Requests, owner: Option<ThreadId>) -> TicketInner {
+        TicketInner {
+            state: AtomicU8::new(TICKET_PENDING),
+            waiters: AtomicUsize::new(0),
+            owner,
+            requests: UnsafeCell::new(Some(requests)),
+            results: UnsafeCell::new(None),
+            lock: Mutex::new(()),
+            ready: Condvar::new(),
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == TICKET_DONE
+    }
+
     /// Waits up to `timeout` (None: forever): Ok(false) on timeout. Spins
     /// briefly before parking, as synchronous calls do. The bridge's owner
     /// thread waiting (other than with timeout 0) on its own unfinished
@@ -389,11 +490,14 @@ impl TicketInner {
                 std::hint::spin_loop();
             }
         }
-        let mut r = self.results.lock().unwrap_or_else(|p| p.into_inner());
-        // Announced under the lock `finish` takes, so it cannot miss us.
+        let mut held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Announced (SeqCst) before checking `state`; `finish` stores DONE
+        // (SeqCst) before reading `waiters`: one of the two sees the other.
+        // The owner then takes the lock before notifying, so it cannot slip
+        // in between our check and our wait.
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let done = loop {
-            if r.is_some() {
+            if self.state.load(Ordering::SeqCst) == TICKET_DONE {
                 break true;
             }
             let wait = match deadline {
@@ -403,25 +507,49 @@ impl TicketInner {
                     _ => break false,
                 },
             };
-            r = self.ready.wait_timeout(r, wait).unwrap_or_else(|p| p.into_inner()).0;
+            held = self.ready.wait_timeout(held, wait).unwrap_or_else(|p| p.into_inner()).0;
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
+        drop(held);
         Ok(done)
     }
 
     /// The results (None until done). Once set they never change, so
     /// pointers into them live as long as the ticket.
-    pub fn results_ref(&self) -> std::sync::MutexGuard<'_, Option<Vec<ReqResult>>> {
-        self.results.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn results_ref(&self) -> ResultsRef<'_> {
+        if !self.done() {
+            return ResultsRef(None);
+        }
+        // SAFETY: DONE was seen (acquire): the results are written and
+        // nobody writes them again.
+        ResultsRef(unsafe { (*self.results.get()).as_ref() }.map(Results::as_slice))
     }
 
-    fn finish(&self, results: Vec<ReqResult>) {
-        let mut r = self.results.lock().unwrap_or_else(|p| p.into_inner());
-        *r = Some(results);
-        self.finished.store(true, Ordering::Release);
-        let parked = self.waiters.load(Ordering::SeqCst) > 0;
-        drop(r);
-        if parked {
+    /// The requests. Owner thread only, before `finish`.
+    ///
+    /// # Safety
+    /// Called on the owner thread with the ticket received from the queue.
+    unsafe fn requests(&self) -> &[Request] {
+        (*self.requests.get()).as_ref().map_or(&[], Requests::as_slice)
+    }
+
+    fn len(&self) -> usize {
+        // SAFETY: as for `requests` (callers are the owner thread).
+        unsafe { self.requests() }.len()
+    }
+
+    /// Publishes the results and wakes parked waiters, if any.
+    ///
+    /// # Safety
+    /// Owner thread only, once per ticket.
+    unsafe fn finish(&self, results: Results) {
+        // The requests are done with: free their bytes now, not when the
+        // ticket goes.
+        drop((*self.requests.get()).take());
+        *self.results.get() = Some(results);
+        self.state.store(TICKET_DONE, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()));
             self.ready.notify_all();
         }
     }
@@ -429,7 +557,8 @@ impl TicketInner {
 
 enum Msg {
     Sync(JobPtr),
-    Batch(Arc<TicketInner>, Vec<Request>),
+    /// The ticket carries its requests.
+    Batch(Arc<TicketInner>),
     Close,
 }
 
@@ -557,25 +686,18 @@ impl Bridge {
         job.result.take().unwrap_or_else(|| fail(FM_INTERNAL_ERROR, "bridge job finished without a result"))
     }
 
-    /// Queues a batch and returns its ticket at once.
     /// Queues a batch and returns the handle of its ticket at once. The
     /// ticket is registered before the batch is queued, so results can never
     /// be lost to a failed registration; if queueing fails the handle is
     /// freed again.
-    pub fn submit(&self, requests: Vec<Request>, wait: Wait) -> Result<u64> {
+    pub fn submit(&self, requests: impl Into<Requests>, wait: Wait) -> Result<u64> {
         if !matches!(wait, Wait::Try) && self.on_owner_thread() {
             // Only the owner can make room in its own queue.
             return fail(FM_REENTRANT, "the owner thread cannot wait for room in its own queue (use a try-submit)");
         }
-        let ticket = Arc::new(TicketInner {
-            finished: AtomicBool::new(false),
-            waiters: AtomicUsize::new(0),
-            owner: self.shared.owner.get().copied(),
-            results: Mutex::new(None),
-            ready: Condvar::new(),
-        });
+        let ticket = Arc::new(TicketInner::new(requests.into(), self.shared.owner.get().copied()));
         let handle = crate::registry::insert(crate::registry::Object::Ticket(crate::registry::Ticket(ticket.clone())))?;
-        if let Err(e) = self.send(Msg::Batch(ticket, requests), wait) {
+        if let Err(e) = self.send(Msg::Batch(ticket), wait) {
             let _ = crate::registry::remove(handle, crate::registry::FM_HANDLE_TICKET);
             return Err(e);
         }
@@ -605,7 +727,9 @@ impl Bridge {
 
 impl Shared {
     fn on_owner_thread(&self) -> bool {
-        self.owner.get() == Some(&thread::current().id())
+        // A thread-local compare: `thread::current()` would clone and drop
+        // an Arc on every submit.
+        OWNER_OF.with(|o| std::ptr::eq(o.get(), self))
     }
 
     fn state_error(&self) -> Error {
@@ -643,12 +767,16 @@ impl Drop for Bridge {
 }
 
 fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
+    OWNER_OF.with(|o| o.set(shared));
+    // Only this thread turns the bridge FAILED: a local copy spares reading
+    // the shared state (which submitters write next to) for every message.
+    let mut failed = false;
     loop {
         let msg = match next(&rx) {
             Some(m) => m,
             None => return,
         };
-        if shared.state.load(Ordering::Acquire) == FAILED && !matches!(msg, Msg::Close) {
+        if failed && !matches!(msg, Msg::Close) {
             refuse(msg, Error::new(FM_BRIDGE_FAILED, "the bridge's owner thread failed (a caught panic)"));
             continue;
         }
@@ -665,6 +793,7 @@ fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
                 // SAFETY: the caller blocks until `complete`.
                 let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { (*job).run(map, &g) }));
                 if let Err(p) = outcome {
+                    failed = true;
                     shared.state.store(FAILED, Ordering::Release);
                     // SAFETY: as above.
                     unsafe { (*job).fail(Error::from_panic(&*p)) };
@@ -673,18 +802,22 @@ fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
                 // SAFETY: as above; after this the caller may free the job.
                 unsafe { (*done).complete() };
             }
-            Msg::Batch(ticket, requests) => {
+            Msg::Batch(ticket) => {
                 let g = epoch::pin();
-                let outcome = catch_unwind(AssertUnwindSafe(|| requests.iter().map(|r| execute(map, r, &g)).collect::<Vec<_>>()));
+                // SAFETY: this is the owner thread and the ticket came off the queue.
+                let requests = unsafe { ticket.requests() };
+                let outcome = catch_unwind(AssertUnwindSafe(|| match requests {
+                    [one] => Results::One(execute(map, one, &g)),
+                    many => Results::Many(many.iter().map(|r| execute(map, r, &g)).collect()),
+                }));
                 drop(g);
-                match outcome {
-                    Ok(results) => ticket.finish(results),
-                    Err(_) => {
-                        shared.state.store(FAILED, Ordering::Release);
-                        let r = ReqResult { status: FM_INTERNAL_ERROR, flag: false, seq: 0, len: 0, value: OwnedVal::None };
-                        ticket.finish(vec![r; requests.len()]);
-                    }
-                }
+                let results = outcome.unwrap_or_else(|_| {
+                    failed = true;
+                    shared.state.store(FAILED, Ordering::Release);
+                    Results::failed(requests.len(), FM_INTERNAL_ERROR)
+                });
+                // SAFETY: owner thread, once.
+                unsafe { ticket.finish(results) };
             }
         }
     }
@@ -698,10 +831,8 @@ fn refuse(msg: Msg, err: Error) {
             (*job).fail(err);
             (*done).complete();
         },
-        Msg::Batch(ticket, requests) => {
-            let r = ReqResult { status: err.status, flag: false, seq: 0, len: 0, value: OwnedVal::None };
-            ticket.finish(vec![r; requests.len()]);
-        }
+        // SAFETY: called on the owner thread for a ticket off the queue, once.
+        Msg::Batch(ticket) => unsafe { ticket.finish(Results::failed(ticket.len(), err.status)) },
         Msg::Close => {}
     }
 }

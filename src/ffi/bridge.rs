@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{array_in, array_out, boundary, bytes_in, fm_handle, Out};
-use crate::bridge::{fm_op, Bridge, OwnedKey, OwnedVal, Request, Wait};
+use crate::bridge::{fm_op, Bridge, OwnedKey, OwnedVal, Request, Requests, Wait};
 use crate::epoch;
 use crate::map::{FM_FLOAT, FM_INT};
 use crate::registry::{self, Object, Subscription, Ticket, FM_HANDLE_MAP, FM_HANDLE_SUBSCRIPTION, FM_HANDLE_TICKET};
@@ -183,8 +183,7 @@ pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, 
         let g = epoch::pin();
         let b = bridge(map, &g)?;
         let (kk, vk) = (b.map().key_kind, b.map().val_kind);
-        let mut owned = Vec::with_capacity(reqs.len());
-        for (i, r) in reqs.iter().enumerate() {
+        let own = |i: usize, r: &fm_request| -> Result<Request> {
             let op = fm_op::from_raw(r.op)
                 .filter(|op| *op != crate::bridge::FM_OP_UPDATE)
                 .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("request {i}: op {} cannot be submitted", r.op)))?;
@@ -201,8 +200,13 @@ pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, 
                 (true, FM_FLOAT) => OwnedVal::Float(r.value_float),
                 (true, _) => OwnedVal::Bytes(bytes_in(r.value_ptr, r.value_len, "value")?.to_vec()),
             };
-            owned.push(Request { op, key, value });
-        }
+            Ok(Request { op, key, value })
+        };
+        // One request (pipelined use) is stored inline in its ticket.
+        let owned = match reqs {
+            [r] => Requests::One(own(0, r)?),
+            _ => Requests::Many(reqs.iter().enumerate().map(|(i, r)| own(i, r)).collect::<Result<_>>()?),
+        };
         out.write(b.submit(owned, wait_for(timeout_us))?);
         Ok(())
     })
@@ -239,7 +243,13 @@ pub unsafe extern "C" fn fm_ticket_poll(ticket: fm_handle, done_out: *mut bool) 
 pub extern "C" fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let t = self::ticket(ticket, &g)?.0.clone();
+        let t = self::ticket(ticket, &g)?;
+        if t.0.done() {
+            // The pipelined case: no reference count traffic.
+            return Ok(());
+        }
+        // Wait unpinned (a pinned waiter would hold up reclamation).
+        let t = t.0.clone();
         drop(g);
         if t.wait(timeout(timeout_us))? {
             Ok(())
