@@ -409,13 +409,21 @@ impl Results {
 const TICKET_PENDING: u8 = 0;
 const TICKET_DONE: u8 = 1;
 
+/// What a ticket holds: its requests until the owner has run them, then
+/// their results (the requests are dropped then). One slot for both keeps a
+/// single-request ticket small.
+enum Slot {
+    Requests(Requests),
+    Results(Results),
+}
+
 /// Shared by a ticket handle and the owner thread: the submitted requests
 /// and, once the owner has run them, their results, in one allocation.
 ///
 /// The requests are written before the ticket is queued and only read (then
-/// dropped) by the owner thread. The results are written once, by the owner
-/// thread, before `state` turns DONE (release); they are read only after
-/// `state` is seen DONE (acquire) and never change again.
+/// replaced by the results) by the owner thread. The results are written
+/// once, by the owner thread, before `state` turns DONE (release); they are
+/// read only after `state` is seen DONE (acquire) and never change again.
 pub struct TicketInner {
     state: AtomicU8,
     /// Threads parked on `ready`: the owner takes the lock and notifies only
@@ -423,16 +431,14 @@ pub struct TicketInner {
     waiters: AtomicUsize,
     /// The bridge's owner thread, which must never wait on its own tickets.
     owner: Option<ThreadId>,
-    /// Owner thread only, once queued; dropped by it after the run.
-    requests: UnsafeCell<Option<Requests>>,
-    /// Owner thread only until DONE; read-only afterwards.
-    results: UnsafeCell<Option<Results>>,
+    /// Owner thread only from queueing until DONE; read-only afterwards.
+    slot: UnsafeCell<Slot>,
     lock: Mutex<()>,
     ready: Condvar,
 }
 
-// SAFETY: the cells are handed over as described on the type: `requests`
-// from the submitter to the owner thread through the channel, `results`
+// SAFETY: the slot is handed over as described on the type: the requests
+// from the submitter to the owner thread through the channel, the results
 // from the owner thread to every reader through `state`'s release/acquire.
 unsafe impl Sync for TicketInner {}
 unsafe impl Send for TicketInner {}
@@ -454,8 +460,7 @@ impl TicketInner {
             state: AtomicU8::new(TICKET_PENDING),
             waiters: AtomicUsize::new(0),
             owner,
-            requests: UnsafeCell::new(Some(requests)),
-            results: UnsafeCell::new(None),
+            slot: UnsafeCell::new(Slot::Requests(requests)),
             lock: Mutex::new(()),
             ready: Condvar::new(),
         }
@@ -522,7 +527,10 @@ impl TicketInner {
         }
         // SAFETY: DONE was seen (acquire): the results are written and
         // nobody writes them again.
-        ResultsRef(unsafe { (*self.results.get()).as_ref() }.map(Results::as_slice))
+        match unsafe { &*self.slot.get() } {
+            Slot::Results(r) => ResultsRef(Some(r.as_slice())),
+            Slot::Requests(_) => ResultsRef(None),
+        }
     }
 
     /// The requests. Owner thread only, before `finish`.
@@ -530,7 +538,10 @@ impl TicketInner {
     /// # Safety
     /// Called on the owner thread with the ticket received from the queue.
     unsafe fn requests(&self) -> &[Request] {
-        (*self.requests.get()).as_ref().map_or(&[], Requests::as_slice)
+        match &*self.slot.get() {
+            Slot::Requests(r) => r.as_slice(),
+            Slot::Results(_) => &[],
+        }
     }
 
     fn len(&self) -> usize {
@@ -543,10 +554,8 @@ impl TicketInner {
     /// # Safety
     /// Owner thread only, once per ticket.
     unsafe fn finish(&self, results: Results) {
-        // The requests are done with: free their bytes now, not when the
-        // ticket goes.
-        drop((*self.requests.get()).take());
-        *self.results.get() = Some(results);
+        // Drops the requests: their bytes go now, not when the ticket does.
+        *self.slot.get() = Slot::Results(results);
         self.state.store(TICKET_DONE, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()));
@@ -654,11 +663,21 @@ impl Bridge {
                     TrySendError::Full(_) => Error::new(FM_QUEUE_FULL, "the bridge queue is full"),
                     TrySendError::Disconnected(_) => self.state_error(),
                 }),
-                Wait::For(t) => self.shared.tx.send_timeout(msg, t).map_err(|e| match e {
-                    SendTimeoutError::Timeout(_) => Error::new(FM_TIMEOUT, "the bridge queue stayed full for the whole timeout"),
-                    SendTimeoutError::Disconnected(_) => self.state_error(),
-                }),
-                Wait::Forever => self.shared.tx.send(msg).map_err(|_| self.state_error()),
+                // A try first: the waiting sends' general path costs more
+                // even when there is room.
+                Wait::For(t) => match self.shared.tx.try_send(msg) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(msg)) => self.shared.tx.send_timeout(msg, t).map_err(|e| match e {
+                        SendTimeoutError::Timeout(_) => Error::new(FM_TIMEOUT, "the bridge queue stayed full for the whole timeout"),
+                        SendTimeoutError::Disconnected(_) => self.state_error(),
+                    }),
+                    Err(TrySendError::Disconnected(_)) => Err(self.state_error()),
+                },
+                Wait::Forever => match self.shared.tx.try_send(msg) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(msg)) => self.shared.tx.send(msg).map_err(|_| self.state_error()),
+                    Err(TrySendError::Disconnected(_)) => Err(self.state_error()),
+                },
             }
         };
         self.shared.inflight.fetch_sub(1, Ordering::SeqCst);
@@ -855,7 +874,9 @@ fn next(rx: &Receiver<Msg>) -> Option<Msg> {
     rx.recv().ok()
 }
 
-/// Runs one submitted request on the owner thread.
+/// Runs one submitted request on the owner thread. Inlined into the batch
+/// loop: a call per request is measurable in large batches.
+#[inline(always)]
 fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
     // Reads commit nothing: spare them the thread-local traffic.
     let mutates = matches!(r.op, FM_OP_INSERT | FM_OP_REMOVE | FM_OP_ADD | FM_OP_CLEAR);
@@ -863,41 +884,45 @@ fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
         LAST_SEQ.with(|c| c.set(0));
     }
     let mut out = ReqResult { status: FM_OK, flag: false, seq: 0, len: 0, value: OwnedVal::None };
-    let key = || r.key.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a key"));
-    let value = || r.value.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a value"));
-    let result: Result<()> = (|| {
-        match r.op {
-            FM_OP_INSERT => out.flag = map.insert(key()?, value()?)?,
-            FM_OP_REMOVE => out.flag = map.remove(key()?)?,
-            FM_OP_ADD => {
-                let word = map.add(key()?, value()?)?;
-                // SAFETY: INT/FLOAT words only (add refuses other kinds).
-                out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
-            }
-            FM_OP_GET => {
-                let word = match r.key {
-                    // Requests were built for this map's key kind: INT keys take the fast probe.
-                    OwnedKey::Int(k) if map.key_kind == crate::map::FM_INT => map.get_int(k, g),
-                    _ => map.get_word(key()?, g)?,
-                };
-                if let Some(word) = word {
-                    out.flag = true;
-                    // SAFETY: found while pinned.
-                    out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
-                }
-            }
-            FM_OP_CONTAINS => out.flag = map.contains(key()?, g)?,
-            FM_OP_CLEAR => map.clear(),
-            FM_OP_LEN => out.len = map.len() as u64,
-            FM_OP_UPDATE => return fail(FM_INVALID_ARGUMENT, "update takes a callback: use the synchronous call"),
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
+    if let Err(e) = execute_into(map, r, g, &mut out) {
         out.status = e.status;
     }
     if mutates {
         out.seq = LAST_SEQ.with(Cell::get);
     }
     out
+}
+
+/// The body of [`execute`], a function of its own (rather than a closure)
+/// so that it can be forced inline too.
+#[inline(always)]
+fn execute_into(map: &Map, r: &Request, g: &Guard, out: &mut ReqResult) -> Result<()> {
+    let key = || r.key.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a key"));
+    let value = || r.value.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a value"));
+    match r.op {
+        FM_OP_INSERT => out.flag = map.insert(key()?, value()?)?,
+        FM_OP_REMOVE => out.flag = map.remove(key()?)?,
+        FM_OP_ADD => {
+            let word = map.add(key()?, value()?)?;
+            // SAFETY: INT/FLOAT words only (add refuses other kinds).
+            out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
+        }
+        FM_OP_GET => {
+            let word = match r.key {
+                // Requests were built for this map's key kind: INT keys take the fast probe.
+                OwnedKey::Int(k) if map.key_kind == crate::map::FM_INT => map.get_int(k, g),
+                _ => map.get_word(key()?, g)?,
+            };
+            if let Some(word) = word {
+                out.flag = true;
+                // SAFETY: found while pinned.
+                out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
+            }
+        }
+        FM_OP_CONTAINS => out.flag = map.contains(key()?, g)?,
+        FM_OP_CLEAR => map.clear(),
+        FM_OP_LEN => out.len = map.len() as u64,
+        FM_OP_UPDATE => return fail(FM_INVALID_ARGUMENT, "update takes a callback: use the synchronous call"),
+    }
+    Ok(())
 }

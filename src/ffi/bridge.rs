@@ -159,6 +159,31 @@ pub extern "C" fn fm_last_seq() -> u64 {
     crate::bridge::last_seq()
 }
 
+/// Copies one `fm_request` for a map of the given kinds.
+///
+/// # Safety
+/// The request's pointers valid for their lengths.
+#[inline(always)]
+unsafe fn own_request(i: usize, r: &fm_request, kk: crate::map::fm_kind, vk: crate::map::fm_kind) -> Result<Request> {
+    let op = fm_op::from_raw(r.op)
+        .filter(|op| *op != crate::bridge::FM_OP_UPDATE)
+        .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("request {i}: op {} cannot be submitted", r.op)))?;
+    let needs_key = !matches!(op, crate::bridge::FM_OP_CLEAR | crate::bridge::FM_OP_LEN);
+    let needs_value = matches!(op, crate::bridge::FM_OP_INSERT | crate::bridge::FM_OP_ADD);
+    let key = match (needs_key, kk) {
+        (false, _) => OwnedKey::None,
+        (true, FM_INT) => OwnedKey::Int(r.key_int as u64),
+        (true, _) => OwnedKey::Bytes(bytes_in(r.key_ptr, r.key_len, "key")?.to_vec()),
+    };
+    let value = match (needs_value, vk) {
+        (false, _) => OwnedVal::None,
+        (true, FM_INT) => OwnedVal::Int(r.value_int),
+        (true, FM_FLOAT) => OwnedVal::Float(r.value_float),
+        (true, _) => OwnedVal::Bytes(bytes_in(r.value_ptr, r.value_len, "value")?.to_vec()),
+    };
+    Ok(Request { op, key, value })
+}
+
 /// Submits `n` requests (1 or more) as one batch that the owner thread runs
 /// in order, without waiting for them, and writes a ticket to `*ticket_out`
 /// (not NULL). If the queue is full, waits up to `timeout_us` microseconds
@@ -183,29 +208,17 @@ pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, 
         let g = epoch::pin();
         let b = bridge(map, &g)?;
         let (kk, vk) = (b.map().key_kind, b.map().val_kind);
-        let own = |i: usize, r: &fm_request| -> Result<Request> {
-            let op = fm_op::from_raw(r.op)
-                .filter(|op| *op != crate::bridge::FM_OP_UPDATE)
-                .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("request {i}: op {} cannot be submitted", r.op)))?;
-            let needs_key = !matches!(op, crate::bridge::FM_OP_CLEAR | crate::bridge::FM_OP_LEN);
-            let needs_value = matches!(op, crate::bridge::FM_OP_INSERT | crate::bridge::FM_OP_ADD);
-            let key = match (needs_key, kk) {
-                (false, _) => OwnedKey::None,
-                (true, FM_INT) => OwnedKey::Int(r.key_int as u64),
-                (true, _) => OwnedKey::Bytes(bytes_in(r.key_ptr, r.key_len, "key")?.to_vec()),
-            };
-            let value = match (needs_value, vk) {
-                (false, _) => OwnedVal::None,
-                (true, FM_INT) => OwnedVal::Int(r.value_int),
-                (true, FM_FLOAT) => OwnedVal::Float(r.value_float),
-                (true, _) => OwnedVal::Bytes(bytes_in(r.value_ptr, r.value_len, "value")?.to_vec()),
-            };
-            Ok(Request { op, key, value })
-        };
         // One request (pipelined use) is stored inline in its ticket.
         let owned = match reqs {
-            [r] => Requests::One(own(0, r)?),
-            _ => Requests::Many(reqs.iter().enumerate().map(|(i, r)| own(i, r)).collect::<Result<_>>()?),
+            [r] => Requests::One(own_request(0, r, kk, vk)?),
+            _ => {
+                // Sized up front (collecting through Result would grow it step by step).
+                let mut v = Vec::with_capacity(reqs.len());
+                for (i, r) in reqs.iter().enumerate() {
+                    v.push(own_request(i, r, kk, vk)?);
+                }
+                Requests::Many(v)
+            }
         };
         out.write(b.submit(owned, wait_for(timeout_us))?);
         Ok(())
