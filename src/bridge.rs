@@ -25,10 +25,12 @@
 //!   FM_INTERNAL_ERROR and the bridge turns FAILED; queued and later
 //!   requests get FM_BRIDGE_FAILED. The process and the callers carry on.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
+use std::ops::Deref;
+use std::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle, Thread, ThreadId};
 use std::time::{Duration, Instant};
@@ -37,6 +39,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError, SendTimeoutErro
 
 use crate::epoch::{self, Guard};
 use crate::map::{fm_kind, Map, ValIn, FM_FLOAT, FM_INT};
+use crate::registry::Object;
 use crate::status::*;
 use crate::table::KeyRef;
 
@@ -426,6 +429,11 @@ enum Slot {
 /// read only after `state` is seen DONE (acquire) and never change again.
 pub struct TicketInner {
     state: AtomicU8,
+    /// References that keep the ticket from going back to the pool: the
+    /// handle's (dropped a grace period after the handle is freed), the
+    /// queue's (dropped by the owner after `finish`), and one per waiter
+    /// waiting unpinned.
+    refs: AtomicU32,
     /// Threads parked on `ready`: the owner takes the lock and notifies only
     /// when there are some (a poller costs the owner one atomic swap).
     waiters: AtomicUsize,
@@ -458,6 +466,7 @@ impl TicketInner {
     fn new(requests: Requests, owner: Option<ThreadId>) -> TicketInner {
         TicketInner {
             state: AtomicU8::new(TICKET_PENDING),
+            refs: AtomicU32::new(2),
             waiters: AtomicUsize::new(0),
             owner,
             slot: UnsafeCell::new(Slot::Requests(requests)),
@@ -564,10 +573,117 @@ impl TicketInner {
     }
 }
 
+/// A counted reference to a registered ticket, for the owner thread (the
+/// queue's reference) and for callers waiting unpinned. When the last
+/// reference goes, the ticket goes back to a thread-local pool instead of
+/// the allocator: in pipelined use tickets are made on one thread and
+/// finished on another, and batches of them are freed at once by the epoch
+/// scheme, which defeats the allocator's per-thread caches.
+pub struct TicketRef(NonNull<Object>);
+
+// SAFETY: a TicketInner is Send + Sync, and the pointer stays valid while
+// any reference is held (see `release`).
+unsafe impl Send for TicketRef {}
+
+impl TicketRef {
+    /// A new reference to the ticket behind `object`, which the caller read
+    /// from the registry and is still pinned for (so the handle's own
+    /// reference is still held, and the count cannot be 0).
+    pub fn acquire(object: &Object) -> Result<TicketRef> {
+        ticket_of(object)?.refs.fetch_add(1, Ordering::Relaxed);
+        Ok(TicketRef(NonNull::from(object)))
+    }
+}
+
+impl Deref for TicketRef {
+    type Target = TicketInner;
+    fn deref(&self) -> &TicketInner {
+        // SAFETY: a held reference keeps the object alive and a ticket.
+        match unsafe { self.0.as_ref() } {
+            Object::Ticket(t) => t,
+            _ => unreachable!("a TicketRef names a ticket"),
+        }
+    }
+}
+
+impl Drop for TicketRef {
+    fn drop(&mut self) {
+        // SAFETY: this reference was counted.
+        unsafe { release_ticket(self.0.as_ptr() as *mut ()) }
+    }
+}
+
+/// The ticket a registry object holds.
+pub fn ticket_of(object: &Object) -> Result<&TicketInner> {
+    match object {
+        Object::Ticket(t) => Ok(t),
+        _ => fail(FM_WRONG_KIND, "not a ticket"),
+    }
+}
+
+/// Tickets kept per thread for reuse. Enough for the tickets one epoch
+/// grace period frees at once in pipelined use (two sealed bags).
+const TICKET_POOL: usize = 4096;
+
+thread_local! {
+    static TICKETS: RefCell<Vec<Box<Object>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A ticket object holding `requests`, from the pool when it has one.
+fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Box<Object> {
+    let pooled = TICKETS.try_with(|p| p.borrow_mut().pop()).ok().flatten();
+    match pooled {
+        Some(mut object) => {
+            if let Object::Ticket(t) = &mut *object {
+                // Pooled tickets had no references, waiters or requests left.
+                *t.state.get_mut() = TICKET_PENDING;
+                *t.refs.get_mut() = 2;
+                t.owner = owner;
+                *t.slot.get_mut() = Slot::Requests(requests);
+                return object;
+            }
+            unreachable!("the ticket pool holds tickets only")
+        }
+        None => Box::new(Object::Ticket(TicketInner::new(requests, owner))),
+    }
+}
+
+/// Drops one reference to the ticket object at `p`; the last one returns
+/// it to the calling thread's pool (or frees it when the pool is full).
+/// Also the registry's deferred drop for a freed ticket handle.
+///
+/// # Safety
+/// `p` is a `Box<Object>` holding a ticket (from `new_ticket`) and the
+/// caller owns one of its counted references.
+pub unsafe fn release_ticket(p: *mut ()) {
+    let p = p as *mut Object;
+    let Object::Ticket(t) = &*p else { unreachable!("a ticket reference names a ticket") };
+    if t.refs.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // Everything the other holders did happens before the reuse.
+    fence(Ordering::Acquire);
+    let mut object = Box::from_raw(p);
+    if let Object::Ticket(t) = &mut *object {
+        // The results may hold value bytes: they go now, not at reuse.
+        *t.slot.get_mut() = Slot::Results(Results::Many(Vec::new()));
+    }
+    let mut spare = Some(object);
+    let _ = TICKETS.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < TICKET_POOL {
+            pool.extend(spare.take());
+        }
+    });
+    // Pool full or gone (thread exit): freed here, outside the borrow.
+    drop(spare);
+}
+
+
 enum Msg {
     Sync(JobPtr),
     /// The ticket carries its requests.
-    Batch(Arc<TicketInner>),
+    Batch(TicketRef),
     Close,
 }
 
@@ -714,9 +830,18 @@ impl Bridge {
             // Only the owner can make room in its own queue.
             return fail(FM_REENTRANT, "the owner thread cannot wait for room in its own queue (use a try-submit)");
         }
-        let ticket = Arc::new(TicketInner::new(requests.into(), self.shared.owner.get().copied()));
-        let handle = crate::registry::insert(crate::registry::Object::Ticket(crate::registry::Ticket(ticket.clone())))?;
-        if let Err(e) = self.send(Msg::Batch(ticket), wait) {
+        let mut object = new_ticket(requests.into(), self.shared.owner.get().copied());
+        let queued = TicketRef(NonNull::from(&mut *object));
+        // On failure the object is dropped unregistered and unqueued, so
+        // `queued` (which would release it) must not live on.
+        let handle = match crate::registry::insert_boxed(object) {
+            Ok(h) => h,
+            Err(e) => {
+                std::mem::forget(queued);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.send(Msg::Batch(queued), wait) {
             let _ = crate::registry::remove(handle, crate::registry::FM_HANDLE_TICKET);
             return Err(e);
         }

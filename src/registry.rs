@@ -82,7 +82,8 @@ pub enum Object {
     Bridge(Bridge),
     Iter(Iter),
     View(View),
-    Ticket(Ticket),
+    /// Pooled: see [`crate::bridge::TicketRef`].
+    Ticket(TicketInner),
     Subscription(Subscription),
 }
 
@@ -97,9 +98,6 @@ impl Object {
         }
     }
 }
-
-/// A ticket handle's object: the shared result slot.
-pub struct Ticket(pub std::sync::Arc<TicketInner>);
 
 /// A subscription handle's object: its queue, the feed to leave on drop,
 /// and the event last handed out (whose bytes the caller may be reading).
@@ -196,6 +194,12 @@ fn compose(index: u32, kind: fm_handle_kind, tag: u64, generation: u32) -> u64 {
 
 /// Registers `object` and returns its new handle.
 pub fn insert(object: Object) -> Result<u64> {
+    insert_boxed(Box::new(object))
+}
+
+/// As [`insert`], for an object already boxed (a pooled ticket). On error
+/// the box is dropped.
+pub fn insert_boxed(object: Box<Object>) -> Result<u64> {
     let reg = registry();
     let kind = object.kind();
     let mut a = reg.alloc.lock().unwrap_or_else(|p| p.into_inner());
@@ -221,7 +225,7 @@ pub fn insert(object: Object) -> Result<u64> {
     let generation = s.generation.load(Ordering::Relaxed) + 1;
     s.generation.store(generation, Ordering::Relaxed);
     let handle = compose(index, kind, reg.tag, generation);
-    s.object.store(Box::into_raw(Box::new(object)), Ordering::Release);
+    s.object.store(Box::into_raw(object), Ordering::Release);
     s.state.store(handle, Ordering::Release);
     reg.live[kind as usize - 1].fetch_add(1, Ordering::Relaxed);
     Ok(handle)
@@ -323,7 +327,10 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
         FM_HANDLE_MAP | FM_HANDLE_ITERATOR => epoch::SEAL_NOW,
         _ => std::mem::size_of::<Object>(),
     };
-    unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_object), weight) };
+    // A ticket is shared with its bridge's owner thread: the handle drops
+    // its reference to it, and the last reference recycles it.
+    let drop_fn = if kind == FM_HANDLE_TICKET { crate::bridge::release_ticket } else { drop_object };
+    unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_fn), weight) };
     Ok(())
 }
 

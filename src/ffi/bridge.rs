@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use super::{array_in, array_out, boundary, bytes_in, fm_handle, Out};
-use crate::bridge::{fm_op, Bridge, OwnedKey, OwnedVal, Request, Requests, Wait};
+use crate::bridge::{fm_op, ticket_of, Bridge, OwnedKey, OwnedVal, Request, Requests, TicketInner, TicketRef, Wait};
 use crate::epoch;
 use crate::map::{FM_FLOAT, FM_INT};
-use crate::registry::{self, Object, Subscription, Ticket, FM_HANDLE_MAP, FM_HANDLE_SUBSCRIPTION, FM_HANDLE_TICKET};
+use crate::registry::{self, Object, Subscription, FM_HANDLE_MAP, FM_HANDLE_SUBSCRIPTION, FM_HANDLE_TICKET};
 use crate::status::*;
 
 /// One request of an asynchronous submission. `op` is an `fm_op`:
@@ -225,11 +225,8 @@ pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, 
     })
 }
 
-fn ticket<'g>(handle: fm_handle, guard: &'g epoch::Guard) -> Result<&'g Ticket> {
-    match registry::get(handle, FM_HANDLE_TICKET, guard)? {
-        Object::Ticket(t) => Ok(t),
-        _ => fail(FM_WRONG_KIND, "not a ticket"),
-    }
+fn ticket<'g>(handle: fm_handle, guard: &'g epoch::Guard) -> Result<&'g TicketInner> {
+    ticket_of(registry::get(handle, FM_HANDLE_TICKET, guard)?)
 }
 
 /// Writes whether the ticket's batch has run to `*done_out` (not NULL),
@@ -242,7 +239,7 @@ pub unsafe extern "C" fn fm_ticket_poll(ticket: fm_handle, done_out: *mut bool) 
     boundary(|| {
         let out = Out::required(done_out, "done_out")?;
         let g = epoch::pin();
-        out.write(self::ticket(ticket, &g)?.0.done());
+        out.write(self::ticket(ticket, &g)?.done());
         Ok(())
     })
 }
@@ -256,13 +253,13 @@ pub unsafe extern "C" fn fm_ticket_poll(ticket: fm_handle, done_out: *mut bool) 
 pub extern "C" fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let t = self::ticket(ticket, &g)?;
-        if t.0.done() {
+        let object = registry::get(ticket, FM_HANDLE_TICKET, &g)?;
+        if ticket_of(object)?.done() {
             // The pipelined case: no reference count traffic.
             return Ok(());
         }
         // Wait unpinned (a pinned waiter would hold up reclamation).
-        let t = t.0.clone();
+        let t = TicketRef::acquire(object)?;
         drop(g);
         if t.wait(timeout(timeout_us))? {
             Ok(())
@@ -289,7 +286,7 @@ pub unsafe extern "C" fn fm_ticket_results(ticket: fm_handle, results: *mut crat
         }
         let g = epoch::pin();
         let t = self::ticket(ticket, &g)?;
-        let guard = t.0.results_ref();
+        let guard = t.results_ref();
         let Some(rs) = guard.as_ref() else {
             return fail(FM_TIMEOUT, "the ticket's batch has not run yet");
         };

@@ -24,7 +24,7 @@ use std::time::Duration;
 use jni::sys::{jboolean, jbyteArray, jclass, jint, jintArray, jlong, jlongArray, jobjectArray, JNIEnv, JavaVM, JavaVMAttachArgs};
 
 use super::{check_range, jcall, Env};
-use crate::bridge::{fm_op, OwnedKey, OwnedVal, Request, TicketInner, Wait, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE};
+use crate::bridge::{fm_op, OwnedKey, OwnedVal, Request, TicketInner, TicketRef, Wait, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE};
 use crate::epoch;
 use crate::ffi::bridge::bridge;
 use crate::map::{fm_kind, FM_FLOAT, FM_INT};
@@ -226,10 +226,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(env: *mut JNIEnv, _: 
         }
         let inner = {
             let g = epoch::pin();
-            match registry::get(t as u64, FM_HANDLE_TICKET, &g)? {
-                Object::Ticket(ticket) => Arc::clone(&ticket.0),
-                _ => return fail(FM_WRONG_KIND, "not a ticket"),
-            }
+            TicketRef::acquire(registry::get(t as u64, FM_HANDLE_TICKET, &g)?)?
         };
         // Wait unpinned: a long wait must not hold back reclamation.
         if !inner.wait(timeout(timeout_ns))? {
@@ -264,10 +261,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(env: *mut JNIEnv,
         for i in 0..n {
             let inner = {
                 let g = epoch::pin();
-                match registry::get(ts[i] as u64, FM_HANDLE_TICKET, &g)? {
-                    Object::Ticket(ticket) => Arc::clone(&ticket.0),
-                    _ => return fail(FM_WRONG_KIND, "not a ticket"),
-                }
+                TicketRef::acquire(registry::get(ts[i] as u64, FM_HANDLE_TICKET, &g)?)?
             };
             if i == 0 {
                 inner.wait(None)?;
