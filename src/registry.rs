@@ -131,7 +131,8 @@ struct Slot {
     /// The live handle stored here, or 0 when free.
     state: AtomicU64,
     object: AtomicPtr<Object>,
-    /// Last generation handed out (written under the allocator lock).
+    /// Last generation handed out (written only by the thread holding the
+    /// slot's index while it is free).
     generation: AtomicU32,
 }
 
@@ -153,6 +154,64 @@ struct Registry {
 }
 
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+/// Free slot indices a thread moves between the shared list and its own
+/// cache at a time. Most handles are freed by the thread that made them
+/// (tickets, iterators, views), so the cache spares the shared lock on
+/// both insert and remove. A slot's generation is written only by the
+/// thread that holds its index, so it needs no lock either.
+const FREE_BATCH: usize = 32;
+
+/// A thread's cache of free slot indices; returned to the shared list when
+/// the thread ends.
+struct FreeCache(std::cell::RefCell<Vec<u32>>);
+
+impl Drop for FreeCache {
+    fn drop(&mut self) {
+        let free = std::mem::take(self.0.get_mut());
+        if !free.is_empty() {
+            registry().give_indices(free);
+        }
+    }
+}
+
+thread_local! {
+    static FREE: FreeCache = const { FreeCache(std::cell::RefCell::new(Vec::new())) };
+}
+
+impl Registry {
+    /// Up to `n` (at least one) free indices from the shared list, or fresh
+    /// ones from the segmented array, allocating segments as needed.
+    fn take_indices(&self, n: usize) -> Result<Vec<u32>> {
+        let mut a = self.alloc.lock().unwrap_or_else(|p| p.into_inner());
+        let reuse = a.free.len().min(n);
+        let at = a.free.len() - reuse;
+        let mut out = a.free.split_off(at);
+        while out.len() < n {
+            let i = a.next_fresh;
+            if i as usize >= SEGMENTS * SEGMENT_SLOTS {
+                break;
+            }
+            let seg = &SEGMENT_TABLE[i as usize >> SEGMENT_BITS];
+            if seg.load(Ordering::Relaxed).is_null() {
+                let slots: Box<[Slot]> = (0..SEGMENT_SLOTS)
+                    .map(|_| Slot { state: AtomicU64::new(0), object: AtomicPtr::new(std::ptr::null_mut()), generation: AtomicU32::new(0) })
+                    .collect();
+                seg.store(Box::leak(slots).as_mut_ptr(), Ordering::Release);
+            }
+            a.next_fresh += 1;
+            out.push(i);
+        }
+        if out.is_empty() {
+            return fail(FM_OUT_OF_MEMORY, "too many live handles");
+        }
+        Ok(out)
+    }
+
+    fn give_indices(&self, mut indices: Vec<u32>) {
+        self.alloc.lock().unwrap_or_else(|p| p.into_inner()).free.append(&mut indices);
+    }
+}
 
 fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
@@ -202,26 +261,19 @@ pub fn insert(object: Object) -> Result<u64> {
 pub fn insert_boxed(object: Box<Object>) -> Result<u64> {
     let reg = registry();
     let kind = object.kind();
-    let mut a = reg.alloc.lock().unwrap_or_else(|p| p.into_inner());
-    let index = match a.free.pop() {
-        Some(i) => i,
-        None => {
-            let i = a.next_fresh;
-            if i as usize >= SEGMENTS * SEGMENT_SLOTS {
-                return fail(FM_OUT_OF_MEMORY, "too many live handles");
-            }
-            let seg = &SEGMENT_TABLE[i as usize >> SEGMENT_BITS];
-            if seg.load(Ordering::Relaxed).is_null() {
-                let slots: Box<[Slot]> = (0..SEGMENT_SLOTS)
-                    .map(|_| Slot { state: AtomicU64::new(0), object: AtomicPtr::new(std::ptr::null_mut()), generation: AtomicU32::new(0) })
-                    .collect();
-                seg.store(Box::leak(slots).as_mut_ptr(), Ordering::Release);
-            }
-            a.next_fresh += 1;
+    let index = match FREE.try_with(|f| f.0.borrow_mut().pop()) {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            // Refill the thread's cache with a batch, keep the last.
+            let mut batch = reg.take_indices(FREE_BATCH)?;
+            let i = batch.pop().expect("take_indices returns at least one");
+            let _ = FREE.try_with(|f| f.0.borrow_mut().append(&mut batch));
             i
         }
+        // Thread-local storage is gone (a destructor is calling us).
+        Err(_) => reg.take_indices(1)?[0],
     };
-    let s = slot(index as usize).expect("allocated above");
+    let s = slot(index as usize).expect("allocated in take_indices");
     let generation = s.generation.load(Ordering::Relaxed) + 1;
     s.generation.store(generation, Ordering::Relaxed);
     let handle = compose(index, kind, reg.tag, generation);
@@ -312,10 +364,17 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
         Object::View(v) => v.release(),
         _ => {}
     }
-    {
-        let mut a = reg.alloc.lock().unwrap_or_else(|p| p.into_inner());
-        if s.generation.load(Ordering::Relaxed) < MAX_GEN {
-            a.free.push(index as u32);
+    if s.generation.load(Ordering::Relaxed) < MAX_GEN {
+        let spill = FREE.try_with(|f| {
+            let mut free = f.0.borrow_mut();
+            free.push(index as u32);
+            // Past the bound, half goes back to the shared list.
+            (free.len() > 2 * FREE_BATCH).then(|| free.split_off(FREE_BATCH))
+        });
+        match spill {
+            Ok(None) => {}
+            Ok(Some(back)) => reg.give_indices(back),
+            Err(_) => reg.give_indices(vec![index as u32]),
         }
     }
     // SAFETY: the object came from Box::into_raw in `insert`; threads still
