@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle, Thread, ThreadId};
 use std::time::{Duration, Instant};
@@ -409,8 +409,16 @@ impl Results {
     }
 }
 
-const TICKET_PENDING: u8 = 0;
-const TICKET_DONE: u8 = 1;
+/// A ticket's state word: its reference count in the low 32 bits, then
+/// the T_DONE bit, then the number of parked waiters. One word lets the owner
+/// publish the results, see whether anyone must be woken and drop the
+/// queue's reference with a single atomic operation.
+const T_REF: u64 = 1;
+const T_REFS: u64 = 0xffff_ffff;
+const T_DONE: u64 = 1 << 32;
+const T_WAITER: u64 = 1 << 33;
+/// A new ticket: referenced by its handle and by the queue.
+const T_FRESH: u64 = 2 * T_REF;
 
 /// What a ticket holds: its requests until the owner has run them, then
 /// their results (the requests are dropped then). One slot for both keeps a
@@ -425,21 +433,19 @@ enum Slot {
 ///
 /// The requests are written before the ticket is queued and only read (then
 /// replaced by the results) by the owner thread. The results are written
-/// once, by the owner thread, before `state` turns DONE (release); they are
-/// read only after `state` is seen DONE (acquire) and never change again.
+/// once, by the owner thread, before `state` turns T_DONE (release); they are
+/// read only after `state` is seen T_DONE (acquire) and never change again.
 pub struct TicketInner {
-    state: AtomicU8,
-    /// References that keep the ticket from going back to the pool: the
+    /// References, T_DONE, parked waiters (see [`T_REF`], [`T_DONE`], [`T_WAITER`]).
+    /// The references keep the ticket from going back to the pool: the
     /// handle's (dropped a grace period after the handle is freed), the
-    /// queue's (dropped by the owner after `finish`), and one per waiter
-    /// waiting unpinned.
-    refs: AtomicU32,
-    /// Threads parked on `ready`: the owner takes the lock and notifies only
-    /// when there are some (a poller costs the owner one atomic swap).
-    waiters: AtomicUsize,
+    /// queue's (dropped by the owner in `finish`), and one per caller
+    /// waiting unpinned. The owner takes the lock and notifies only when
+    /// some waiter is parked.
+    state: AtomicU64,
     /// The bridge's owner thread, which must never wait on its own tickets.
     owner: Option<ThreadId>,
-    /// Owner thread only from queueing until DONE; read-only afterwards.
+    /// Owner thread only from queueing until T_DONE; read-only afterwards.
     slot: UnsafeCell<Slot>,
     lock: Mutex<()>,
     ready: Condvar,
@@ -465,9 +471,7 @@ impl<'a> ResultsRef<'a> {
 impl TicketInner {
     fn new(requests: Requests, owner: Option<ThreadId>) -> TicketInner {
         TicketInner {
-            state: AtomicU8::new(TICKET_PENDING),
-            refs: AtomicU32::new(2),
-            waiters: AtomicUsize::new(0),
+            state: AtomicU64::new(T_FRESH),
             owner,
             slot: UnsafeCell::new(Slot::Requests(requests)),
             lock: Mutex::new(()),
@@ -476,7 +480,7 @@ impl TicketInner {
     }
 
     pub fn done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == TICKET_DONE
+        self.state.load(Ordering::Acquire) & T_DONE != 0
     }
 
     /// Waits up to `timeout` (None: forever): Ok(false) on timeout. Spins
@@ -505,13 +509,13 @@ impl TicketInner {
             }
         }
         let mut held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        // Announced (SeqCst) before checking `state`; `finish` stores DONE
-        // (SeqCst) before reading `waiters`: one of the two sees the other.
-        // The owner then takes the lock before notifying, so it cannot slip
-        // in between our check and our wait.
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Announced in the state word, which `finish` changes with one
+        // read-modify-write: either it sees this waiter, or this waiter
+        // sees T_DONE. The owner takes the lock before notifying, so it
+        // cannot slip in between our check and our wait.
+        self.state.fetch_add(T_WAITER, Ordering::AcqRel);
         let done = loop {
-            if self.state.load(Ordering::SeqCst) == TICKET_DONE {
+            if self.state.load(Ordering::Acquire) & T_DONE != 0 {
                 break true;
             }
             let wait = match deadline {
@@ -523,7 +527,7 @@ impl TicketInner {
             };
             held = self.ready.wait_timeout(held, wait).unwrap_or_else(|p| p.into_inner()).0;
         };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.state.fetch_sub(T_WAITER, Ordering::AcqRel);
         drop(held);
         Ok(done)
     }
@@ -534,7 +538,7 @@ impl TicketInner {
         if !self.done() {
             return ResultsRef(None);
         }
-        // SAFETY: DONE was seen (acquire): the results are written and
+        // SAFETY: T_DONE was seen (acquire): the results are written and
         // nobody writes them again.
         match unsafe { &*self.slot.get() } {
             Slot::Results(r) => ResultsRef(Some(r.as_slice())),
@@ -558,19 +562,10 @@ impl TicketInner {
         unsafe { self.requests() }.len()
     }
 
-    /// Publishes the results and wakes parked waiters, if any.
-    ///
-    /// # Safety
-    /// Owner thread only, once per ticket.
-    unsafe fn finish(&self, results: Results) {
-        // Drops the requests: their bytes go now, not when the ticket does.
-        *self.slot.get() = Slot::Results(results);
-        self.state.store(TICKET_DONE, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()));
-            self.ready.notify_all();
-        }
+    fn results_slot(&self) -> *mut Slot {
+        self.slot.get()
     }
+
 }
 
 /// A counted reference to a registered ticket, for the owner thread (the
@@ -590,7 +585,7 @@ impl TicketRef {
     /// from the registry and is still pinned for (so the handle's own
     /// reference is still held, and the count cannot be 0).
     pub fn acquire(object: &Object) -> Result<TicketRef> {
-        ticket_of(object)?.refs.fetch_add(1, Ordering::Relaxed);
+        ticket_of(object)?.state.fetch_add(T_REF, Ordering::Relaxed);
         Ok(TicketRef(NonNull::from(object)))
     }
 }
@@ -610,6 +605,38 @@ impl Drop for TicketRef {
     fn drop(&mut self) {
         // SAFETY: this reference was counted.
         unsafe { release_ticket(self.0.as_ptr() as *mut ()) }
+    }
+}
+
+/// Publishes a ticket's results, wakes parked waiters if any, and drops
+/// the queue's reference (`ticket`).
+///
+/// # Safety
+/// Owner thread only, once per ticket, with the reference it received.
+unsafe fn finish(ticket: TicketRef, results: Results) {
+    // Drops the requests: their bytes go now, not when the ticket does.
+    *ticket.results_slot() = Slot::Results(results);
+    let mut cur = ticket.state.load(Ordering::Relaxed);
+    loop {
+        if cur & !(T_REFS | T_DONE) != 0 {
+            // Someone is parked: publish, wake, and only then let go (a
+            // woken waiter may free the handle at once).
+            ticket.state.fetch_or(T_DONE, Ordering::AcqRel);
+            drop(ticket.lock.lock().unwrap_or_else(|p| p.into_inner()));
+            ticket.ready.notify_all();
+            return drop(ticket);
+        }
+        // Publish and drop the queue's reference in one step.
+        match ticket.state.compare_exchange_weak(cur, (cur | T_DONE) - T_REF, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(now) => cur = now,
+        }
+    }
+    let last = cur & T_REFS == T_REF;
+    let p = ticket.0.as_ptr();
+    std::mem::forget(ticket);
+    if last {
+        recycle(Box::from_raw(p));
     }
 }
 
@@ -636,8 +663,7 @@ fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Box<Object> {
         Some(mut object) => {
             if let Object::Ticket(t) = &mut *object {
                 // Pooled tickets had no references, waiters or requests left.
-                *t.state.get_mut() = TICKET_PENDING;
-                *t.refs.get_mut() = 2;
+                *t.state.get_mut() = T_FRESH;
                 t.owner = owner;
                 *t.slot.get_mut() = Slot::Requests(requests);
                 return object;
@@ -658,12 +684,17 @@ fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Box<Object> {
 pub unsafe fn release_ticket(p: *mut ()) {
     let p = p as *mut Object;
     let Object::Ticket(t) = &*p else { unreachable!("a ticket reference names a ticket") };
-    if t.refs.fetch_sub(1, Ordering::Release) != 1 {
+    if t.state.fetch_sub(T_REF, Ordering::Release) & T_REFS != T_REF {
         return;
     }
     // Everything the other holders did happens before the reuse.
     fence(Ordering::Acquire);
-    let mut object = Box::from_raw(p);
+    recycle(Box::from_raw(p));
+}
+
+/// Returns an unreferenced ticket object to the calling thread's pool, or
+/// frees it when the pool is full.
+fn recycle(mut object: Box<Object>) {
     if let Object::Ticket(t) = &mut *object {
         // The results may hold value bytes: they go now, not at reuse.
         *t.slot.get_mut() = Slot::Results(Results::Many(Vec::new()));
@@ -961,7 +992,7 @@ fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
                     Results::failed(requests.len(), FM_INTERNAL_ERROR)
                 });
                 // SAFETY: owner thread, once.
-                unsafe { ticket.finish(results) };
+                unsafe { finish(ticket, results) };
             }
         }
     }
@@ -976,7 +1007,10 @@ fn refuse(msg: Msg, err: Error) {
             (*done).complete();
         },
         // SAFETY: called on the owner thread for a ticket off the queue, once.
-        Msg::Batch(ticket) => unsafe { ticket.finish(Results::failed(ticket.len(), err.status)) },
+        Msg::Batch(ticket) => unsafe {
+            let n = ticket.len();
+            finish(ticket, Results::failed(n, err.status))
+        },
         Msg::Close => {}
     }
 }
