@@ -352,20 +352,46 @@ pub struct Request {
     pub value: OwnedVal,
 }
 
+/// One request of a batch, replaced where it stands by its result when
+/// the owner has run it.
+///
+/// Results written over their own requests keep a batch in one vector that
+/// the submitter allocates, fills, reads back and frees: its cache lines
+/// cross to the owner's core and back once each. With a separate result
+/// vector every line crossed twice each way (a result line was last
+/// written by the other core, a reused request line too), and that traffic
+/// was most of a large batch's cost.
+#[derive(Debug)]
+pub enum Entry {
+    Request(Request),
+    Result(ReqResult),
+}
+
+impl From<Request> for Entry {
+    fn from(r: Request) -> Entry {
+        Entry::Request(r)
+    }
+}
+
 /// The requests of one submission. A single request (the common pipelined
-/// case) is stored inline, so submitting it allocates no vector.
+/// case) is stored inline, so submitting it allocates no vector; a batch's
+/// entries are all requests until the owner runs them.
 #[derive(Debug)]
 pub enum Requests {
     One(Request),
-    Many(Vec<Request>),
+    Many(Vec<Entry>),
 }
 
 impl Requests {
-    pub fn as_slice(&self) -> &[Request] {
+    pub fn len(&self) -> usize {
         match self {
-            Requests::One(r) => std::slice::from_ref(r),
-            Requests::Many(v) => v,
+            Requests::One(_) => 1,
+            Requests::Many(v) => v.len(),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -374,7 +400,8 @@ impl From<Vec<Request>> for Requests {
         if v.len() == 1 {
             Requests::One(v.pop().expect("one request"))
         } else {
-            Requests::Many(v)
+            // Reuses the allocation: an Entry is no larger than a Request.
+            Requests::Many(v.into_iter().map(Entry::Request).collect())
         }
     }
 }
@@ -385,18 +412,35 @@ impl From<Request> for Requests {
     }
 }
 
-/// The results of one submission, inline for a single request.
-enum Results {
+/// The results of one submission, inline for a single request; a batch's
+/// entries are all results.
+pub enum Results {
     One(ReqResult),
-    Many(Vec<ReqResult>),
+    Many(Vec<Entry>),
 }
 
 impl Results {
-    fn as_slice(&self) -> &[ReqResult] {
+    pub fn len(&self) -> usize {
         match self {
-            Results::One(r) => std::slice::from_ref(r),
-            Results::Many(v) => v,
+            Results::One(_) => 1,
+            Results::Many(v) => v.len(),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The results in request order.
+    pub fn iter(&self) -> impl Iterator<Item = &ReqResult> {
+        let (one, many) = match self {
+            Results::One(r) => (Some(r), &[][..]),
+            Results::Many(v) => (None, v.as_slice()),
+        };
+        one.into_iter().chain(many.iter().map(|e| match e {
+            Entry::Result(r) => r,
+            Entry::Request(_) => unreachable!("a finished batch holds results only"),
+        }))
     }
     /// `n` copies of one failure.
     fn failed(n: usize, status: fm_status) -> Results {
@@ -404,7 +448,7 @@ impl Results {
         if n == 1 {
             Results::One(r)
         } else {
-            Results::Many(vec![r; n])
+            Results::Many((0..n).map(|_| Entry::Result(r.clone())).collect())
         }
     }
 }
@@ -423,6 +467,11 @@ const T_FRESH: u64 = 2 * T_REF;
 /// What a ticket holds: its requests until the owner has run them, then
 /// their results (the requests are dropped then). One slot for both keeps a
 /// single-request ticket small.
+///
+/// The owner allocates nothing for a batch's results (see [`Entry`]): a
+/// vector it allocated would be freed by the submitter, and glibc hands
+/// such memory back to the owner's arena, trims it (an `madvise` per
+/// batch) and page-faults it in again at the next batch.
 enum Slot {
     Requests(Requests),
     Results(Results),
@@ -459,11 +508,11 @@ unsafe impl Send for TicketInner {}
 
 /// A finished ticket's results, as `fm_ticket_results` and the bindings
 /// read them.
-pub struct ResultsRef<'a>(Option<&'a [ReqResult]>);
+pub struct ResultsRef<'a>(Option<&'a Results>);
 
 impl<'a> ResultsRef<'a> {
     /// The results, one per request in order; None until the batch has run.
-    pub fn as_ref(&self) -> Option<&'a [ReqResult]> {
+    pub fn as_ref(&self) -> Option<&'a Results> {
         self.0
     }
 }
@@ -541,31 +590,42 @@ impl TicketInner {
         // SAFETY: T_DONE was seen (acquire): the results are written and
         // nobody writes them again.
         match unsafe { &*self.slot.get() } {
-            Slot::Results(r) => ResultsRef(Some(r.as_slice())),
+            Slot::Results(r) => ResultsRef(Some(r)),
             Slot::Requests(_) => ResultsRef(None),
         }
     }
 
-    /// The requests. Owner thread only, before `finish`.
+    /// Takes the requests out, to be run and handed back as results to
+    /// `finish`. The slot holds an empty batch meanwhile (nobody reads it
+    /// before `finish` publishes).
     ///
     /// # Safety
-    /// Called on the owner thread with the ticket received from the queue.
-    unsafe fn requests(&self) -> &[Request] {
-        match &*self.slot.get() {
-            Slot::Requests(r) => r.as_slice(),
-            Slot::Results(_) => &[],
+    /// Called once, on the owner thread, with the ticket received from the
+    /// queue.
+    unsafe fn take_requests(&self) -> Requests {
+        match std::mem::replace(&mut *self.slot.get(), Slot::Results(Results::Many(Vec::new()))) {
+            Slot::Requests(r) => r,
+            Slot::Results(_) => Requests::Many(Vec::new()),
         }
     }
 
-    fn len(&self) -> usize {
-        // SAFETY: as for `requests` (callers are the owner thread).
-        unsafe { self.requests() }.len()
+    /// About how many bytes the ticket holds beyond its object (a batch's
+    /// entries), for the epoch's bound on memory waiting to be freed; 0
+    /// while the owner has not run the batch yet (it may be writing).
+    pub fn heap_bytes(&self) -> usize {
+        if !self.done() {
+            return 0;
+        }
+        // SAFETY: done (acquire): the results never change again.
+        match unsafe { &*self.slot.get() } {
+            Slot::Results(Results::Many(v)) => v.capacity() * std::mem::size_of::<Entry>(),
+            _ => 0,
+        }
     }
 
     fn results_slot(&self) -> *mut Slot {
         self.slot.get()
     }
-
 }
 
 /// A counted reference to a registered ticket, for the owner thread (the
@@ -614,7 +674,6 @@ impl Drop for TicketRef {
 /// # Safety
 /// Owner thread only, once per ticket, with the reference it received.
 unsafe fn finish(ticket: TicketRef, results: Results) {
-    // Drops the requests: their bytes go now, not when the ticket does.
     *ticket.results_slot() = Slot::Results(results);
     let mut cur = ticket.state.load(Ordering::Relaxed);
     loop {
@@ -980,16 +1039,25 @@ fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
             Msg::Batch(ticket) => {
                 let g = epoch::pin();
                 // SAFETY: this is the owner thread and the ticket came off the queue.
-                let requests = unsafe { ticket.requests() };
+                let requests = unsafe { ticket.take_requests() };
+                let n = requests.len();
                 let outcome = catch_unwind(AssertUnwindSafe(|| match requests {
-                    [one] => Results::One(execute(map, one, &g)),
-                    many => Results::Many(many.iter().map(|r| execute(map, r, &g)).collect()),
+                    Requests::One(one) => Results::One(execute(map, &one, &g)),
+                    Requests::Many(mut entries) => {
+                        for e in entries.iter_mut() {
+                            let Entry::Request(r) = e else { unreachable!("a queued batch holds requests only") };
+                            let result = execute(map, r, &g);
+                            // Drops the request: its bytes go now, not with the ticket.
+                            *e = Entry::Result(result);
+                        }
+                        Results::Many(entries)
+                    }
                 }));
                 drop(g);
                 let results = outcome.unwrap_or_else(|_| {
                     failed = true;
                     shared.state.store(FAILED, Ordering::Release);
-                    Results::failed(requests.len(), FM_INTERNAL_ERROR)
+                    Results::failed(n, FM_INTERNAL_ERROR)
                 });
                 // SAFETY: owner thread, once.
                 unsafe { finish(ticket, results) };
@@ -1008,7 +1076,7 @@ fn refuse(msg: Msg, err: Error) {
         },
         // SAFETY: called on the owner thread for a ticket off the queue, once.
         Msg::Batch(ticket) => unsafe {
-            let n = ticket.len();
+            let n = ticket.take_requests().len();
             finish(ticket, Results::failed(n, err.status))
         },
         Msg::Close => {}

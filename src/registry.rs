@@ -359,11 +359,18 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     let obj = s.object.swap(std::ptr::null_mut(), Ordering::AcqRel);
     reg.live[kind as usize - 1].fetch_sub(1, Ordering::Relaxed);
     // SAFETY: still allocated: it is retired only below.
-    match unsafe { &*obj } {
-        Object::Iter(it) => it.release(),
-        Object::View(v) => v.release(),
-        _ => {}
-    }
+    let held = match unsafe { &*obj } {
+        Object::Iter(it) => {
+            it.release();
+            0
+        }
+        Object::View(v) => {
+            v.release();
+            0
+        }
+        Object::Ticket(t) => t.heap_bytes(),
+        _ => 0,
+    };
     if s.generation.load(Ordering::Relaxed) < MAX_GEN {
         let spill = FREE.try_with(|f| {
             let mut free = f.0.borrow_mut();
@@ -380,11 +387,13 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     // SAFETY: the object came from Box::into_raw in `insert`; threads still
     // inside a call on it are pinned, so it is dropped after they leave.
     // Maps and iterators may hold whole tables, so their memory should come
-    // back promptly; views, tickets and subscriptions are small and are
-    // batched (sealing a bag costs a process-wide barrier).
+    // back promptly; views, tickets and subscriptions are batched (sealing a
+    // bag costs a process-wide barrier), a ticket weighing what its batch's
+    // results hold, so that a thread freeing large batches does not keep a
+    // thousand of them waiting.
     let weight = match kind {
         FM_HANDLE_MAP | FM_HANDLE_ITERATOR => epoch::SEAL_NOW,
-        _ => std::mem::size_of::<Object>(),
+        _ => std::mem::size_of::<Object>() + held,
     };
     // A ticket is shared with its bridge's owner thread: the handle drops
     // its reference to it, and the last reference recycles it.

@@ -215,7 +215,7 @@ pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, 
                 // Sized up front (collecting through Result would grow it step by step).
                 let mut v = Vec::with_capacity(reqs.len());
                 for (i, r) in reqs.iter().enumerate() {
-                    v.push(own_request(i, r, kk, vk)?);
+                    v.push(own_request(i, r, kk, vk)?.into());
                 }
                 Requests::Many(v)
             }
@@ -295,7 +295,7 @@ pub unsafe extern "C" fn fm_ticket_results(ticket: fm_handle, results: *mut crat
             return fail(FM_BUFFER_TOO_SMALL, format!("{} results, room for {cap}", rs.len()));
         }
         let dst = array_out(results, rs.len(), "results")?;
-        for (d, r) in dst.iter_mut().zip(rs) {
+        for (d, r) in dst.iter_mut().zip(rs.iter()) {
             let (vi, vf, vp, vl) = value_fields(&r.value);
             *d = fm_result { status: r.status as i32, flag: r.flag, seq: r.seq, len: r.len, value_int: vi, value_float: vf, value_ptr: vp, value_len: vl };
         }

@@ -299,7 +299,7 @@ fn copy_results_at(env: Env, inner: &TicketInner, out: jlongArray, bytes_out: jo
         return fail(FM_INVALID_ARGUMENT, format!("out must hold {} longs", (at + n) * RESULT_LONGS));
     }
     let mut buf = Vec::with_capacity(n * RESULT_LONGS);
-    for r in results {
+    for r in results.iter() {
         let word = match &r.value {
             OwnedVal::Int(v) => *v,
             OwnedVal::Float(f) => f.to_bits() as i64,
