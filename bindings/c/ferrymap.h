@@ -696,8 +696,11 @@ const char *fm_library_path(void);
 /**
  * Writes the number of live handles of `kind` (an `fm_handle_kind`) to
  * `*count`. Every test suite checks this is back to 0 at its end.
- * `count` must not be NULL. Threads: any; the figure is exact at some
- * instant during the call.
+ * `count` must not be NULL. Threads: any. The count reads every handle
+ * slot ever used (a rare, diagnostic call: its cost grows with the most
+ * handles alive at once); it is exact when no other thread creates or
+ * frees handles during the call, and otherwise counts each slot as it was
+ * when read.
  *
  * # Safety
  * `count` must be valid for a write.

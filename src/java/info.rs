@@ -6,7 +6,7 @@ use jni::sys::{jbyteArray, jclass, jint, jlong, JNIEnv};
 
 use super::{java_pending, jcall};
 use crate::ffi::info::{fm_library_path, fm_version};
-use crate::registry::{self, fm_handle_kind, HANDLE_KINDS};
+use crate::registry::{self, fm_handle_kind};
 use crate::status::*;
 
 /// `int version()`: `major << 16 | minor << 8 | patch`.
@@ -51,6 +51,6 @@ pub extern "system" fn Java_dev_ferrymap_Native_census(env: *mut JNIEnv, _: jcla
 #[no_mangle]
 pub extern "system" fn Java_dev_ferrymap_Native_censusTotal(env: *mut JNIEnv, _: jclass) -> jlong {
     jcall(env, 0, |_| {
-        Ok((1..=HANDLE_KINDS as u32).filter_map(fm_handle_kind::from_raw).map(registry::census).sum::<u64>() as jlong)
+        Ok(registry::census_total() as jlong)
     })
 }
