@@ -358,6 +358,38 @@ pub fn pin_outermost() -> Option<Guard> {
     Some(Guard { record: rec, depth: 0, borrowed: false, _not_send: PhantomData })
 }
 
+/// An outermost pin for a read-only fast path: as [`pin_outermost`], but
+/// leaving it only clears the record and never collects. Nothing can be
+/// sealed while it is held unless the holder retires something, which read
+/// paths do not; were a bag sealed meanwhile anyway, the flag that asks for
+/// a collection stays set for the thread's next outermost unpin. So
+/// dropping it calls nothing and cannot panic, which lets the integer get
+/// paths run without a panic boundary.
+pub struct ReadPin(std::mem::ManuallyDrop<Guard>);
+
+impl std::ops::Deref for ReadPin {
+    type Target = Guard;
+    fn deref(&self) -> &Guard {
+        &self.0
+    }
+}
+
+impl Drop for ReadPin {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: records are never freed; pin_outermost never borrows one.
+        let rec = unsafe { &*self.0.record };
+        rec.depth.store(0, Ordering::Relaxed);
+        rec.active.store(0, Ordering::Release);
+    }
+}
+
+/// See [`ReadPin`]. None when [`pin_outermost`] would return None.
+#[inline(always)]
+pub fn pin_outermost_read() -> Option<ReadPin> {
+    pin_outermost().map(|g| ReadPin(std::mem::ManuallyDrop::new(g)))
+}
+
 /// The first pin of a thread (which acquires its record), or a pin after
 /// its local state was torn down (which borrows one for this guard).
 #[cold]
@@ -549,6 +581,33 @@ mod tests {
         assert_eq!(DROPS.load(Ordering::SeqCst), before, "our own pin may still see it");
         drop(g);
         assert_eq!(DROPS.load(Ordering::SeqCst), before + 1, "freed by the unpin itself");
+    }
+
+    #[test]
+    fn read_pin_holds_back_reclamation_and_leaves_cleanly() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        drop(pin()); // the thread's first pin takes the general path
+        let before = DROPS.load(Ordering::SeqCst);
+        let read = pin_outermost_read().expect("outermost on a thread that has pinned before");
+        assert!(!read.nested());
+        assert!(pin_outermost_read().is_none(), "a second read pin would be nested");
+        let p = Box::into_raw(Box::new(11u64)) as *mut ();
+        // Retired by another thread while this one holds the read pin.
+        let raw = p as usize;
+        std::thread::spawn(move || retire(unsafe { Deferred::new(raw as *mut (), count_drop) }, SEAL_NOW)).join().unwrap();
+        flush();
+        assert_eq!(DROPS.load(Ordering::SeqCst), before, "freed under a read pin");
+        drop(read);
+        // The record is inactive again: the next collection frees it.
+        for _ in 0..1000 {
+            flush();
+            if DROPS.load(Ordering::SeqCst) > before {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(DROPS.load(Ordering::SeqCst), before + 1);
+        assert!(pin_outermost_read().is_some(), "depth went back to 0");
     }
 
     #[test]

@@ -286,17 +286,22 @@ pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mu
 /// The lookup in a direct map with INT keys and `val_kind` values (INT or
 /// FLOAT) when it may run right away: Some(the value word, if present), or
 /// None to take the general path.
+///
+/// It runs without a panic boundary, which would cost this call a seventh
+/// of its time (an out-of-line call with its arguments passed through
+/// memory). Nothing in it can panic: the registry lookup, the map's
+/// optimistic probe and its locked fallback use plain atomics, pointer
+/// arithmetic on masked indices and a mutex whose poisoning is ignored,
+/// and a [`epoch::ReadPin`] frees nothing when it is left. Anything that
+/// could fail (allocation, user callbacks, error messages) is on the
+/// general path, behind the boundary.
 #[inline(always)]
 fn get_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Option<Option<u64>> {
-    catch_unwind(|| {
-        let g = epoch::pin_outermost()?;
-        match super::direct_map(map, &g) {
-            Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => Some(m.get_int(key, &g)),
-            _ => None,
-        }
-    })
-    .ok()
-    .flatten()
+    let g = epoch::pin_outermost_read()?;
+    match super::direct_map(map, &g) {
+        Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => Some(m.get_int(key, &g)),
+        _ => None,
+    }
 }
 
 #[inline(never)]
