@@ -542,6 +542,19 @@ mod tests {
         DROPS.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Collects until `DROPS` reaches `n`, for a bounded while (other tests
+    /// in this process pin briefly), then checks it did.
+    fn wait_for_drops(n: usize) {
+        for _ in 0..1000 {
+            flush();
+            if DROPS.load(Ordering::SeqCst) >= n {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(DROPS.load(Ordering::SeqCst), n);
+    }
+
     #[test]
     fn retired_object_waits_for_pinned_reader() {
         let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -560,15 +573,7 @@ mod tests {
         assert_eq!(DROPS.load(Ordering::SeqCst), before, "freed while a reader was pinned");
         tx_go.send(()).unwrap();
         reader.join().unwrap();
-        // Other tests in this process pin briefly; retry for a bounded while.
-        for _ in 0..1000 {
-            flush();
-            if DROPS.load(Ordering::SeqCst) > before {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert_eq!(DROPS.load(Ordering::SeqCst), before + 1);
+        wait_for_drops(before + 1);
     }
 
     #[test]
@@ -599,14 +604,7 @@ mod tests {
         assert_eq!(DROPS.load(Ordering::SeqCst), before, "freed under a read pin");
         drop(read);
         // The record is inactive again: the next collection frees it.
-        for _ in 0..1000 {
-            flush();
-            if DROPS.load(Ordering::SeqCst) > before {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert_eq!(DROPS.load(Ordering::SeqCst), before + 1);
+        wait_for_drops(before + 1);
         assert!(pin_outermost_read().is_some(), "depth went back to 0");
     }
 
