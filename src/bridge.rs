@@ -454,9 +454,9 @@ impl Results {
 }
 
 /// A ticket's state word: its reference count in the low 32 bits, then
-/// the T_DONE bit, then the number of parked waiters. One word lets the owner
-/// publish the results, see whether anyone must be woken and drop the
-/// queue's reference with a single atomic operation.
+/// the done bit ([`T_DONE`]), then the number of parked waiters. One word
+/// lets the owner publish the results, see whether anyone must be woken
+/// and drop the queue's reference with a single atomic operation.
 const T_REF: u64 = 1;
 const T_REFS: u64 = 0xffff_ffff;
 const T_DONE: u64 = 1 << 32;
@@ -482,8 +482,8 @@ enum Slot {
 ///
 /// The requests are written before the ticket is queued and only read (then
 /// replaced by the results) by the owner thread. The results are written
-/// once, by the owner thread, before `state` turns T_DONE (release); they are
-/// read only after `state` is seen T_DONE (acquire) and never change again.
+/// once, by the owner thread, before `state` gets its done bit (release);
+/// they are read only after the bit is seen (acquire) and never change again.
 pub struct TicketInner {
     /// References, T_DONE, parked waiters (see [`T_REF`], [`T_DONE`], [`T_WAITER`]).
     /// The references keep the ticket from going back to the pool: the
@@ -494,7 +494,7 @@ pub struct TicketInner {
     state: AtomicU64,
     /// The bridge's owner thread, which must never wait on its own tickets.
     owner: Option<ThreadId>,
-    /// Owner thread only from queueing until T_DONE; read-only afterwards.
+    /// Owner thread only from queueing until done; read-only afterwards.
     slot: UnsafeCell<Slot>,
     lock: Mutex<()>,
     ready: Condvar,
@@ -637,7 +637,7 @@ impl TicketInner {
 pub struct TicketRef(NonNull<Object>);
 
 // SAFETY: a TicketInner is Send + Sync, and the pointer stays valid while
-// any reference is held (see `release`).
+// any reference is held (see `release_ticket`).
 unsafe impl Send for TicketRef {}
 
 impl TicketRef {
@@ -768,7 +768,6 @@ fn recycle(mut object: Box<Object>) {
     // Pool full or gone (thread exit): freed here, outside the borrow.
     drop(spare);
 }
-
 
 enum Msg {
     Sync(JobPtr),
