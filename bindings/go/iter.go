@@ -137,11 +137,25 @@ func (s *Snapshot[K, V]) Close() error {
 
 func (s *Snapshot[K, V]) setErr(err error) { s.err.CompareAndSwap(nil, &err) }
 
+// failed records why a step of a range failed, unless the snapshot was
+// closed meanwhile: Close zeroes the handle before freeing it, so a range
+// whose step found the handle freed (another range drained the snapshot
+// and closed it, or someone called Close) has simply reached its end.
+func (s *Snapshot[K, V]) failed(st C.int32_t, cerr *C.char) {
+	msg := takeErr(cerr)
+	if s.h.Load() == 0 {
+		return
+	}
+	s.setErr(statusErr("Snapshot.All", int32(st), msg))
+}
+
 // All yields the entries of the snapshot not yet handed out and closes the
 // snapshot when the loop ends (also on break). If several goroutines range
 // over one Snapshot at once, they share its entries (each is yielded once
-// in all) and the last loop to end closes it. A failure from the library
-// ends the loop and is kept for Err.
+// in all) and the last loop to end closes it; a loop still running when
+// the snapshot is closed (by another loop ending, or by Close) ends there,
+// without an error. A failure from the library ends the loop and is kept
+// for Err.
 func (s *Snapshot[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		s.busy.Add(1)
@@ -165,7 +179,7 @@ func (s *Snapshot[K, V]) All() iter.Seq2[K, V] {
 				return
 			}
 			if r.st != C.FM_OK {
-				s.setErr(statusErr("Snapshot.All", int32(r.st), takeErr(r.err)))
+				s.failed(r.st, r.err)
 				return
 			}
 			for i := 0; i < int(r.n); i++ {
@@ -187,7 +201,7 @@ func (s *Snapshot[K, V]) allInts(h C.fm_handle, yield func(K, V) bool) {
 			return
 		}
 		if r.st != C.FM_OK {
-			s.setErr(statusErr("Snapshot.All", int32(r.st), takeErr(r.err)))
+			s.failed(r.st, r.err)
 			return
 		}
 		for i := 0; i < int(r.n); i++ {
