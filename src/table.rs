@@ -65,10 +65,16 @@ unsafe impl Sync for Table {}
 /// it in that path).
 const ALIGNED_SLOTS_BYTES: usize = 4096;
 
-fn slots_layout(capacity: usize) -> Option<Layout> {
-    let layout = Layout::array::<AtomicU64>(capacity.checked_mul(2)?).ok()?;
-    let align = if layout.size() >= ALIGNED_SLOTS_BYTES { 64 } else { 16 };
-    layout.align_to(align).ok()
+// `release` frees a table's memory without dropping its header.
+const _: () = assert!(!std::mem::needs_drop::<Table>());
+
+/// The layout of a table: its header, then (at the offset returned) its
+/// slot array, in one allocation, so that making or growing a table costs
+/// one malloc and one free, not two.
+fn table_layout(capacity: usize) -> Option<(Layout, usize)> {
+    let slots = Layout::array::<AtomicU64>(capacity.checked_mul(2)?).ok()?;
+    let align = if slots.size() >= ALIGNED_SLOTS_BYTES { 64 } else { 16 };
+    Layout::new::<Table>().extend(slots.align_to(align).ok()?).ok()
 }
 
 /// The smallest power-of-two capacity that holds `entries` under the load limit.
@@ -81,14 +87,17 @@ impl Table {
     /// A new empty table with one reference, or None when memory runs out.
     pub fn alloc(capacity: usize, key_blobs: bool, val_blobs: bool) -> Option<*mut Table> {
         debug_assert!(capacity.is_power_of_two());
-        let layout = slots_layout(capacity)?;
+        let (layout, offset) = table_layout(capacity)?;
         // SAFETY: non-zero size. Zeroed words are empty slots; big zeroed
         // allocations come from fresh pages and cost nothing until touched.
-        let slots = unsafe { alloc_zeroed(layout) } as *mut AtomicU64;
-        if slots.is_null() {
+        let base = unsafe { alloc_zeroed(layout) };
+        if base.is_null() {
             return None;
         }
-        Some(Box::into_raw(Box::new(Table {
+        let t = base as *mut Table;
+        // SAFETY: inside the allocation, aligned for AtomicU64 (and more).
+        let slots = unsafe { base.add(offset) } as *mut AtomicU64;
+        let header = Table {
             refs: AtomicUsize::new(1),
             mask: capacity - 1,
             len: AtomicUsize::new(0),
@@ -98,7 +107,10 @@ impl Table {
             key_blobs,
             val_blobs,
             slots,
-        })))
+        };
+        // SAFETY: the allocation starts with room for the header, aligned for it.
+        unsafe { t.write(header) };
+        Some(t)
     }
 
     #[inline]
@@ -460,7 +472,7 @@ pub unsafe fn release(t: *const Table) {
         return;
     }
     std::sync::atomic::fence(Ordering::Acquire);
-    let table = Box::from_raw(t as *mut Table);
+    let table = &*t;
     if table.key_blobs || table.val_blobs {
         table.for_each_word(|k, v| {
             if table.key_blobs {
@@ -471,8 +483,9 @@ pub unsafe fn release(t: *const Table) {
             }
         });
     }
-    let layout = slots_layout(table.capacity()).expect("layout was valid at allocation");
-    dealloc(table.slots as *mut u8, layout);
+    let (layout, _) = table_layout(table.capacity()).expect("layout was valid at allocation");
+    // The header holds only atomics and plain fields: nothing to drop.
+    dealloc(t as *mut u8, layout);
 }
 
 unsafe fn release_erased(p: *mut ()) {
