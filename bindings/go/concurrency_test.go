@@ -360,41 +360,9 @@ func TestCleanupBackstop(t *testing.T) {
 
 // Several goroutines ranging over one Snapshot share its entries: each is
 // yielded once in all, and the snapshot is closed when the last loop ends.
-// A range still running when the snapshot is closed under it ends there,
-// without an error: the same thing happens when another range drains the
-// snapshot and closes it between this range's start and its next step.
-func TestSnapshotClosedUnderARange(t *testing.T) {
-	const n = 5000
-	m := must(ferrymap.New[int64, int64](0))(t)
-	closeMap(t, m)
-	for k := int64(0); k < n; k++ {
-		must(m.Set(k, k))(t)
-	}
-	s := must(m.Snapshot())(t)
-	got := 0
-	for range s.All() {
-		got++
-		if got == 1 {
-			// Closed from inside the loop, as another goroutine could.
-			noErr(t, s.Close())
-		}
-	}
-	if got < 1 || got >= n {
-		t.Fatalf("the range yielded %d of %d entries after the close", got, n)
-	}
-	noErr(t, s.Err())
-	if s.Handle() != 0 {
-		t.Fatalf("handle %#x after close", s.Handle())
-	}
-}
-
 func TestSnapshotSharedByGoroutines(t *testing.T) {
 	const n = 10000
-	m := must(ferrymap.New[int64, int64](0))(t)
-	closeMap(t, m)
-	for k := int64(0); k < n; k++ {
-		must(m.Set(k, k))(t)
-	}
+	m := filledIntMap(t, n)
 	s := must(m.Snapshot())(t)
 	var wg sync.WaitGroup
 	counts := make([][]int64, 4)
@@ -424,4 +392,39 @@ func TestSnapshotSharedByGoroutines(t *testing.T) {
 	if len(seen) != n || s.Handle() != 0 {
 		t.Fatalf("%d entries seen, handle after %#x", len(seen), s.Handle())
 	}
+}
+
+// A range still running when the snapshot is closed under it ends there,
+// without an error: the same thing happens when another range drains the
+// snapshot and closes it between this range's start and its next step.
+func TestSnapshotClosedUnderARange(t *testing.T) {
+	const n = 5000
+	m := filledIntMap(t, n)
+	s := must(m.Snapshot())(t)
+	got := 0
+	for range s.All() {
+		got++
+		if got == 1 {
+			// Closed from inside the loop, as another goroutine could.
+			noErr(t, s.Close())
+		}
+	}
+	if got < 1 || got >= n {
+		t.Fatalf("the range yielded %d of %d entries after the close", got, n)
+	}
+	noErr(t, s.Err())
+	if s.Handle() != 0 {
+		t.Fatalf("handle %#x after close", s.Handle())
+	}
+}
+
+// filledIntMap is a new int64 map holding k -> k for k in [0, n), closed
+// when the test ends.
+func filledIntMap(t *testing.T, n int64) *ferrymap.Map[int64, int64] {
+	m := must(ferrymap.New[int64, int64](0))(t)
+	closeMap(t, m)
+	for k := int64(0); k < n; k++ {
+		must(m.Set(k, k))(t)
+	}
+	return m
 }

@@ -145,11 +145,7 @@ func TestStringsAcrossGoAndC(t *testing.T) {
 // A C pthread writes into a Go map while Go iterates a snapshot of it.
 func TestCThreadWritesWhileGoIterates(t *testing.T) {
 	const n = 5000
-	m := must(ferrymap.New[int64, int64](0))(t)
-	closeMap(t, m)
-	for k := int64(0); k < n; k++ {
-		must(m.Set(k, k))(t)
-	}
+	m := filledIntMap(t, n)
 	snap := must(m.Snapshot())(t)
 	if rc := ctest.StartWriter(0, m.Handle(), 0, 2*n); rc != 0 {
 		t.Fatalf("pthread_create: %d", rc)
