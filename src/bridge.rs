@@ -383,15 +383,11 @@ pub enum Requests {
 }
 
 impl Requests {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Requests::One(_) => 1,
             Requests::Many(v) => v.len(),
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -420,19 +416,15 @@ pub enum Results {
 }
 
 impl Results {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Results::One(_) => 1,
             Results::Many(v) => v.len(),
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The results in request order.
-    pub fn iter(&self) -> impl Iterator<Item = &ReqResult> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ReqResult> {
         let (one, many) = match self {
             Results::One(r) => (Some(r), &[][..]),
             Results::Many(v) => (None, v.as_slice()),
@@ -442,6 +434,7 @@ impl Results {
             Entry::Request(_) => unreachable!("a finished batch holds results only"),
         }))
     }
+
     /// `n` copies of one failure.
     fn failed(n: usize, status: fm_status) -> Results {
         let r = ReqResult { status, flag: false, seq: 0, len: 0, value: OwnedVal::None };
@@ -622,10 +615,6 @@ impl TicketInner {
             _ => 0,
         }
     }
-
-    fn results_slot(&self) -> *mut Slot {
-        self.slot.get()
-    }
 }
 
 /// A counted reference to a registered ticket, for the owner thread (the
@@ -674,7 +663,7 @@ impl Drop for TicketRef {
 /// # Safety
 /// Owner thread only, once per ticket, with the reference it received.
 unsafe fn finish(ticket: TicketRef, results: Results) {
-    *ticket.results_slot() = Slot::Results(results);
+    *ticket.slot.get() = Slot::Results(results);
     let mut cur = ticket.state.load(Ordering::Relaxed);
     loop {
         if cur & !(T_REFS | T_DONE) != 0 {

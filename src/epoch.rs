@@ -384,7 +384,8 @@ impl Drop for ReadPin {
     }
 }
 
-/// See [`ReadPin`]. None when [`pin_outermost`] would return None.
+/// See [`ReadPin`]. None when [`pin_outermost`] would return None. Like
+/// every guard, the pin belongs to the calling thread (it is not `Send`).
 #[inline(always)]
 pub fn pin_outermost_read() -> Option<ReadPin> {
     pin_outermost().map(|g| ReadPin(std::mem::ManuallyDrop::new(g)))

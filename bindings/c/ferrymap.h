@@ -708,7 +708,8 @@ const char *fm_library_path(void);
 enum fm_status fm_census(uint32_t kind, uint64_t *count);
 
 /**
- * The number of live handles of every kind together. Threads: any.
+ * The number of live handles of every kind together, counted as
+ * `fm_census` counts them (one pass over the handle slots). Threads: any.
  */
 uint64_t fm_census_total(void);
 

@@ -106,7 +106,8 @@ pub unsafe extern "C" fn fm_census(kind: u32, count: *mut u64) -> fm_status {
     })
 }
 
-/// The number of live handles of every kind together. Threads: any.
+/// The number of live handles of every kind together, counted as
+/// `fm_census` counts them (one pass over the handle slots). Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_census_total() -> u64 {
     boundary_value(0, || {
