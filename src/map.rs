@@ -23,7 +23,7 @@ use crate::bridge::{fm_op, Feed, OwnedKey, OwnedVal, FM_OP_ADD, FM_OP_CLEAR, FM_
 use crate::epoch::Guard;
 use crate::hash;
 use crate::status::*;
-use crate::table::{self, capacity_for, KeyRef, Table};
+use crate::table::{self, capacity_for, KeyRef, Probe, Table};
 
 /// The kind of a key or value.
 #[repr(C)]
@@ -553,17 +553,16 @@ impl Map {
 
     fn insert_locked(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64, op: fm_op) -> Result<bool> {
         let t = self.writable(shard, true)?;
-        let found = match key {
-            KeyRef::Int(k) if k != 0 => t.find_int(k, h),
-            _ => t.find(key, h),
+        let slot = match t.probe(key, h) {
+            Probe::Found(slot) => {
+                let old = t.set_value(slot, vword);
+                shard.count_write(t.len());
+                self.committed(op, Some(key), Some(vword));
+                self.drop_value_word(old);
+                return Ok(true);
+            }
+            Probe::Vacant(slot) => slot,
         };
-        if let Some(slot) = found {
-            let old = t.set_value(slot, vword);
-            shard.count_write(t.len());
-            self.committed(op, Some(key), Some(vword));
-            self.drop_value_word(old);
-            return Ok(true);
-        }
         if t.len() >= MAX_SHARD_ENTRIES {
             return fail(FM_OUT_OF_MEMORY, "map is at its entry limit");
         }
@@ -571,7 +570,7 @@ impl Map {
             KeyRef::Int(k) => k,
             KeyRef::Bytes(b) => new_blob(b, h)?,
         };
-        t.insert_new(kword, h, vword);
+        t.insert_at(slot, kword, vword);
         shard.count_write(t.len());
         self.committed(op, Some(key), Some(vword));
         Ok(false)

@@ -32,6 +32,13 @@ pub enum KeyRef<'a> {
     Bytes(&'a [u8]),
 }
 
+/// Where a writer's probe for a key ended (see [`Table::probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Found(usize),
+    Vacant(usize),
+}
+
 /// Index of the side slot holding INT key 0.
 pub const ZERO_SLOT: usize = usize::MAX;
 
@@ -240,22 +247,40 @@ impl Table {
         let _ = h;
     }
 
-    /// `find` for an INT key other than 0, for writers (under the lock):
-    /// plain probing, no side-slot check.
+    /// Writer only, on a table with room: the slot holding `key`, or the
+    /// empty slot that ends its probe run (where an insert puts it), so an
+    /// insert probes once. INT key 0 answers with the side slot.
     #[inline]
-    pub fn find_int(&self, k: u64, h: u64) -> Option<usize> {
-        let mut i = h as usize & self.mask;
-        for _ in 0..=self.mask {
-            let kw = self.word(2 * i).load(Ordering::Relaxed);
-            if kw == k {
-                return Some(i);
+    pub fn probe(&self, key: KeyRef<'_>, h: u64) -> Probe {
+        match key {
+            KeyRef::Int(0) if !self.key_blobs => {
+                if self.zero_present.load(Ordering::Relaxed) != 0 {
+                    Probe::Found(ZERO_SLOT)
+                } else {
+                    Probe::Vacant(ZERO_SLOT)
+                }
             }
+            KeyRef::Int(k) => self.probe_run(h, |kw| kw == k),
+            KeyRef::Bytes(_) => self.probe_run(h, |kw| self.matches(kw, key, h)),
+        }
+    }
+
+    /// Walks the probe run from the home slot of `h` until `eq` accepts a
+    /// key word or an empty slot ends the run. The lock holder's table has
+    /// an empty slot (the load limit), so the walk ends.
+    #[inline(always)]
+    fn probe_run(&self, h: u64, eq: impl Fn(u64) -> bool) -> Probe {
+        let mut i = h as usize & self.mask;
+        loop {
+            let kw = self.word(2 * i).load(Ordering::Relaxed);
             if kw == 0 {
-                return None;
+                return Probe::Vacant(i);
+            }
+            if eq(kw) {
+                return Probe::Found(i);
             }
             i = (i + 1) & self.mask;
         }
-        None
     }
 
     /// The value word in `slot` (as returned by `find`).
@@ -307,24 +332,27 @@ impl Table {
         (self.len() + 1) * 4 <= self.capacity() * 3
     }
 
-    /// Writer only: stores a key known to be absent. The table must have room.
-    /// Takes over the references of blob words. Readers see the entry appear
-    /// atomically (value first, then key).
-    pub fn insert_new(&self, key_word: u64, h: u64, val_word: u64) {
+    /// Writer only, on a table with room: the vacant slot for a key word
+    /// known to be absent.
+    fn vacant_for(&self, key_word: u64, h: u64) -> usize {
+        if !self.key_blobs && key_word == 0 {
+            return ZERO_SLOT;
+        }
+        match self.probe_run(h, |_| false) {
+            Probe::Vacant(slot) | Probe::Found(slot) => slot,
+        }
+    }
+
+    /// Writer only: stores a key known to be absent in `slot`, the vacant
+    /// slot `probe` returned for it (no write since). Takes over the
+    /// references of blob words. Readers see the entry appear atomically
+    /// (value first, then key).
+    pub fn insert_at(&self, slot: usize, key_word: u64, val_word: u64) {
         self.track_key_bytes(key_word, true);
         self.track_value_bytes(val_word, true);
         self.len.store(self.len() + 1, Ordering::Relaxed);
-        if !self.key_blobs && key_word == 0 {
-            self.zero_val.store(val_word, Ordering::Release);
-            self.zero_present.store(1, Ordering::Release);
-            return;
-        }
-        let mut i = h as usize & self.mask;
-        while self.key_word(i).load(Ordering::Relaxed) != 0 {
-            i = (i + 1) & self.mask;
-        }
-        self.val_word(i).store(val_word, Ordering::Release);
-        self.key_word(i).store(key_word, Ordering::Release);
+        self.val_word(slot).store(val_word, Ordering::Release);
+        self.key_word(slot).store(if slot == ZERO_SLOT { 1 } else { key_word }, Ordering::Release);
     }
 
     /// The hash of a stored key word.
@@ -424,7 +452,7 @@ impl Table {
                     blob::acquire(v as *const blob::Blob);
                 }
             }
-            t.insert_new(k, self.stored_hash(k), v);
+            t.insert_at(t.vacant_for(k, self.stored_hash(k)), k, v);
         });
         Some(new)
     }
