@@ -23,7 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Global epoch. Starts at 1 so that 0 can mean "not pinned".
@@ -57,6 +57,9 @@ struct Record {
     /// Set when the owner sealed a bag while pinned: its own pin kept that
     /// bag from being freed, so the outermost unpin tries again. Owner only.
     sealed_while_pinned: AtomicBool,
+    /// The map (its address) whose lock-free write window this thread is
+    /// in, or 0: see `bias.rs`. Written by the owner, read by revokers.
+    writing: AtomicUsize,
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
     next: *mut Record,
@@ -258,6 +261,94 @@ fn readers_fence_themselves() -> bool {
     BARRIER.load(Ordering::Relaxed) != BARRIER_MEMBARRIER
 }
 
+// ---- write windows (the owner side of `bias.rs`) ---------------------------
+//
+// A thread identifies itself by its record's address: unique among live
+// threads, never 0, and reused only after the thread that held it ended.
+
+/// The calling thread's id, or 0 when it has no record of its own (it never
+/// pinned, or its thread-local state is being torn down).
+#[inline(always)]
+pub fn thread_id() -> usize {
+    this_thread::record() as usize
+}
+
+/// Whether lock-free write windows are possible: the heavy side of their
+/// store-buffer pattern needs membarrier (a fence on the owner's side would
+/// cost what the window saves).
+pub fn windows_available() -> bool {
+    barrier_mode() == BARRIER_MEMBARRIER
+}
+
+/// Announces that the calling thread (id `me`, its own record) writes map
+/// `map` without a lock, then fences against revokers (the owner's half of
+/// the store-buffer pattern: a compiler fence while membarrier serves).
+#[inline(always)]
+pub fn open_window(me: usize, map: usize) {
+    debug_assert_eq!(me, thread_id());
+    // SAFETY: `me` is the caller's own record; records are never freed.
+    unsafe { &*(me as *const Record) }.writing.store(map, Ordering::Relaxed);
+    if readers_fence_themselves() {
+        fence(Ordering::SeqCst);
+    } else {
+        compiler_fence(Ordering::SeqCst);
+    }
+}
+
+/// Ends the window `open_window` announced; the thread's writes happen
+/// before a revoker's load that sees it closed.
+#[inline(always)]
+pub fn close_window(me: usize) {
+    // SAFETY: as in open_window.
+    unsafe { &*(me as *const Record) }.writing.store(0, Ordering::Release);
+}
+
+/// Waits until thread `owner` (an id from [`thread_id`]) is out of any write
+/// window on `map` it may have opened before the caller's last store: first
+/// a process-wide barrier (the heavy half), then the owner's flag. The
+/// window does no blocking work, so the wait is short.
+pub fn await_window(owner: usize, map: usize) {
+    strict_heavy_barrier();
+    // SAFETY: ids are record addresses; records are never freed.
+    let rec = unsafe { &*(owner as *const Record) };
+    let mut spins = 0u32;
+    while rec.writing.load(Ordering::Acquire) == map {
+        spins += 1;
+        if spins < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// The heavy half for write windows, which unlike the epoch's cannot fall
+/// back to trusting a fence of its own: an owner may have opened its window
+/// with a compiler fence only. The kernel guarantees the expedited barrier
+/// to a registered process; should it ever refuse, the global barrier
+/// (every CPU passes a quiescent state) serves, and failing that the caller
+/// retries rather than proceed unordered.
+fn strict_heavy_barrier() {
+    #[cfg(target_os = "linux")]
+    {
+        const CMD_GLOBAL: libc::c_long = 1;
+        const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        if barrier_mode() == BARRIER_MEMBARRIER {
+            // SAFETY: integer-only syscall; registration happened in barrier_mode.
+            if unsafe { libc::syscall(libc::SYS_membarrier, CMD_PRIVATE_EXPEDITED, 0, 0) } == 0 {
+                return;
+            }
+        }
+        // SAFETY: integer-only syscall.
+        while unsafe { libc::syscall(libc::SYS_membarrier, CMD_GLOBAL, 0, 0) } != 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    // Without membarrier no window is ever opened (`windows_available`).
+    #[cfg(not(target_os = "linux"))]
+    fence(Ordering::SeqCst);
+}
+
 fn acquire_record() -> *const Record {
     barrier_mode();
     let mut cur = RECORDS.load(Ordering::Acquire);
@@ -277,6 +368,7 @@ fn acquire_record() -> *const Record {
         active: AtomicU64::new(0),
         depth: AtomicU32::new(0),
         sealed_while_pinned: AtomicBool::new(false),
+        writing: AtomicUsize::new(0),
         in_use: AtomicBool::new(true),
         next: ptr::null_mut(),
     }));

@@ -15,12 +15,14 @@
 //! clear) take all shard locks in order: O(shards), independent of size.
 
 use std::cell::RefCell;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::bias::{Bias, CLAIM_STREAK};
 
 use crate::blob;
 use crate::bridge::{fm_op, Feed, OwnedKey, OwnedVal, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOVE, FM_OP_UPDATE};
-use crate::epoch::Guard;
+use crate::epoch::{self, Guard};
 use crate::hash;
 use crate::status::*;
 use crate::table::{self, capacity_for, KeyRef, Probe, Table};
@@ -101,12 +103,16 @@ struct Shard {
     /// Null until the first insert.
     table: AtomicPtr<Table>,
     lock: Mutex<()>,
-    /// Entries in the shard, written under the lock (plain stores: no
+    /// Entries in the shard, written with write access (plain stores: no
     /// map-wide counter makes every insert pay a locked instruction).
     count: AtomicUsize,
-    /// Mutations applied, written under the lock after `count`: the stats'
+    /// Mutations applied, written after `count` with write access: the stats'
     /// operation count, and the version `Map::len` checks for a stable cut.
     writes: AtomicU64,
+    /// The thread that last wrote under the lock and how many writes in a
+    /// row it made (under the lock): when to claim the writer bias.
+    last_writer: AtomicUsize,
+    streak: AtomicU32,
 }
 
 impl Shard {
@@ -119,15 +125,24 @@ impl Shard {
             lock: Mutex::new(()),
             count: AtomicUsize::new(count),
             writes: AtomicU64::new(0),
+            last_writer: AtomicUsize::new(0),
+            streak: AtomicU32::new(0),
         }
     }
-    fn lock(&self) -> MutexGuard<'_, ()> {
-        // A panic while holding a shard lock cannot leave a table half
-        // written (every step is a single atomic store), so poisoning is ignored.
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    /// Counts a locked write by thread `me`. Under the lock. True each time
+    /// the thread's streak of writes here reaches a multiple of CLAIM_STREAK.
+    fn note_writer(&self, me: usize) -> bool {
+        if self.last_writer.load(Ordering::Relaxed) != me {
+            self.last_writer.store(me, Ordering::Relaxed);
+            self.streak.store(1, Ordering::Relaxed);
+            return false;
+        }
+        let n = self.streak.load(Ordering::Relaxed).wrapping_add(1);
+        self.streak.store(n, Ordering::Relaxed);
+        n % CLAIM_STREAK == 0
     }
     /// Records a committed mutation that changed the entry count to
-    /// `count`. Under the lock, after the mutation.
+    /// `count`. With write access, after the mutation.
     fn count_write(&self, count: usize) {
         self.count.store(count, Ordering::Release);
         self.writes.store(self.writes.load(Ordering::Relaxed) + 1, Ordering::Release);
@@ -182,6 +197,25 @@ pub struct Map {
     pub counters: Arc<Counters>,
     /// Bridge maps only: numbers each committed mutation and feeds subscribers.
     pub(crate) feed: Option<Arc<Feed>>,
+    /// Which thread, if any, writes without shard locks (see `bias.rs`).
+    bias: Bias,
+}
+
+/// A shard lock held for a write; on release, claims the writer bias for
+/// `claim_for` (a thread id) if that is not 0.
+struct Locked<'m> {
+    guard: Option<MutexGuard<'m, ()>>,
+    claim_for: usize,
+    map: &'m Map,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if self.claim_for != 0 {
+            self.map.bias.claim(self.claim_for, self.map.shards.iter().map(|s| &s.lock));
+        }
+    }
 }
 
 thread_local! {
@@ -225,8 +259,8 @@ fn oom() -> Error {
 /// the table cannot change. Out of line, to keep optimistic reads short.
 #[cold]
 #[inline(never)]
-fn read_locked<R>(shard: &Shard, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
-    let _lock = shard.lock();
+fn read_locked<R>(map: &Map, shard: &Shard, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
+    let _lock = map.lock_shard(shard);
     let t = shard.table.load(Ordering::Acquire);
     // SAFETY: the caller is pinned; under the lock the table cannot change.
     (!t.is_null()).then(|| probe(unsafe { &*t })).flatten()
@@ -249,6 +283,7 @@ impl Map {
             shards: shards(|_| std::ptr::null_mut()),
             counters: Arc::default(),
             feed: None,
+            bias: Bias::new(epoch::thread_id()),
         };
         map.reserve(capacity)?;
         Ok(map)
@@ -288,6 +323,43 @@ impl Map {
 
     fn shard(&self, h: u64) -> &Shard {
         &self.shards[hash::shard_of(h, SHARD_BITS)]
+    }
+
+    /// The map's identity in write windows (its address, stable while any
+    /// call can reach it).
+    #[inline(always)]
+    fn id(&self) -> usize {
+        self as *const Map as usize
+    }
+
+    /// Locks a shard, with the writer bias out of other threads' hands.
+    fn lock_shard<'s>(&self, shard: &'s Shard) -> MutexGuard<'s, ()> {
+        self.bias.lock(&shard.lock, epoch::thread_id(), self.id())
+    }
+
+    /// Runs `f` with the right to write `shard`: in a window if this thread
+    /// owns the writer bias, else under the shard lock (counting the write
+    /// toward a claim).
+    #[inline(always)]
+    fn with_write<R>(&self, shard: &Shard, f: impl FnOnce() -> R) -> R {
+        let me = epoch::thread_id();
+        if let Some(_window) = self.bias.enter(me, self.id()) {
+            return f();
+        }
+        let _locked = self.write_locked(shard, me);
+        f()
+    }
+
+    #[inline(never)]
+    fn write_locked<'s>(&'s self, shard: &'s Shard, me: usize) -> Locked<'s> {
+        let guard = self.bias.lock(&shard.lock, me, self.id());
+        let claim_for = if shard.note_writer(me) { me } else { 0 };
+        Locked { guard: Some(guard), claim_for, map: self }
+    }
+
+    /// Whether the calling thread owns the writer bias (tests).
+    pub fn biased_to_caller(&self) -> bool {
+        self.bias.owned_by(epoch::thread_id())
     }
 
     /// Validates a key against the schema and hashes it.
@@ -367,7 +439,7 @@ impl Map {
                 Some(KeyRef::Int(k)) => OwnedKey::Int(k),
                 Some(KeyRef::Bytes(b)) => OwnedKey::Bytes(b.to_vec()),
             };
-            // SAFETY: the word was just stored under the lock the caller holds.
+            // SAFETY: the word was just stored with the caller's write access.
             feed.commit(op, key, || val_word.map_or(OwnedVal::None, |w| unsafe { OwnedVal::from_word(self.val_kind, w) }));
         }
     }
@@ -442,7 +514,7 @@ impl Map {
             }
             std::hint::spin_loop();
         }
-        read_locked(shard, probe)
+        read_locked(self, shard, probe)
     }
 
     pub fn contains(&self, key: KeyRef<'_>, guard: &Guard) -> Result<bool> {
@@ -450,11 +522,12 @@ impl Map {
     }
 
     /// Makes the shard's table safe to modify: creates it, copies it if a
-    /// snapshot shares it, grows it if `grow` and it is full. Under the lock.
+    /// snapshot shares it, grows it if `grow` and it is full. With write
+    /// access (the shard lock or the writer bias).
     #[inline]
     fn writable<'s>(&self, shard: &'s Shard, grow: bool) -> Result<&'s Table> {
         let cur = shard.table.load(Ordering::Relaxed);
-        // SAFETY: the shard holds a reference and we hold its lock.
+        // SAFETY: the shard holds a reference and we have write access.
         if let Some(t) = unsafe { cur.as_ref() } {
             if (!grow || t.has_room()) && !t.shared() {
                 return Ok(t);
@@ -475,7 +548,7 @@ impl Map {
             // SAFETY: just stored; the shard holds its reference.
             return Ok(unsafe { &*t });
         }
-        // SAFETY: the shard holds a reference and we hold its lock.
+        // SAFETY: the shard holds a reference and we have write access.
         let t = unsafe { &*cur };
         let full = grow && !t.has_room();
         if !full && !t.shared() {
@@ -513,22 +586,21 @@ impl Map {
         self.check_val(val)?;
         let vword = self.value_word(val)?;
         let shard = self.shard(h);
-        let _lock = shard.lock();
-        let result = if overwrite {
-            self.insert_locked(shard, key, h, vword, FM_OP_INSERT)
-        } else {
-            let cur = shard.table.load(Ordering::Relaxed);
-            // SAFETY: the shard's reference, under its lock.
-            if !cur.is_null() && unsafe { &*cur }.find(key, h).is_some() {
-                self.drop_unshared_value_word(vword);
-                return Ok(true);
+        self.with_write(shard, || {
+            if !overwrite {
+                let cur = shard.table.load(Ordering::Relaxed);
+                // SAFETY: the shard's reference, with write access.
+                if !cur.is_null() && unsafe { &*cur }.find(key, h).is_some() {
+                    self.drop_unshared_value_word(vword);
+                    return Ok(true);
+                }
             }
-            self.insert_locked(shard, key, h, vword, FM_OP_INSERT)
-        };
-        if result.is_err() {
-            self.drop_unshared_value_word(vword);
-        }
-        result
+            let result = self.insert_held(shard, key, h, vword, FM_OP_INSERT);
+            if result.is_err() {
+                self.drop_unshared_value_word(vword);
+            }
+            result
+        })
     }
 
     /// Inserts or overwrites the INT/FLOAT value word of an INT key: the hot
@@ -539,8 +611,7 @@ impl Map {
         debug_assert!(self.key_kind == FM_INT && !self.val_kind.is_blob());
         let h = hash::int(k);
         let shard = self.shard(h);
-        let _lock = shard.lock();
-        self.insert_locked(shard, KeyRef::Int(k), h, vword, FM_OP_INSERT)
+        self.with_write(shard, || self.insert_held(shard, KeyRef::Int(k), h, vword, FM_OP_INSERT))
     }
 
     /// A value word that never reached a table (its blob may go at once).
@@ -551,7 +622,8 @@ impl Map {
         }
     }
 
-    fn insert_locked(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64, op: fm_op) -> Result<bool> {
+    /// Inserts or overwrites; the caller holds the shard's write access.
+    fn insert_held(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64, op: fm_op) -> Result<bool> {
         let t = self.writable(shard, true)?;
         let slot = match t.probe(key, h) {
             Probe::Found(slot) => {
@@ -581,28 +653,31 @@ impl Map {
         self.take(key, &mut |_| Ok(()))
     }
 
-    /// Removes `key`, first handing its value word to `accept` under the
-    /// shard lock (a blob word stays valid for the caller's pinned call). If
-    /// `accept` fails, nothing is removed. Returns whether the key was present.
+    /// Removes `key`, first handing its value word to `accept` while this
+    /// thread holds the shard's write access (a blob word stays valid for
+    /// the caller's pinned call). `accept` is library code that calls no
+    /// caller callback. If it fails, nothing is removed. Returns whether the
+    /// key was present.
     pub fn take(&self, key: KeyRef<'_>, accept: &mut dyn FnMut(u64) -> Result<()>) -> Result<bool> {
         let (key, h) = self.check_key(key)?;
         let shard = self.shard(h);
-        let _lock = shard.lock();
-        let cur = shard.table.load(Ordering::Relaxed);
-        // SAFETY: the shard's reference, under its lock.
-        let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
-            return Ok(false);
-        };
-        // SAFETY: as above.
-        accept(unsafe { &*cur }.value(slot))?;
-        let t = self.writable(shard, false)?;
-        let slot = t.find(key, h).expect("present in the copy as in the original");
-        let (kw, vw) = shard.write_window(|| t.remove_at(slot));
-        shard.count_write(t.len());
-        self.committed(FM_OP_REMOVE, Some(key), None);
-        self.drop_key_word(kw);
-        self.drop_value_word(vw);
-        Ok(true)
+        self.with_write(shard, || {
+            let cur = shard.table.load(Ordering::Relaxed);
+            // SAFETY: the shard's reference, with write access.
+            let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
+                return Ok(false);
+            };
+            // SAFETY: as above.
+            accept(unsafe { &*cur }.value(slot))?;
+            let t = self.writable(shard, false)?;
+            let slot = t.find(key, h).expect("present in the copy as in the original");
+            let (kw, vw) = shard.write_window(|| t.remove_at(slot));
+            shard.count_write(t.len());
+            self.committed(FM_OP_REMOVE, Some(key), None);
+            self.drop_key_word(kw);
+            self.drop_value_word(vw);
+            Ok(true)
+        })
     }
 
     /// Adds `delta` to an INT or FLOAT value in one step; an absent key starts
@@ -611,21 +686,22 @@ impl Map {
         let (key, h) = self.check_key(key)?;
         self.check_val(delta)?;
         let shard = self.shard(h);
-        let _lock = shard.lock();
-        let t = self.writable(shard, true)?;
-        let old = t.find(key, h).map(|slot| t.value(slot));
-        let new = match delta {
-            ValIn::Int(d) => {
-                let base = old.unwrap_or(0) as i64;
-                base.checked_add(d)
-                    .ok_or_else(|| Error::new(FM_OVERFLOW, format!("{base} + {d} overflows int64")))?
-                    as u64
-            }
-            ValIn::Float(d) => (f64::from_bits(old.unwrap_or(0f64.to_bits())) + d).to_bits(),
-            ValIn::Bytes(_) => return fail(FM_WRONG_KIND, "add needs INT or FLOAT values"),
-        };
-        self.insert_locked(shard, key, h, new, FM_OP_ADD)?;
-        Ok(new)
+        self.with_write(shard, || {
+            let t = self.writable(shard, true)?;
+            let old = t.find(key, h).map(|slot| t.value(slot));
+            let new = match delta {
+                ValIn::Int(d) => {
+                    let base = old.unwrap_or(0) as i64;
+                    base.checked_add(d)
+                        .ok_or_else(|| Error::new(FM_OVERFLOW, format!("{base} + {d} overflows int64")))?
+                        as u64
+                }
+                ValIn::Float(d) => (f64::from_bits(old.unwrap_or(0f64.to_bits())) + d).to_bits(),
+                ValIn::Bytes(_) => return fail(FM_WRONG_KIND, "add needs INT or FLOAT values"),
+            };
+            self.insert_held(shard, key, h, new, FM_OP_ADD)?;
+            Ok(new)
+        })
     }
 
     /// Calls `f` with the current value, under the shard lock, and stores what
@@ -635,7 +711,7 @@ impl Map {
     pub fn update(&self, key: KeyRef<'_>, f: &mut dyn FnMut(&mut [u8]) -> Result<()>) -> Result<()> {
         let (key, h) = self.check_key(key)?;
         let shard = self.shard(h);
-        let _lock = shard.lock();
+        let _lock = self.lock_shard(shard);
         let cur = shard.table.load(Ordering::Relaxed);
         // SAFETY: the shard's reference, under its lock.
         let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
@@ -671,7 +747,7 @@ impl Map {
 
     /// Runs `f` with every shard locked, in shard order.
     fn with_all_locked<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _locks: Vec<_> = self.shards.iter().map(Shard::lock).collect();
+        let _locks: Vec<_> = self.shards.iter().map(|s| self.lock_shard(s)).collect();
         f()
     }
 
@@ -708,6 +784,7 @@ impl Map {
             shards,
             counters: Arc::default(),
             feed: None,
+            bias: Bias::new(epoch::thread_id()),
         }
     }
 
@@ -739,7 +816,7 @@ impl Map {
         let per_shard = per_shard + 3 * (per_shard as f64).sqrt() as usize + 4;
         let capacity = capacity_for(per_shard).ok_or_else(oom)?;
         for shard in self.shards.iter() {
-            let _lock = shard.lock();
+            let _lock = self.lock_shard(shard);
             let cur = shard.table.load(Ordering::Relaxed);
             let new = if cur.is_null() {
                 Table::alloc(capacity, self.key_kind.is_blob(), self.val_kind.is_blob())

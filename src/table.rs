@@ -4,7 +4,8 @@
 //! Every word is an atomic and a table never changes size during its life,
 //! so a reader may probe it without a lock while a writer works on it; the
 //! shard's sequence counter tells the reader when to retry (see `map.rs`).
-//! Writers are serialised by the shard lock.
+//! Writers are serialised by the shard's write access (its lock, or the
+//! map's writer bias: see `bias.rs`).
 //!
 //! Key words: an INT key is stored as itself, except key 0, which would look
 //! like an empty slot and lives in a side slot (`zero_*`). A STR/BYTES key is
@@ -49,7 +50,7 @@ const MIN_CAPACITY: usize = 16;
 pub struct Table {
     refs: AtomicUsize,
     mask: usize,
-    /// Entries, including the side slot. Written only under the shard lock.
+    /// Entries, including the side slot. Written only with write access.
     len: AtomicUsize,
     /// Heap bytes held by blobs this table references (for stats).
     blob_bytes: AtomicUsize,
@@ -266,8 +267,8 @@ impl Table {
     }
 
     /// Walks the probe run from the home slot of `h` until `eq` accepts a
-    /// key word or an empty slot ends the run. The lock holder's table has
-    /// an empty slot (the load limit), so the walk ends.
+    /// key word or an empty slot ends the run. A writer's table has an
+    /// empty slot (the load limit), so the walk ends.
     #[inline(always)]
     fn probe_run(&self, h: u64, eq: impl Fn(u64) -> bool) -> Probe {
         let mut i = h as usize & self.mask;
