@@ -82,14 +82,21 @@ impl Bias {
         Bias { owner: AtomicUsize::new(owner) }
     }
 
-    /// Opens a window for thread `me` (its id; 0 never owns) on map `map`
-    /// (the map's address) if `me` owns the bias.
+    /// What a window names in its thread's record: this bias's address
+    /// (stable: a map keeps its bias boxed).
     #[inline(always)]
-    pub fn enter(&self, me: usize, map: usize) -> Option<Window> {
+    fn id(&self) -> usize {
+        self as *const Bias as usize
+    }
+
+    /// Opens a window for thread `me` (its id; 0 never owns) if `me` owns
+    /// the bias.
+    #[inline(always)]
+    pub fn enter(&self, me: usize) -> Option<Window> {
         if me == NONE || self.owner.load(Ordering::Relaxed) != me {
             return None;
         }
-        epoch::open_window(me, map);
+        epoch::open_window(me, self.id());
         if self.owner.load(Ordering::Relaxed) != me {
             epoch::close_window(me);
             return None;
@@ -97,17 +104,17 @@ impl Bias {
         Some(Window { me })
     }
 
-    /// Locks `m` (a shard of map `map`) for thread `me`, revoking the bias
-    /// of any other owner first.
-    pub fn lock<'m>(&self, m: &'m Mutex<()>, me: usize, map: usize) -> MutexGuard<'m, ()> {
+    /// Locks `m` (a shard lock of this bias's map) for thread `me`,
+    /// revoking the bias of any other owner first.
+    pub fn lock<'m>(&self, m: &'m Mutex<()>, me: usize) -> MutexGuard<'m, ()> {
         let guard = lock(m);
-        self.exclude_owner(me, map);
+        self.exclude_owner(me);
         guard
     }
 
     /// Returns once no thread but `me` owns the bias. Called under a shard
     /// lock: from then until the lock is released, no claim can complete.
-    pub fn exclude_owner(&self, me: usize, map: usize) {
+    pub fn exclude_owner(&self, me: usize) {
         loop {
             let owner = self.owner.load(Ordering::Acquire);
             if owner == NONE || owner == me {
@@ -119,7 +126,7 @@ impl Bias {
                 continue;
             }
             if self.owner.compare_exchange(owner, REVOKING, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-                epoch::await_window(owner, map);
+                epoch::await_window(owner, self.id());
                 self.owner.store(NONE, Ordering::Release);
                 return;
             }
@@ -136,8 +143,8 @@ impl Bias {
             return;
         }
         for m in locks {
-            // A held lock (or a poisoned one, which is free) : only an
-            // unlocked mutex proves its last holder finished.
+            // Only an unlocked mutex (a poisoned one is unlocked too)
+            // proves that its last holder finished.
             let free = match m.try_lock() {
                 Ok(_) => true,
                 Err(std::sync::TryLockError::Poisoned(_)) => true,

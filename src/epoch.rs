@@ -57,8 +57,8 @@ struct Record {
     /// Set when the owner sealed a bag while pinned: its own pin kept that
     /// bag from being freed, so the outermost unpin tries again. Owner only.
     sealed_while_pinned: AtomicBool,
-    /// The map (its address) whose lock-free write window this thread is
-    /// in, or 0: see `bias.rs`. Written by the owner, read by revokers.
+    /// What this thread's lock-free write window is on (a map's writer
+    /// bias, by address), or 0: see `bias.rs`. Written by the owner, read by revokers.
     writing: AtomicUsize,
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
@@ -280,14 +280,15 @@ pub fn windows_available() -> bool {
     barrier_mode() == BARRIER_MEMBARRIER
 }
 
-/// Announces that the calling thread (id `me`, its own record) writes map
-/// `map` without a lock, then fences against revokers (the owner's half of
-/// the store-buffer pattern: a compiler fence while membarrier serves).
+/// Announces that the calling thread (id `me`, its own record) writes,
+/// without a lock, the map whose writer bias is at address `id`, then
+/// fences against revokers (the owner's half of the store-buffer pattern:
+/// a compiler fence while membarrier serves).
 #[inline(always)]
-pub fn open_window(me: usize, map: usize) {
+pub fn open_window(me: usize, id: usize) {
     debug_assert_eq!(me, thread_id());
     // SAFETY: `me` is the caller's own record; records are never freed.
-    unsafe { &*(me as *const Record) }.writing.store(map, Ordering::Relaxed);
+    unsafe { &*(me as *const Record) }.writing.store(id, Ordering::Relaxed);
     if readers_fence_themselves() {
         fence(Ordering::SeqCst);
     } else {
@@ -304,15 +305,15 @@ pub fn close_window(me: usize) {
 }
 
 /// Waits until thread `owner` (an id from [`thread_id`]) is out of any write
-/// window on `map` it may have opened before the caller's last store: first
+/// window on `id` it may have opened before the caller's last store: first
 /// a process-wide barrier (the heavy half), then the owner's flag. The
 /// window does no blocking work, so the wait is short.
-pub fn await_window(owner: usize, map: usize) {
+pub fn await_window(owner: usize, id: usize) {
     strict_heavy_barrier();
     // SAFETY: ids are record addresses; records are never freed.
     let rec = unsafe { &*(owner as *const Record) };
     let mut spins = 0u32;
-    while rec.writing.load(Ordering::Acquire) == map {
+    while rec.writing.load(Ordering::Acquire) == id {
         spins += 1;
         if spins < 64 {
             std::hint::spin_loop();

@@ -6,7 +6,9 @@
 //! seqlock). Only removals, which move entries, make readers retry; inserts,
 //! overwrites and adds change one atomic word at a time.
 //!
-//! Writers take the shard lock. A table that a snapshot or clone also holds
+//! Writers take the shard lock, except the one thread that holds the map's
+//! writer bias (`bias.rs`), which writes lock-free until another thread
+//! needs a lock and revokes it. A table that a snapshot or clone also holds
 //! is copied first (copy-on-write, per shard); a full table is replaced by a
 //! bigger copy. A replaced table is released through the epoch scheme,
 //! because readers may still be probing it.
@@ -19,7 +21,6 @@ use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ord
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bias::{Bias, CLAIM_STREAK};
-
 use crate::blob;
 use crate::bridge::{fm_op, Feed, OwnedKey, OwnedVal, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOVE, FM_OP_UPDATE};
 use crate::epoch::{self, Guard};
@@ -113,10 +114,19 @@ struct Shard {
     /// row it made (under the lock): when to claim the writer bias.
     last_writer: AtomicUsize,
     streak: AtomicU32,
+    /// The map's writer bias (boxed by the map, which owns both it and the
+    /// shards). Kept here so that a reader's locked fallback reaches it from
+    /// the shard alone: one register fewer on the read path.
+    bias: *const Bias,
 }
 
+// SAFETY: `bias` points to a `Bias` (which is Sync) that lives as long as
+// the shard; everything else is Send + Sync already.
+unsafe impl Send for Shard {}
+unsafe impl Sync for Shard {}
+
 impl Shard {
-    fn new(table: *mut Table) -> Shard {
+    fn new(table: *mut Table, bias: *const Bias) -> Shard {
         // SAFETY: a non-null table handed to a new shard is alive (the caller owns its reference).
         let count = unsafe { table.as_ref() }.map_or(0, Table::len);
         Shard {
@@ -127,7 +137,18 @@ impl Shard {
             writes: AtomicU64::new(0),
             last_writer: AtomicUsize::new(0),
             streak: AtomicU32::new(0),
+            bias,
         }
+    }
+    #[inline(always)]
+    fn bias(&self) -> &Bias {
+        // SAFETY: see the field.
+        unsafe { &*self.bias }
+    }
+    /// Locks the shard for the calling thread, with the writer bias out of
+    /// other threads' hands.
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.bias().lock(&self.lock, epoch::thread_id())
     }
     /// Counts a locked write by thread `me`. Under the lock. True each time
     /// the thread's streak of writes here reaches a multiple of CLAIM_STREAK.
@@ -208,7 +229,8 @@ pub struct Map {
     /// Bridge maps only: numbers each committed mutation and feeds subscribers.
     pub(crate) feed: Option<Arc<Feed>>,
     /// Which thread, if any, writes without shard locks (see `bias.rs`).
-    bias: Bias,
+    /// Boxed: the shards point to it.
+    bias: Box<Bias>,
 }
 
 /// A shard lock held for a write; on release, claims the writer bias for
@@ -255,9 +277,10 @@ impl Drop for CallbackScope {
     }
 }
 
-/// The shards of a new map, the i-th starting with `table(i)`.
-fn shards(table: impl Fn(usize) -> *mut Table) -> Box<[Shard; SHARDS]> {
-    let v: Box<[Shard]> = (0..SHARDS).map(|i| Shard::new(table(i))).collect();
+/// The shards of a new map with writer bias `bias`, the i-th starting with
+/// `table(i)`.
+fn shards(bias: &Bias, table: impl Fn(usize) -> *mut Table) -> Box<[Shard; SHARDS]> {
+    let v: Box<[Shard]> = (0..SHARDS).map(|i| Shard::new(table(i), bias)).collect();
     v.try_into().unwrap_or_else(|_| unreachable!("exactly SHARDS shards"))
 }
 
@@ -269,8 +292,8 @@ fn oom() -> Error {
 /// the table cannot change. Out of line, to keep optimistic reads short.
 #[cold]
 #[inline(never)]
-fn read_locked<R>(map: &Map, shard: &Shard, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
-    let _lock = map.lock_shard(shard);
+fn read_locked<R>(shard: &Shard, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
+    let _lock = shard.lock();
     let t = shard.table.load(Ordering::Acquire);
     // SAFETY: the caller is pinned; under the lock the table cannot change.
     (!t.is_null()).then(|| probe(unsafe { &*t })).flatten()
@@ -287,13 +310,14 @@ impl Map {
             return fail(FM_INVALID_ARGUMENT, "FLOAT is not a key kind (keys are INT, STR or BYTES)");
         }
         hash::init();
+        let bias = Box::new(Bias::new(epoch::thread_id()));
         let map = Map {
             key_kind,
             val_kind,
-            shards: shards(|_| std::ptr::null_mut()),
+            shards: shards(&bias, |_| std::ptr::null_mut()),
             counters: Arc::default(),
             feed: None,
-            bias: Bias::new(epoch::thread_id()),
+            bias,
         };
         map.reserve(capacity)?;
         Ok(map)
@@ -335,18 +359,6 @@ impl Map {
         &self.shards[hash::shard_of(h, SHARD_BITS)]
     }
 
-    /// The map's identity in write windows (its address, stable while any
-    /// call can reach it).
-    #[inline(always)]
-    fn id(&self) -> usize {
-        self as *const Map as usize
-    }
-
-    /// Locks a shard, with the writer bias out of other threads' hands.
-    fn lock_shard<'s>(&self, shard: &'s Shard) -> MutexGuard<'s, ()> {
-        self.bias.lock(&shard.lock, epoch::thread_id(), self.id())
-    }
-
     /// Runs `f` with the right to write `shard`: in a window if this thread
     /// owns the writer bias, else under the shard lock (counting the write
     /// toward a claim). Once access is granted it asks the CPU for the home
@@ -355,7 +367,7 @@ impl Map {
     #[inline(always)]
     fn with_write<R>(&self, shard: &Shard, h: u64, f: impl FnOnce() -> R) -> R {
         let me = epoch::thread_id();
-        if let Some(_window) = self.bias.enter(me, self.id()) {
+        if let Some(_window) = self.bias.enter(me) {
             shard.prefetch_home(h);
             return f();
         }
@@ -366,7 +378,7 @@ impl Map {
 
     #[inline(never)]
     fn write_locked<'s>(&'s self, shard: &'s Shard, me: usize) -> Locked<'s> {
-        let guard = self.bias.lock(&shard.lock, me, self.id());
+        let guard = self.bias.lock(&shard.lock, me);
         let claim_for = if shard.note_writer(me) { me } else { 0 };
         Locked { guard: Some(guard), claim_for, map: self }
     }
@@ -528,7 +540,7 @@ impl Map {
             }
             std::hint::spin_loop();
         }
-        read_locked(self, shard, probe)
+        read_locked(shard, probe)
     }
 
     pub fn contains(&self, key: KeyRef<'_>, guard: &Guard) -> Result<bool> {
@@ -725,7 +737,7 @@ impl Map {
     pub fn update(&self, key: KeyRef<'_>, f: &mut dyn FnMut(&mut [u8]) -> Result<()>) -> Result<()> {
         let (key, h) = self.check_key(key)?;
         let shard = self.shard(h);
-        let _lock = self.lock_shard(shard);
+        let _lock = shard.lock();
         let cur = shard.table.load(Ordering::Relaxed);
         // SAFETY: the shard's reference, under its lock.
         let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
@@ -761,7 +773,7 @@ impl Map {
 
     /// Runs `f` with every shard locked, in shard order.
     fn with_all_locked<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _locks: Vec<_> = self.shards.iter().map(|s| self.lock_shard(s)).collect();
+        let _locks: Vec<_> = self.shards.iter().map(|s| s.lock()).collect();
         f()
     }
 
@@ -788,7 +800,8 @@ impl Map {
     /// An independent map with the same contents, sharing tables until either side writes.
     pub fn clone_map(&self) -> Map {
         let mut snap = self.snapshot();
-        let shards = shards(|i| snap.tables[i] as *mut Table);
+        let bias = Box::new(Bias::new(epoch::thread_id()));
+        let shards = shards(&bias, |i| snap.tables[i] as *mut Table);
         // The new shards own the snapshot's references now: empty it, so that
         // dropping it releases none of them (and frees its vector).
         snap.tables.clear();
@@ -798,7 +811,7 @@ impl Map {
             shards,
             counters: Arc::default(),
             feed: None,
-            bias: Bias::new(epoch::thread_id()),
+            bias,
         }
     }
 
@@ -830,7 +843,7 @@ impl Map {
         let per_shard = per_shard + 3 * (per_shard as f64).sqrt() as usize + 4;
         let capacity = capacity_for(per_shard).ok_or_else(oom)?;
         for shard in self.shards.iter() {
-            let _lock = self.lock_shard(shard);
+            let _lock = shard.lock();
             let cur = shard.table.load(Ordering::Relaxed);
             let new = if cur.is_null() {
                 Table::alloc(capacity, self.key_kind.is_blob(), self.val_kind.is_blob())
