@@ -48,6 +48,10 @@ const BAG_BYTES: usize = 1 << 20;
 /// memory should come back promptly).
 pub(crate) const SEAL_NOW: usize = usize::MAX;
 
+/// Aligned to two cache lines (the pair the adjacent-line prefetcher
+/// fetches together): every pin writes its record, so two threads' records
+/// sharing a line would make their calls bounce it between cores.
+#[repr(align(128))]
 struct Record {
     /// 0 when the owning thread is outside ferrymap, else the epoch it saw.
     active: AtomicU64,
