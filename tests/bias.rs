@@ -270,3 +270,40 @@ fn claims_while_the_other_thread_holds_the_lock_lose_nothing() {
         assert_eq!(race_adds(1, 200_000), vec![Some(400_000)]);
     }
 }
+
+#[test]
+fn updates_under_the_lock_and_the_owners_lock_free_adds_do_not_overlap() {
+    // `update` runs its callback under the shard lock, so it always takes
+    // the lock path and revokes the creator's bias; the creator keeps
+    // adding meanwhile. Every add and every update must count.
+    const KEYS: i64 = 2;
+    const ROUNDS: i64 = 100_000;
+    let m = int_map();
+    for k in 0..KEYS {
+        put(&m, k, 0);
+    }
+    let start = Arc::new(Barrier::new(2));
+    let updater = {
+        let (m, start) = (m.clone(), start.clone());
+        thread::spawn(move || {
+            start.wait();
+            for i in 0..ROUNDS {
+                let _g = epoch::pin();
+                m.update(KeyRef::Int((i % KEYS) as u64), &mut |bytes| {
+                    let v = i64::from_ne_bytes(bytes[..8].try_into().unwrap());
+                    bytes[..8].copy_from_slice(&(v + 1000).to_ne_bytes());
+                    Ok(())
+                })
+                .expect("update");
+            }
+        })
+    };
+    start.wait();
+    for i in 0..ROUNDS {
+        add(&m, i % KEYS, 1);
+    }
+    updater.join().unwrap();
+    for k in 0..KEYS {
+        assert_eq!(get(&m, k), Some(ROUNDS / KEYS * 1001), "key {k}");
+    }
+}
