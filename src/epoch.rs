@@ -273,7 +273,7 @@ fn readers_fence_themselves() -> bool {
 /// The calling thread's id, or 0 when it has no record of its own (it never
 /// pinned, or its thread-local state is being torn down).
 #[inline(always)]
-pub fn thread_id() -> usize {
+pub(crate) fn thread_id() -> usize {
     this_thread::record() as usize
 }
 
@@ -289,7 +289,7 @@ pub fn windows_available() -> bool {
 /// fences against revokers (the owner's half of the store-buffer pattern:
 /// a compiler fence while membarrier serves).
 #[inline(always)]
-pub fn open_window(me: usize, id: usize) {
+pub(crate) fn open_window(me: usize, id: usize) {
     debug_assert_eq!(me, thread_id());
     // SAFETY: `me` is the caller's own record; records are never freed.
     unsafe { &*(me as *const Record) }.writing.store(id, Ordering::Relaxed);
@@ -303,7 +303,7 @@ pub fn open_window(me: usize, id: usize) {
 /// Ends the window `open_window` announced; the thread's writes happen
 /// before a revoker's load that sees it closed.
 #[inline(always)]
-pub fn close_window(me: usize) {
+pub(crate) fn close_window(me: usize) {
     // SAFETY: as in open_window.
     unsafe { &*(me as *const Record) }.writing.store(0, Ordering::Release);
 }
@@ -312,7 +312,7 @@ pub fn close_window(me: usize) {
 /// window on `id` it may have opened before the caller's last store: first
 /// a process-wide barrier (the heavy half), then the owner's flag. The
 /// window does no blocking work, so the wait is short.
-pub fn await_window(owner: usize, id: usize) {
+pub(crate) fn await_window(owner: usize, id: usize) {
     strict_heavy_barrier();
     // SAFETY: ids are record addresses; records are never freed.
     let rec = unsafe { &*(owner as *const Record) };

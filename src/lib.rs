@@ -16,7 +16,7 @@
 // internal `len` methods have no use for `is_empty`.
 #![allow(clippy::needless_lifetimes, clippy::len_without_is_empty)]
 
-pub mod bias;
+pub(crate) mod bias;
 pub mod blob;
 pub mod bridge;
 pub mod codec;

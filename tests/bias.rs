@@ -226,25 +226,32 @@ fn the_bias_of_a_thread_that_ended_passes_on_safely() {
     assert_eq!(m.len() as i64, CLAIMING_RUN);
 }
 
+/// Runs `other` on a second thread and `mine` on the calling one (the
+/// map's creator, so its owner), both released at the same moment.
+fn together(m: &Arc<Map>, other: impl FnOnce(&Map) + Send + 'static, mine: impl FnOnce(&Map)) {
+    let start = Arc::new(Barrier::new(2));
+    let second = {
+        let (m, start) = (m.clone(), start.clone());
+        thread::spawn(move || {
+            start.wait();
+            other(&m);
+        })
+    };
+    start.wait();
+    mine(m);
+    second.join().unwrap();
+}
+
 /// The creator and a second thread add 1 to the keys `0..keys` in turn,
 /// starting together; returns each key's total.
 fn race_adds(keys: i64, adds: i64) -> Vec<Option<i64>> {
     let m = int_map();
-    let start = Arc::new(Barrier::new(2));
-    let other = {
-        let (m, start) = (m.clone(), start.clone());
-        thread::spawn(move || {
-            start.wait();
-            for i in 0..adds {
-                add(&m, i % keys, 1);
-            }
-        })
+    let add_all = move |m: &Map| {
+        for i in 0..adds {
+            add(m, i % keys, 1);
+        }
     };
-    start.wait();
-    for i in 0..adds {
-        add(&m, i % keys, 1);
-    }
-    other.join().unwrap();
+    together(&m, add_all, add_all);
     (0..keys).map(|k| get(&m, k)).collect()
 }
 
@@ -282,27 +289,22 @@ fn updates_under_the_lock_and_the_owners_lock_free_adds_do_not_overlap() {
     for k in 0..KEYS {
         put(&m, k, 0);
     }
-    let start = Arc::new(Barrier::new(2));
-    let updater = {
-        let (m, start) = (m.clone(), start.clone());
-        thread::spawn(move || {
-            start.wait();
-            for i in 0..ROUNDS {
-                let _g = epoch::pin();
-                m.update(KeyRef::Int((i % KEYS) as u64), &mut |bytes| {
-                    let v = i64::from_ne_bytes(bytes[..8].try_into().unwrap());
-                    bytes[..8].copy_from_slice(&(v + 1000).to_ne_bytes());
-                    Ok(())
-                })
-                .expect("update");
-            }
-        })
+    let update_all = |m: &Map| {
+        for i in 0..ROUNDS {
+            let _g = epoch::pin();
+            m.update(KeyRef::Int((i % KEYS) as u64), &mut |bytes| {
+                let v = i64::from_ne_bytes(bytes[..8].try_into().unwrap());
+                bytes[..8].copy_from_slice(&(v + 1000).to_ne_bytes());
+                Ok(())
+            })
+            .expect("update");
+        }
     };
-    start.wait();
-    for i in 0..ROUNDS {
-        add(&m, i % KEYS, 1);
-    }
-    updater.join().unwrap();
+    together(&m, update_all, |m| {
+        for i in 0..ROUNDS {
+            add(m, i % KEYS, 1);
+        }
+    });
     for k in 0..KEYS {
         assert_eq!(get(&m, k), Some(ROUNDS / KEYS * 1001), "key {k}");
     }
