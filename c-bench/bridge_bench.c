@@ -1,9 +1,13 @@
 /* Bridge-mode benchmark from C: synchronous round-trip latency (p50, p99,
  * p99.9) beside the direct map, pipelined tickets from one producer, batched
- * submissions, two producers, and the CPU an idle bridge uses.
+ * submissions, two producers, and the CPU an idle bridge uses. Beside the
+ * pipelined figure it times a cache line passed between two threads by
+ * plain C, no ferrymap: what moving a line between the cores costs right
+ * now, which on this VM changes by 3-4x from one second to the next.
  * Reports numbers only; asserts nothing about speed.
  * Usage: bridge_bench [scale [only]]   (scale 1 = default sizes; smaller for a smoke run;
  * `only` runs one part: latency, pipelined, batched, two, idle, e.g. under a profiler) */
+#include <stdatomic.h>
 #define _DEFAULT_SOURCE
 #include <inttypes.h>
 #include <pthread.h>
@@ -90,6 +94,40 @@ static double pipelined_round(fm_handle m, size_t n, size_t window, fm_handle *t
             tickets[i] = 0;
         }
     return (now_ns() - t0) / 1e9;
+}
+
+static _Alignas(128) atomic_long pingpong_turn;
+enum { PINGPONG_ROUNDS = 100000 };
+
+static void *pong(void *arg) {
+    (void)arg;
+    for (long i = 0; i < PINGPONG_ROUNDS; i++) {
+        while (atomic_load_explicit(&pingpong_turn, memory_order_acquire) != 2 * i + 1) {
+        }
+        atomic_store_explicit(&pingpong_turn, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Round trip of one cache line between this thread and another (no
+ * ferrymap): the floor under anything that crosses cores one at a time. */
+static void pingpong(void) {
+    usleep(200000); /* a spinning bridge owner would share the cores */
+    pthread_t t;
+    atomic_store(&pingpong_turn, 0);
+    if (pthread_create(&t, NULL, pong, NULL) != 0) {
+        perror("pthread_create");
+        exit(1);
+    }
+    double t0 = now_ns();
+    for (long i = 0; i < PINGPONG_ROUNDS; i++) {
+        atomic_store_explicit(&pingpong_turn, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&pingpong_turn, memory_order_acquire) != 2 * i + 2) {
+        }
+    }
+    double ns = (now_ns() - t0) / PINGPONG_ROUNDS;
+    pthread_join(t, NULL);
+    printf("%-28s %8.0f ns (plain C, no ferrymap)\n", "cache line round trip", ns);
 }
 
 /* One producer keeps up to `window` single-request tickets in flight. An
@@ -205,7 +243,11 @@ int main(int argc, char **argv) {
         latency("direct map, sync get", direct);
         latency("bridge map, sync get", bridge);
     }
-    if (PART("pipelined")) pipelined(bridge);
+    if (PART("pipelined")) {
+        pingpong();
+        pipelined(bridge);
+        pingpong();
+    }
     if (PART("batched")) batched(bridge);
     if (PART("two")) two_producers(bridge);
     if (PART("idle")) idle(bridge);
