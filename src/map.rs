@@ -640,6 +640,48 @@ impl Map {
         self.with_write(shard, h, || self.insert_held(shard, KeyRef::Int(k), h, vword, FM_OP_INSERT))
     }
 
+    /// The insert of INT key `k` (not 0) with an INT or FLOAT value word when
+    /// it needs nothing but the store: the calling thread owns the writer
+    /// bias, and the key's shard has a table that no snapshot shares and
+    /// that has room. Some(whether a value was replaced); None, with nothing
+    /// changed, sends the caller to [`Map::insert_int`].
+    ///
+    /// It allocates nothing, retires nothing, runs no caller code and
+    /// builds no error, so it cannot panic: the integer insert exports run
+    /// it outside their panic boundary, under an [`epoch::ReadPin`], as the
+    /// integer gets do (that boundary kept the whole insert out of line,
+    /// its arguments and result passed through memory).
+    #[inline(always)]
+    pub fn insert_int_plain(&self, k: u64, vword: u64) -> Option<bool> {
+        debug_assert!(self.key_kind == FM_INT && !self.val_kind.is_blob());
+        if k == 0 || self.feed.is_some() {
+            return None;
+        }
+        let h = hash::int(k);
+        let shard = self.shard(h);
+        let _window = self.bias.enter(epoch::thread_id())?;
+        // SAFETY: the shard's reference, with write access (the window):
+        // only this thread can replace or release the table meanwhile.
+        let t = unsafe { shard.table.load(Ordering::Relaxed).as_ref() }?;
+        t.prefetch_home(h);
+        if !t.has_room() || t.shared() {
+            return None;
+        }
+        let replaced = match t.probe(KeyRef::Int(k), h) {
+            Probe::Found(slot) => {
+                t.set_value(slot, vword);
+                true
+            }
+            Probe::Vacant(_) if t.len() >= MAX_SHARD_ENTRIES => return None,
+            Probe::Vacant(slot) => {
+                t.insert_at(slot, k, vword);
+                false
+            }
+        };
+        shard.count_write(t.len());
+        Some(replaced)
+    }
+
     /// A value word that never reached a table (its blob may go at once).
     fn drop_unshared_value_word(&self, word: u64) {
         if self.val_kind.is_blob() {

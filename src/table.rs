@@ -300,10 +300,13 @@ impl Table {
     }
 
     /// Writer only: replaces the value word, returning the old one (whose blob
-    /// reference, if any, passes to the caller).
+    /// reference, if any, passes to the caller). A load and a store, not a
+    /// swap: only the holder of write access stores value words, and a
+    /// locked swap would make the writer wait for all its earlier stores.
     pub fn set_value(&self, slot: usize, word: u64) -> u64 {
         self.track_value_bytes(word, true);
-        let old = self.val_word(slot).swap(word, Ordering::AcqRel);
+        let old = self.val_word(slot).load(Ordering::Relaxed);
+        self.val_word(slot).store(word, Ordering::Release);
         self.track_value_bytes(old, false);
         old
     }

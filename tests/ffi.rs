@@ -184,6 +184,65 @@ fn update_in_place_and_reentrancy() {
     ok(fm_map_free(m));
 }
 
+/// `fm_insert_i64_*` first try a lock-free path that needs the writer bias
+/// and a table with room that no snapshot shares, and fall back to the
+/// general one otherwise. Each fallback (growth, a shared table, key 0,
+/// another thread's locked writes) must report replacement exactly.
+#[test]
+fn integer_inserts_report_replacement_on_every_path() {
+    let _l = leakcheck();
+    let m = new_map(FM_INT, FM_INT);
+    for k in 0..5_000 {
+        assert!(!put_ii(m, k, k), "new key {k} (the map grows meanwhile)");
+    }
+    for k in 0..5_000 {
+        assert!(put_ii(m, k, k + 1), "overwrite of {k}");
+    }
+    let mut it = 0;
+    ok(unsafe { fm_iter_new(m, &mut it) });
+    for k in (0..5_000).step_by(7) {
+        assert!(put_ii(m, k, -k), "overwrite of {k} in a table a snapshot shares");
+    }
+    assert!(!put_ii(m, 5_000, 0), "new key in a table a snapshot shares");
+    let mut seen = drain_ii(it);
+    seen.sort_unstable();
+    assert_eq!(seen, (0..5_000).map(|k| (k, k + 1)).collect::<Vec<_>>());
+    ok(fm_iter_free(it));
+    // Another thread writes under the shard locks, which revokes the bias.
+    std::thread::spawn(move || {
+        for k in 4_990..5_010 {
+            assert_eq!(put_ii(m, k, 7), k <= 5_000, "key {k} from another thread");
+        }
+    })
+    .join()
+    .unwrap();
+    for k in 5_000..5_020 {
+        assert_eq!(put_ii(m, k, 8), k < 5_010, "key {k} after the revocation");
+    }
+    assert_eq!(len(m), 5_020);
+    for k in 0..5_020 {
+        let want = match k {
+            5_000..=5_019 => 8,
+            4_990..=4_999 => 7,
+            _ if k % 7 == 0 => -k,
+            _ => k + 1,
+        };
+        assert_eq!(get_ii(m, k), Some(want), "key {k}");
+    }
+    ok(fm_map_free(m));
+
+    let f = new_map(FM_INT, FM_FLOAT);
+    let mut replaced = true;
+    ok(unsafe { fm_insert_i64_f64(f, 3, 1.5, &mut replaced) });
+    assert!(!replaced);
+    ok(unsafe { fm_insert_i64_f64(f, 3, -2.25, &mut replaced) });
+    assert!(replaced);
+    let mut x = 0.0;
+    ok(unsafe { fm_get_i64_f64(f, 3, &mut x) });
+    assert_eq!(x, -2.25);
+    ok(fm_map_free(f));
+}
+
 #[test]
 fn iterator_is_a_snapshot() {
     let _l = leakcheck();

@@ -130,8 +130,23 @@ pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64,
 /// Some(whether a value was replaced). None, also on failure (out of
 /// memory: nothing was changed), sends the caller to its general path,
 /// which repeats the checks and reports the error.
+///
+/// First the plain case (`Map::insert_int_plain`: the thread owns the
+/// map's writer bias and the table has room), which cannot panic and so
+/// runs without a panic boundary, under a pin that never collects. Growth,
+/// copy-on-write and locked writes, which allocate and retire, run inside
+/// the boundary under an ordinary pin.
 #[inline(always)]
 fn insert_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
+    if let Some(g) = epoch::pin_outermost_read() {
+        if let Some(m) = super::direct_map(map, &g) {
+            if m.key_kind == FM_INT && m.val_kind == val_kind {
+                if let Some(replaced) = m.insert_int_plain(key, vword) {
+                    return Some(replaced);
+                }
+            }
+        }
+    }
     catch_unwind(|| {
         let g = epoch::pin_outermost()?;
         match super::direct_map(map, &g) {
