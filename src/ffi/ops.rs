@@ -147,6 +147,13 @@ fn insert_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vw
             }
         }
     }
+    insert_int_in_boundary(map, key, val_kind, vword)
+}
+
+/// The rest of `insert_int_direct`, out of line so that the plain case
+/// keeps its arguments in registers.
+#[inline(never)]
+fn insert_int_in_boundary(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
     catch_unwind(|| {
         let g = epoch::pin_outermost()?;
         match super::direct_map(map, &g) {
