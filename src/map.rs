@@ -667,7 +667,7 @@ impl Map {
         if !t.has_room() || t.shared() {
             return None;
         }
-        let replaced = match t.probe(KeyRef::Int(k), h) {
+        let replaced = match t.probe_int(k, h) {
             Probe::Found(slot) => {
                 t.set_value(slot, vword);
                 true

@@ -122,7 +122,14 @@ pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64,
         Out::optional(replaced).write(was);
         return FM_OK;
     }
-    insert(map, int_key(key), move || Ok(ValIn::Int(value)), true, replaced)
+    insert_int_general(map, key, ValIn::Int(value), replaced)
+}
+
+/// The general path of the integer inserts: out of line, so that the
+/// exports' fast path saves no registers and reserves no stack for it.
+#[inline(never)]
+fn insert_int_general(map: fm_handle, key: i64, value: ValIn<'static>, replaced: *mut bool) -> fm_status {
+    insert(map, int_key(key), move || Ok(value), true, replaced)
 }
 
 /// The insert into a direct map with INT keys and `val_kind` values
@@ -175,7 +182,7 @@ pub unsafe extern "C" fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64,
         Out::optional(replaced).write(was);
         return FM_OK;
     }
-    insert(map, int_key(key), move || Ok(ValIn::Float(value)), true, replaced)
+    insert_int_general(map, key, ValIn::Float(value), replaced)
 }
 
 /// Inserts or overwrites in an INT→STR or INT→BYTES map. The library copies
