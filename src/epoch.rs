@@ -67,6 +67,23 @@ struct Record {
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
     next: *mut Record,
+    /// The thread's last map lookup on the integer fast paths (see
+    /// `ffi::ops`). Owner only.
+    map_cache: MapCache,
+}
+
+/// A thread's memo of one map handle it resolved: the handle, the map's
+/// fast word (`Map::fast_word`) and the registry's count of map frees
+/// read before the handle was found live. While that count has not moved,
+/// no map handle was freed since, so the handle is still live and the word
+/// still right. Only the owning thread touches it (relaxed atomics compile
+/// to plain moves); a record passed to a new thread keeps a memo that is
+/// just as true for it.
+#[derive(Default)]
+pub struct MapCache {
+    pub handle: AtomicU64,
+    pub word: AtomicU64,
+    pub frees: AtomicU64,
 }
 
 /// Something to drop later: a pointer and the function that drops it.
@@ -376,6 +393,7 @@ fn acquire_record() -> *const Record {
         writing: AtomicUsize::new(0),
         in_use: AtomicBool::new(true),
         next: ptr::null_mut(),
+        map_cache: MapCache::default(),
     }));
     let mut head = RECORDS.load(Ordering::Acquire);
     loop {
@@ -408,6 +426,14 @@ impl Guard {
     #[inline]
     pub fn nested(&self) -> bool {
         self.depth > 0
+    }
+
+    /// The pinned thread's map memo (see [`MapCache`]).
+    #[inline(always)]
+    pub fn map_cache(&self) -> &MapCache {
+        // SAFETY: records are never freed; this one belongs to the pinned
+        // thread (or, borrowed, to this guard) for the guard's life.
+        unsafe { &(*self.record).map_cache }
     }
 }
 

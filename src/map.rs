@@ -224,7 +224,7 @@ impl Drop for Snapshot {
 pub struct Map {
     pub key_kind: fm_kind,
     pub val_kind: fm_kind,
-    shards: Box<[Shard; SHARDS]>,
+    shards: Box<Shards>,
     pub counters: Arc<Counters>,
     /// Bridge maps only: numbers each committed mutation and feeds subscribers.
     pub(crate) feed: Option<Arc<Feed>>,
@@ -245,7 +245,7 @@ impl Drop for Locked<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
         if self.claim_for != 0 {
-            self.map.bias.claim(self.claim_for, self.map.shards.iter().map(|s| &s.lock));
+            self.map.bias.claim(self.claim_for, self.map.shards.0.iter().map(|s| &s.lock));
         }
     }
 }
@@ -277,11 +277,141 @@ impl Drop for CallbackScope {
     }
 }
 
+/// A map's shards. The integer fast paths reach them from the calling
+/// thread's memo of the map (see [`Map::fast_word`] and
+/// `epoch::MapCache`), without going through the registry or the map.
+#[repr(transparent)]
+pub struct Shards([Shard; SHARDS]);
+
+/// The low bits of a fast word that hold the schema (shards are aligned to
+/// 128 bytes, so the address leaves them clear).
+pub(crate) const FAST_SCHEMA_MASK: u64 = 127;
+
+const _: () = assert!(std::mem::align_of::<Shards>() > FAST_SCHEMA_MASK as usize);
+
+/// The schema bits of a fast word: a set bit (so no word is 0) and the
+/// two kinds, three bits each.
+const fn fast_schema(key_kind: fm_kind, val_kind: fm_kind) -> u64 {
+    64 | key_kind as u64 | (val_kind as u64) << 3
+}
+
+/// The schema bits of a fast word for a direct map with INT keys and
+/// `val_kind` values.
+#[inline(always)]
+pub const fn fast_int_schema(val_kind: fm_kind) -> u64 {
+    fast_schema(FM_INT, val_kind)
+}
+
 /// The shards of a new map with writer bias `bias`, the i-th starting with
 /// `table(i)`.
-fn shards(bias: &Bias, table: impl Fn(usize) -> *mut Table) -> Box<[Shard; SHARDS]> {
+fn shards(bias: &Bias, table: impl Fn(usize) -> *mut Table) -> Box<Shards> {
     let v: Box<[Shard]> = (0..SHARDS).map(|i| Shard::new(table(i), bias)).collect();
-    v.try_into().unwrap_or_else(|_| unreachable!("exactly SHARDS shards"))
+    let array: Box<[Shard; SHARDS]> = v.try_into().unwrap_or_else(|_| unreachable!("exactly SHARDS shards"));
+    // SAFETY: Shards is a transparent wrapper of the array.
+    unsafe { Box::from_raw(Box::into_raw(array) as *mut Shards) }
+}
+
+impl Shards {
+    /// The shard of hash `h`.
+    #[inline(always)]
+    fn shard(&self, h: u64) -> &Shard {
+        &self.0[hash::shard_of(h, SHARD_BITS)]
+    }
+
+    /// The shards behind a fast word that [`Map::fast_word`] made.
+    ///
+    /// # Safety
+    /// `word` must be the fast word of a map that stays alive for `'g` (the
+    /// caller knows the map's handle was live after `_guard` pinned it).
+    #[inline(always)]
+    pub unsafe fn from_fast_word<'g>(word: u64, _guard: &'g Guard) -> &'g Shards {
+        &*((word & !FAST_SCHEMA_MASK) as *const Shards)
+    }
+
+    /// The value word of INT key `k` (the shards of a map with INT keys):
+    /// the hot path of the C ABI's integer gets, with no kind dispatch.
+    /// The caller is pinned.
+    #[inline(always)]
+    pub fn get_int(&self, k: u64) -> Option<u64> {
+        self.get_int_hashed(k, hash::int(k))
+    }
+
+    #[inline(always)]
+    fn get_int_hashed(&self, k: u64, h: u64) -> Option<u64> {
+        if k == 0 {
+            return self.read(h, move |t| t.find(KeyRef::Int(0), h).map(|slot| t.value(slot)));
+        }
+        self.read(h, move |t| t.get_int(k, h))
+    }
+
+    /// Runs `probe` on the shard's table as of one instant: optimistically,
+    /// retrying if a writer moved entries meanwhile, and under the lock if
+    /// that keeps happening. `probe` may run more than once. The caller is
+    /// pinned.
+    #[inline(always)]
+    fn read<R>(&self, h: u64, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
+        let shard = self.shard(h);
+        for _ in 0..OPTIMISTIC_TRIES {
+            let s1 = shard.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let t = shard.table.load(Ordering::Acquire);
+                if t.is_null() {
+                    return None;
+                }
+                // SAFETY: the caller is pinned, so a table it can reach stays allocated.
+                let r = probe(unsafe { &*t });
+                fence(Ordering::Acquire);
+                if shard.seq.load(Ordering::Relaxed) == s1 {
+                    return r;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        read_locked(shard, probe)
+    }
+
+    /// The insert of INT key `k` with an INT or FLOAT value word, into the
+    /// shards of a direct map with INT keys and such values, when it needs
+    /// nothing but the store: `k` is not 0, the calling thread owns the
+    /// map's writer bias, and the key's shard has a table that no snapshot
+    /// shares and that has room. Some(whether a value was replaced); None,
+    /// with nothing changed, sends the caller to [`Map::insert_int`].
+    ///
+    /// It allocates nothing, retires nothing, runs no caller code and
+    /// builds no error, so it cannot panic: the integer insert exports run
+    /// it outside their panic boundary, under an [`epoch::ReadPin`], as the
+    /// integer gets do (that boundary kept the whole insert out of line,
+    /// its arguments and result passed through memory). A bridge's map
+    /// (which numbers its mutations) has no fast word, so never gets here.
+    #[inline(always)]
+    pub fn insert_int_plain(&self, k: u64, vword: u64) -> Option<bool> {
+        if k == 0 {
+            return None;
+        }
+        let h = hash::int(k);
+        let shard = self.shard(h);
+        let _window = shard.bias().enter(epoch::thread_id())?;
+        // SAFETY: the shard's reference, with write access (the window):
+        // only this thread can replace or release the table meanwhile.
+        let t = unsafe { shard.table.load(Ordering::Relaxed).as_ref() }?;
+        t.prefetch_home(h);
+        if !t.has_room() || t.shared() {
+            return None;
+        }
+        let replaced = match t.probe_int(k, h) {
+            Probe::Found(slot) => {
+                t.set_value(slot, vword);
+                true
+            }
+            Probe::Vacant(_) if t.len() >= MAX_SHARD_ENTRIES => return None,
+            Probe::Vacant(slot) => {
+                t.insert_at(slot, k, vword);
+                false
+            }
+        };
+        shard.count_write(t.len());
+        Some(replaced)
+    }
 }
 
 fn oom() -> Error {
@@ -343,20 +473,31 @@ impl Map {
         for _ in 0..OPTIMISTIC_TRIES {
             let mut versions = [0u64; SHARDS];
             let mut total = 0usize;
-            for (v, shard) in versions.iter_mut().zip(self.shards.iter()) {
+            for (v, shard) in versions.iter_mut().zip(self.shards.0.iter()) {
                 *v = shard.writes.load(Ordering::Acquire);
                 total += shard.count.load(Ordering::Acquire);
             }
-            if versions.iter().zip(self.shards.iter()).all(|(&v, shard)| shard.writes.load(Ordering::Acquire) == v) {
+            if versions.iter().zip(self.shards.0.iter()).all(|(&v, shard)| shard.writes.load(Ordering::Acquire) == v) {
                 return total;
             }
             std::hint::spin_loop();
         }
-        self.with_all_locked(|| self.shards.iter().map(|s| s.count.load(Ordering::Relaxed)).sum())
+        self.with_all_locked(|| self.shards.0.iter().map(|s| s.count.load(Ordering::Relaxed)).sum())
     }
 
     fn shard(&self, h: u64) -> &Shard {
-        &self.shards[hash::shard_of(h, SHARD_BITS)]
+        self.shards.shard(h)
+    }
+
+    /// What a thread remembers of this map for the integer fast paths: the
+    /// address of its shards, with the schema in the low bits (for INT keys,
+    /// [`fast_int_schema`]); 0 for a bridge's map, which must never be
+    /// reached directly. The shards live as long as the map.
+    pub fn fast_word(&self) -> u64 {
+        if self.feed.is_some() {
+            return 0;
+        }
+        &*self.shards as *const Shards as u64 | fast_schema(self.key_kind, self.val_kind)
     }
 
     /// Runs `f` with the right to write `shard`: in a window if this thread
@@ -478,19 +619,19 @@ impl Map {
         Ok(self.read(h, |t| t.find(key, h).map(|slot| t.value(slot))))
     }
 
-    /// The value word of an INT key, for maps with INT keys: the hot path of
-    /// the C ABI's integer calls, with no kind dispatch.
+    /// The value word of an INT key, for maps with INT keys, with no kind
+    /// dispatch.
     #[inline(always)]
     pub fn get_int(&self, k: u64, _guard: &Guard) -> Option<u64> {
         debug_assert_eq!(self.key_kind, FM_INT);
-        self.get_int_hashed(k, hash::int(k), _guard)
+        self.shards.get_int(k)
     }
 
     /// Looks up many INT keys (maps with INT keys), handing `f` each index
     /// and value word in order. Keys go in groups: the group's hashes are
     /// computed and their home slots prefetched before any is probed, so
     /// the cache misses of a group overlap instead of following each other.
-    pub fn get_many_int(&self, keys: &[u64], guard: &Guard, mut f: impl FnMut(usize, Option<u64>)) {
+    pub fn get_many_int(&self, keys: &[u64], _guard: &Guard, mut f: impl FnMut(usize, Option<u64>)) {
         debug_assert_eq!(self.key_kind, FM_INT);
         const GROUP: usize = 8;
         for (c, group) in keys.chunks(GROUP).enumerate() {
@@ -505,42 +646,14 @@ impl Map {
                 }
             }
             for (j, (&h, &k)) in hashes.iter().zip(group).enumerate() {
-                f(c * GROUP + j, self.get_int_hashed(k, h, guard));
+                f(c * GROUP + j, self.shards.get_int_hashed(k, h));
             }
         }
     }
 
-    #[inline(always)]
-    fn get_int_hashed(&self, k: u64, h: u64, _guard: &Guard) -> Option<u64> {
-        if k == 0 {
-            return self.read(h, move |t| t.find(KeyRef::Int(0), h).map(|slot| t.value(slot)));
-        }
-        self.read(h, move |t| t.get_int(k, h))
-    }
-
-    /// Runs `probe` on the shard's table as of one instant: optimistically,
-    /// retrying if a writer moved entries meanwhile, and under the lock if
-    /// that keeps happening. `probe` may run more than once.
     #[inline(always)]
     fn read<R>(&self, h: u64, probe: impl Fn(&Table) -> Option<R>) -> Option<R> {
-        let shard = self.shard(h);
-        for _ in 0..OPTIMISTIC_TRIES {
-            let s1 = shard.seq.load(Ordering::Acquire);
-            if s1 & 1 == 0 {
-                let t = shard.table.load(Ordering::Acquire);
-                if t.is_null() {
-                    return None;
-                }
-                // SAFETY: the caller is pinned, so a table it can reach stays allocated.
-                let r = probe(unsafe { &*t });
-                fence(Ordering::Acquire);
-                if shard.seq.load(Ordering::Relaxed) == s1 {
-                    return r;
-                }
-            }
-            std::hint::spin_loop();
-        }
-        read_locked(shard, probe)
+        self.shards.read(h, probe)
     }
 
     pub fn contains(&self, key: KeyRef<'_>, guard: &Guard) -> Result<bool> {
@@ -638,48 +751,6 @@ impl Map {
         let h = hash::int(k);
         let shard = self.shard(h);
         self.with_write(shard, h, || self.insert_held(shard, KeyRef::Int(k), h, vword, FM_OP_INSERT))
-    }
-
-    /// The insert of INT key `k` (not 0) with an INT or FLOAT value word when
-    /// it needs nothing but the store: the calling thread owns the writer
-    /// bias, and the key's shard has a table that no snapshot shares and
-    /// that has room. Some(whether a value was replaced); None, with nothing
-    /// changed, sends the caller to [`Map::insert_int`].
-    ///
-    /// It allocates nothing, retires nothing, runs no caller code and
-    /// builds no error, so it cannot panic: the integer insert exports run
-    /// it outside their panic boundary, under an [`epoch::ReadPin`], as the
-    /// integer gets do (that boundary kept the whole insert out of line,
-    /// its arguments and result passed through memory).
-    #[inline(always)]
-    pub fn insert_int_plain(&self, k: u64, vword: u64) -> Option<bool> {
-        debug_assert!(self.key_kind == FM_INT && !self.val_kind.is_blob());
-        if k == 0 || self.feed.is_some() {
-            return None;
-        }
-        let h = hash::int(k);
-        let shard = self.shard(h);
-        let _window = self.bias.enter(epoch::thread_id())?;
-        // SAFETY: the shard's reference, with write access (the window):
-        // only this thread can replace or release the table meanwhile.
-        let t = unsafe { shard.table.load(Ordering::Relaxed).as_ref() }?;
-        t.prefetch_home(h);
-        if !t.has_room() || t.shared() {
-            return None;
-        }
-        let replaced = match t.probe_int(k, h) {
-            Probe::Found(slot) => {
-                t.set_value(slot, vword);
-                true
-            }
-            Probe::Vacant(_) if t.len() >= MAX_SHARD_ENTRIES => return None,
-            Probe::Vacant(slot) => {
-                t.insert_at(slot, k, vword);
-                false
-            }
-        };
-        shard.count_write(t.len());
-        Some(replaced)
     }
 
     /// A value word that never reached a table (its blob may go at once).
@@ -815,7 +886,7 @@ impl Map {
 
     /// Runs `f` with every shard locked, in shard order.
     fn with_all_locked<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _locks: Vec<_> = self.shards.iter().map(|s| s.lock()).collect();
+        let _locks: Vec<_> = self.shards.0.iter().map(|s| s.lock()).collect();
         f()
     }
 
@@ -825,6 +896,7 @@ impl Map {
         self.with_all_locked(|| {
             let tables = self
                 .shards
+                .0
                 .iter()
                 .map(|s| {
                     let t = s.table.load(Ordering::Relaxed);
@@ -860,7 +932,7 @@ impl Map {
     /// Removes everything, at one instant.
     pub fn clear(&self) {
         self.with_all_locked(|| {
-            for shard in self.shards.iter() {
+            for shard in self.shards.0.iter() {
                 let old = shard.table.swap(std::ptr::null_mut(), Ordering::AcqRel);
                 if !old.is_null() {
                     shard.count_write(0);
@@ -884,7 +956,7 @@ impl Map {
         let per_shard = total / SHARDS;
         let per_shard = per_shard + 3 * (per_shard as f64).sqrt() as usize + 4;
         let capacity = capacity_for(per_shard).ok_or_else(oom)?;
-        for shard in self.shards.iter() {
+        for shard in self.shards.0.iter() {
             let _lock = shard.lock();
             let cur = shard.table.load(Ordering::Relaxed);
             let new = if cur.is_null() {
@@ -905,7 +977,7 @@ impl Map {
     /// Figures for `fm_stats`.
     pub fn stats(&self, _guard: &Guard) -> MapStats {
         let mut s = MapStats { len: self.len(), memory: std::mem::size_of::<Map>() + SHARDS * std::mem::size_of::<Shard>(), ..Default::default() };
-        for shard in self.shards.iter() {
+        for shard in self.shards.0.iter() {
             s.writes += shard.writes.load(Ordering::Relaxed);
             let t = shard.table.load(Ordering::Acquire);
             if !t.is_null() {
@@ -949,7 +1021,7 @@ pub struct MapStats {
 
 impl Drop for Map {
     fn drop(&mut self) {
-        for shard in self.shards.iter() {
+        for shard in self.shards.0.iter() {
             let t = shard.table.load(Ordering::Acquire);
             if !t.is_null() {
                 // SAFETY: the map is dropped only after every reader has left

@@ -315,6 +315,17 @@ pub fn get<'g>(handle: u64, kind: fm_handle_kind, guard: &'g Guard) -> Result<&'
 /// to a general path (which calls `get` and reports the error).
 #[inline(always)]
 pub fn find<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Option<&'g Object> {
+    // SAFETY: the guard pins the calling thread.
+    unsafe { find_pinned(handle, kind) }
+}
+
+/// [`find`] for a caller that is pinned but holds no `Guard` to show for
+/// it (the integer fast paths keep theirs in registers).
+///
+/// # Safety
+/// The calling thread must be pinned for as long as it uses the reference.
+#[inline(always)]
+pub unsafe fn find_pinned<'a>(handle: u64, kind: fm_handle_kind) -> Option<&'a Object> {
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
     let s = slot(index)?;
     if s.state.load(Ordering::Acquire) == handle && handle >> KIND_SHIFT & 0b111 == kind as u64 {
@@ -322,8 +333,8 @@ pub fn find<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Option<
         if !obj.is_null() && s.state.load(Ordering::Acquire) == handle {
             // SAFETY: the state still names this handle after the object
             // load, so `obj` is its object; freeing retires it through the
-            // epoch scheme, and we are pinned.
-            return Some(unsafe { &*obj });
+            // epoch scheme, and the caller is pinned.
+            return Some(&*obj);
         }
     }
     None
@@ -339,6 +350,25 @@ unsafe fn drop_object(p: *mut ()) {
     drop(Box::from_raw(p as *mut Object));
 }
 
+/// Map handles freed so far in this process. A thread that read the count,
+/// then found a map handle live, knows the handle stays live for as long as
+/// the count does not move: the memo of `epoch::MapCache`. A free bumps it
+/// after clearing the handle and before retiring the map, so a pinned
+/// thread that still reads the old count cannot see the map's memory go
+/// (the retirement's barrier orders the bump before any later pin).
+static MAP_FREES: FreeCount = FreeCount(AtomicU64::new(0));
+
+/// Every integer fast path reads the count: a cache line of its own, so
+/// that writes to neighbouring statics do not take it away from readers.
+#[repr(align(128))]
+struct FreeCount(AtomicU64);
+
+/// See [`MAP_FREES`].
+#[inline(always)]
+pub fn map_frees() -> u64 {
+    MAP_FREES.0.load(Ordering::Acquire)
+}
+
 /// Frees `handle`. A second free, or a free of a handle of another kind,
 /// fails and changes nothing.
 pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
@@ -350,6 +380,11 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     };
     if s.state.compare_exchange(handle, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return Err(diagnose(handle, kind));
+    }
+    if kind == FM_HANDLE_MAP {
+        // Before the map is retired: a thread that still sees the old count
+        // is pinned early enough to keep the map alive (see `map_frees`).
+        MAP_FREES.0.fetch_add(1, Ordering::Release);
     }
     // The compare-exchange made this thread the slot's only writer until
     // the index is handed out again: no locked swap needed.

@@ -433,6 +433,43 @@ fn bad_handles_are_errors() {
     ok(fm_map_free(m2));
 }
 
+/// The integer paths remember the last map a thread used (with the count
+/// of map frees at the time): a free by any thread must end that memo, and
+/// the memo must never answer for another map or another schema.
+#[test]
+fn integer_paths_notice_a_free_by_another_thread() {
+    let _l = leakcheck();
+    let m = new_map(FM_INT, FM_INT);
+    let other = new_map(FM_INT, FM_INT);
+    let floats = new_map(FM_INT, FM_FLOAT);
+    assert!(!put_ii(m, 7, 70));
+    assert!(!put_ii(other, 7, 700));
+    // Alternating maps on one thread: each answer is its own map's.
+    for _ in 0..3 {
+        assert_eq!(get_ii(m, 7), Some(70));
+        assert_eq!(get_ii(other, 7), Some(700));
+    }
+    let mut v = 0;
+    assert_eq!(unsafe { fm_get_i64_i64(floats, 7, &mut v) }, FM_WRONG_KIND);
+    assert_eq!(unsafe { fm_insert_i64_i64(floats, 7, 1, null_mut()) }, FM_WRONG_KIND);
+    let mut x = 0.0;
+    assert_eq!(unsafe { fm_get_i64_f64(m, 7, &mut x) }, FM_WRONG_KIND, "same handle, other value kind");
+    // This thread remembers `m`; another thread frees it.
+    assert_eq!(get_ii(m, 7), Some(70));
+    std::thread::spawn(move || ok(fm_map_free(m))).join().unwrap();
+    assert_eq!(unsafe { fm_get_i64_i64(m, 7, &mut v) }, FM_INVALID_HANDLE);
+    assert!(last_error().contains("stale"), "message: {}", last_error());
+    assert_eq!(unsafe { fm_insert_i64_i64(m, 8, 80, null_mut()) }, FM_INVALID_HANDLE);
+    assert_eq!(get_ii(other, 7), Some(700), "the other map is untouched");
+    // A map made after the free, maybe in the same slot, is a new handle.
+    let m2 = new_map(FM_INT, FM_INT);
+    assert_eq!(get_ii(m2, 7), None);
+    assert_eq!(unsafe { fm_get_i64_i64(m, 7, &mut v) }, FM_INVALID_HANDLE);
+    for h in [other, floats, m2] {
+        ok(fm_map_free(h));
+    }
+}
+
 #[test]
 fn null_and_absurd_arguments() {
     let _l = leakcheck();

@@ -9,8 +9,10 @@
 
 use super::{boundary, bytes_in, copy_out, fm_handle, non_null, with_map, Out};
 use crate::epoch;
+use std::sync::atomic::Ordering;
 use std::panic::catch_unwind;
-use crate::map::{Map, ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
+use crate::map::{fast_int_schema, Map, Shards, ValIn, FAST_SCHEMA_MASK, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
+use crate::registry;
 use crate::status::*;
 use crate::table::KeyRef;
 
@@ -138,7 +140,7 @@ fn insert_int_general(map: fm_handle, key: i64, value: ValIn<'static>, replaced:
 /// memory: nothing was changed), sends the caller to its general path,
 /// which repeats the checks and reports the error.
 ///
-/// First the plain case (`Map::insert_int_plain`: the thread owns the
+/// First the plain case (`Shards::insert_int_plain`: the thread owns the
 /// map's writer bias and the table has room), which cannot panic and so
 /// runs without a panic boundary, under a pin that never collects. Growth,
 /// copy-on-write and locked writes, which allocate and retire, run inside
@@ -146,11 +148,9 @@ fn insert_int_general(map: fm_handle, key: i64, value: ValIn<'static>, replaced:
 #[inline(always)]
 fn insert_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
     if let Some(g) = epoch::pin_outermost_read() {
-        if let Some(m) = super::direct_map(map, &g) {
-            if m.key_kind == FM_INT && m.val_kind == val_kind {
-                if let Some(replaced) = m.insert_int_plain(key, vword) {
-                    return Some(replaced);
-                }
+        if let Some(shards) = int_map_shards(map, val_kind, &g) {
+            if let Some(replaced) = shards.insert_int_plain(key, vword) {
+                return Some(replaced);
             }
         }
     }
@@ -327,10 +327,45 @@ pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mu
 #[inline(always)]
 fn get_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Option<Option<u64>> {
     let g = epoch::pin_outermost_read()?;
-    match super::direct_map(map, &g) {
-        Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => Some(m.get_int(key, &g)),
-        _ => None,
+    Some(int_map_shards(map, val_kind, &g)?.get_int(key))
+}
+
+/// The shards of the direct map with INT keys and `val_kind` values behind
+/// `map`; None for anything else (a bridge map, another schema, a bad
+/// handle). A thread that keeps using one map finds it in its memo
+/// (`epoch::MapCache`) without going through the registry.
+#[inline(always)]
+fn int_map_shards<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
+    let memo = g.map_cache();
+    let word = if memo.handle.load(Ordering::Relaxed) == map && memo.frees.load(Ordering::Relaxed) == registry::map_frees() {
+        memo.word.load(Ordering::Relaxed)
+    } else {
+        remember_map(map, memo)?
+    };
+    if word & FAST_SCHEMA_MASK != fast_int_schema(val_kind) {
+        return None;
     }
+    // SAFETY: the word of a map whose handle is live (the memo's count has
+    // not moved since it was found live), and the thread is pinned.
+    Some(unsafe { Shards::from_fast_word(word, g) })
+}
+
+/// Resolves `map` through the registry and keeps it in the thread's memo
+/// (the pinned thread's own): the direct map's fast word, or None. Takes
+/// no guard, so that its callers need not build one in memory.
+#[inline(never)]
+fn remember_map(map: fm_handle, memo: &epoch::MapCache) -> Option<u64> {
+    // The count first: a free after it moves it, one before it fails the lookup.
+    let frees = registry::map_frees();
+    // SAFETY: only `int_map_shards` calls this, with its caller pinned.
+    let word = match unsafe { registry::find_pinned(map, registry::FM_HANDLE_MAP) }? {
+        crate::registry::Object::Map(m) => m.fast_word(),
+        _ => return None,
+    };
+    memo.handle.store(map, Ordering::Relaxed);
+    memo.word.store(word, Ordering::Relaxed);
+    memo.frees.store(frees, Ordering::Relaxed);
+    Some(word)
 }
 
 #[inline(never)]
