@@ -313,6 +313,7 @@ impl Table {
     /// reference, if any, passes to the caller). A load and a store, not a
     /// swap: only the holder of write access stores value words, and a
     /// locked swap would make the writer wait for all its earlier stores.
+    #[inline(always)]
     pub fn set_value(&self, slot: usize, word: u64) -> u64 {
         self.track_value_bytes(word, true);
         let old = self.val_word(slot).load(Ordering::Relaxed);
@@ -321,6 +322,7 @@ impl Table {
         old
     }
 
+    #[inline]
     fn track_value_bytes(&self, word: u64, add: bool) {
         if self.val_blobs && word != 0 {
             // SAFETY: value words of blob tables are live blob pointers.
@@ -328,6 +330,7 @@ impl Table {
             self.track_bytes(n, add);
         }
     }
+    #[inline]
     fn track_key_bytes(&self, word: u64, add: bool) {
         if self.key_blobs && word != 0 {
             // SAFETY: key words of blob-keyed tables are live blob pointers.
@@ -361,6 +364,7 @@ impl Table {
     /// slot `probe` returned for it (no write since). Takes over the
     /// references of blob words. Readers see the entry appear atomically
     /// (value first, then key).
+    #[inline(always)]
     pub fn insert_at(&self, slot: usize, key_word: u64, val_word: u64) {
         self.track_key_bytes(key_word, true);
         self.track_value_bytes(val_word, true);

@@ -120,56 +120,65 @@ unsafe fn deliver_buf(buf: *mut u8, cap: usize, len_out: *mut usize) -> Result<i
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64, replaced: *mut bool) -> fm_status {
-    if let Some(was) = insert_int_direct(map, key as u64, FM_INT, value as u64) {
-        Out::optional(replaced).write(was);
-        return FM_OK;
+    match insert_int_plain(map, key as u64, FM_INT, value as u64) {
+        Some(was) => {
+            Out::optional(replaced).write(was);
+            FM_OK
+        }
+        None => insert_int_slow(map, key, ValIn::Int(value), replaced),
     }
-    insert_int_general(map, key, ValIn::Int(value), replaced)
 }
 
-/// The general path of the integer inserts: out of line, so that the
-/// exports' fast path saves no registers and reserves no stack for it.
-#[inline(never)]
-fn insert_int_general(map: fm_handle, key: i64, value: ValIn<'static>, replaced: *mut bool) -> fm_status {
-    insert(map, int_key(key), move || Ok(value), true, replaced)
-}
-
-/// The insert into a direct map with INT keys and `val_kind` values
-/// (INT or FLOAT, as the word `vword`), when it may run right away:
-/// Some(whether a value was replaced). None, also on failure (out of
-/// memory: nothing was changed), sends the caller to its general path,
-/// which repeats the checks and reports the error.
+/// The plain case of the integer inserts: a direct map with INT keys and
+/// `val_kind` values (INT or FLOAT, as the word `vword`) that this thread
+/// remembers (`int_map_shards`), whose writer bias it owns and whose
+/// key's shard has room (`Shards::insert_int_plain`). Some(whether a value
+/// was replaced), or None with nothing changed.
 ///
-/// First the plain case (`Shards::insert_int_plain`: the thread owns the
-/// map's writer bias and the table has room), which cannot panic and so
-/// runs without a panic boundary, under a pin that never collects. Growth,
-/// copy-on-write and locked writes, which allocate and retire, run inside
-/// the boundary under an ordinary pin.
+/// It cannot panic, so it runs without a panic boundary, under a pin that
+/// never collects; and it calls nothing, so the export saves no registers
+/// for it: at 10M keys an insert is bound by how many stores it leaves
+/// waiting behind its slot's cache miss, and every saved register is one.
 #[inline(always)]
-fn insert_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
-    if let Some(g) = epoch::pin_outermost_read() {
-        if let Some(shards) = int_map_shards(map, val_kind, &g) {
-            if let Some(replaced) = shards.insert_int_plain(key, vword) {
-                return Some(replaced);
-            }
-        }
-    }
-    insert_int_in_boundary(map, key, val_kind, vword)
+fn insert_int_plain(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
+    let g = epoch::pin_outermost_read()?;
+    remembered_int_map(map, val_kind, &g)?.insert_int_plain(key, vword)
 }
 
-/// The rest of `insert_int_direct`, out of line so that the plain case
-/// keeps its arguments in registers.
+/// Everything but the plain case, out of line: the plain case again after
+/// resolving the handle through the registry; growth, copy-on-write and
+/// locked writes inside the panic boundary under an ordinary pin (they
+/// allocate and retire); then the general path, which also reports every
+/// error (an insert that ran out of memory changed nothing and ends there).
 #[inline(never)]
-fn insert_int_in_boundary(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
-    catch_unwind(|| {
-        let g = epoch::pin_outermost()?;
-        match super::direct_map(map, &g) {
-            Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => m.insert_int(key, vword).ok(),
-            _ => None,
+fn insert_int_slow(map: fm_handle, key: i64, value: ValIn<'static>, replaced: *mut bool) -> fm_status {
+    let (val_kind, vword) = match value {
+        ValIn::Int(v) => (FM_INT, v as u64),
+        ValIn::Float(f) => (FM_FLOAT, f.to_bits()),
+        ValIn::Bytes(_) => unreachable!("the integer inserts take INT and FLOAT values"),
+    };
+    let plain = || {
+        let g = epoch::pin_outermost_read()?;
+        int_map_shards(map, val_kind, &g)?.insert_int_plain(key as u64, vword)
+    };
+    let direct = || {
+        catch_unwind(|| {
+            let g = epoch::pin_outermost()?;
+            match super::direct_map(map, &g) {
+                Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => m.insert_int(key as u64, vword).ok(),
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten()
+    };
+    match plain().or_else(direct) {
+        Some(was) => {
+            Out::optional(replaced).write(was);
+            FM_OK
         }
-    })
-    .ok()
-    .flatten()
+        None => insert(map, int_key(key), move || Ok(value), true, replaced),
+    }
 }
 
 /// Inserts or overwrites in an INT→FLOAT map. `replaced` may be NULL.
@@ -178,11 +187,13 @@ fn insert_int_in_boundary(map: fm_handle, key: u64, val_kind: crate::map::fm_kin
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64, replaced: *mut bool) -> fm_status {
-    if let Some(was) = insert_int_direct(map, key as u64, FM_FLOAT, value.to_bits()) {
-        Out::optional(replaced).write(was);
-        return FM_OK;
+    match insert_int_plain(map, key as u64, FM_FLOAT, value.to_bits()) {
+        Some(was) => {
+            Out::optional(replaced).write(was);
+            FM_OK
+        }
+        None => insert_int_slow(map, key, ValIn::Float(value), replaced),
     }
-    insert_int_general(map, key, ValIn::Float(value), replaced)
 }
 
 /// Inserts or overwrites in an INT→STR or INT→BYTES map. The library copies
@@ -336,12 +347,26 @@ fn get_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Op
 /// (`epoch::MapCache`) without going through the registry.
 #[inline(always)]
 fn int_map_shards<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
+    match remembered_int_map(map, val_kind, g) {
+        Some(shards) => Some(shards),
+        None => int_map_of_word(remember_map(map, g.map_cache())?, val_kind, g),
+    }
+}
+
+/// `int_map_shards` when the memo answers; None otherwise. Calls nothing.
+#[inline(always)]
+fn remembered_int_map<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
     let memo = g.map_cache();
-    let word = if memo.handle.load(Ordering::Relaxed) == map && memo.frees.load(Ordering::Relaxed) == registry::map_frees() {
-        memo.word.load(Ordering::Relaxed)
-    } else {
-        remember_map(map, memo)?
-    };
+    if memo.handle.load(Ordering::Relaxed) != map || memo.frees.load(Ordering::Relaxed) != registry::map_frees() {
+        return None;
+    }
+    int_map_of_word(memo.word.load(Ordering::Relaxed), val_kind, g)
+}
+
+/// The shards behind `word`, a fast word of a map whose handle is live, if
+/// its schema is INT keys and `val_kind` values.
+#[inline(always)]
+fn int_map_of_word<'g>(word: u64, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
     if word & FAST_SCHEMA_MASK != fast_int_schema(val_kind) {
         return None;
     }
