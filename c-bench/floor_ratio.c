@@ -15,6 +15,7 @@
  * slices much less. c-bench/floor_ratio.sh builds and runs it. */
 #define _POSIX_C_SOURCE 199309L
 #include "ferrymap.h"
+#include "bench_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -28,31 +29,9 @@ void fmbench_floor_free(void *m);
 void fmbench_floor_insert(void *m, int64_t key, int64_t value);
 int fmbench_floor_get(const void *m, int64_t key, int64_t *out);
 
-static uint64_t mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static void check(fm_status st, const char *what) {
-    if (st != FM_OK) {
-        fprintf(stderr, "%s: %s\n", what, fm_last_error());
-        exit(1);
-    }
 }
 
 /* Sorts the three series and prints their summary. */

@@ -10,34 +10,13 @@
  * two builds of the library, interleaved, and keeps the best of each. */
 #define _POSIX_C_SOURCE 199309L
 #include "ferrymap.h"
+#include "bench_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static uint64_t mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void check(fm_status st, const char *what) {
-    if (st != FM_OK) {
-        fprintf(stderr, "%s: %s\n", what, fm_last_error());
-        exit(1);
-    }
-}
 
 int main(int argc, char **argv) {
     if (argc != 4) {
