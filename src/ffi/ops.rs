@@ -305,40 +305,95 @@ pub unsafe extern "C" fn fm_insert_if_absent_buf_buf(map: fm_handle, key: *const
 /// `value_out` valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
-    // Fast path: a direct INT->INT map outside any callback. Everything
-    // else (NULL out-pointer, bridge maps, wrong kinds, bad handles,
-    // re-entry, a thread's first call) takes the general path, which also
-    // reports the error. The general path is out of line so that this one
-    // stays short (no stack frame for error messages).
     if !value_out.is_null() {
-        match get_int_direct(map, key as u64, FM_INT) {
-            Some(Some(w)) => {
-                value_out.write(w as i64);
-                return FM_OK;
-            }
-            Some(None) => return FM_NOT_FOUND,
-            None => {}
+        if let Some(found) = get_int_plain(map, key as u64, FM_INT) {
+            return deliver_int(found, value_out, |w| w as i64);
         }
     }
-    get_i64_i64_general(map, key, value_out)
+    get_i64_i64_slow(map, key, value_out)
 }
 
-/// The lookup in a direct map with INT keys and `val_kind` values (INT or
-/// FLOAT) when it may run right away: Some(the value word, if present), or
-/// None to take the general path.
+/// Looks `key` up in an INT→FLOAT map. As `fm_get_i64_i64`.
+///
+/// # Safety
+/// `value_out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn fm_get_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
+    if !value_out.is_null() {
+        if let Some(found) = get_int_plain(map, key as u64, FM_FLOAT) {
+            return deliver_int(found, value_out, f64::from_bits);
+        }
+    }
+    get_i64_f64_slow(map, key, value_out)
+}
+
+/// The plain case of the integer gets: a direct map with INT keys and
+/// `val_kind` values (INT or FLOAT) that this thread remembers
+/// (`int_map_shards`), read without a lock (`Shards::get_int_optimistic`).
+/// Some(the value word, if present), or None for the slow path.
 ///
 /// It runs without a panic boundary, which cost this call about a third
 /// of its time (an out-of-line call with its arguments and result passed
-/// through memory). Nothing in it can panic: the registry lookup, the map's
-/// optimistic probe and its locked fallback use plain atomics, pointer
-/// arithmetic on masked indices and a mutex whose poisoning is ignored,
-/// and a [`epoch::ReadPin`] frees nothing when it is left. Anything that
-/// could fail (allocation, user callbacks, error messages) is on the
-/// general path, behind the boundary.
+/// through memory). Nothing in it can panic: the memo and the map's
+/// optimistic probe are plain atomics and pointer arithmetic on masked
+/// indices, and a [`epoch::ReadPin`] frees nothing when it is left. And it
+/// calls nothing, so the export saves few registers.
 #[inline(always)]
-fn get_int_direct(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Option<Option<u64>> {
+fn get_int_plain(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Option<Option<u64>> {
     let g = epoch::pin_outermost_read()?;
-    Some(int_map_shards(map, val_kind, &g)?.get_int(key))
+    remembered_int_map(map, val_kind, &g)?.get_int_optimistic(key)
+}
+
+/// FM_OK with the converted value written, or FM_NOT_FOUND.
+///
+/// # Safety
+/// `value_out` valid for a write.
+#[inline(always)]
+unsafe fn deliver_int<T>(found: Option<u64>, value_out: *mut T, convert: impl FnOnce(u64) -> T) -> fm_status {
+    match found {
+        Some(w) => {
+            value_out.write(convert(w));
+            FM_OK
+        }
+        None => FM_NOT_FOUND,
+    }
+}
+
+#[inline(never)]
+unsafe fn get_i64_i64_slow(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
+    get_int_slow(map, key, FM_INT, Want::Int, value_out, |w| w as i64)
+}
+
+#[inline(never)]
+unsafe fn get_i64_f64_slow(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
+    get_int_slow(map, key, FM_FLOAT, Want::Float, value_out, f64::from_bits)
+}
+
+/// Everything but the plain case of the integer gets: the same lookup after
+/// resolving the handle through the registry (which refills the memo) and
+/// with the locked fallback for a reader that writers keep overtaking (a
+/// mutex whose poisoning is ignored: nothing here can panic either); then
+/// the general path, which also reports every error.
+///
+/// # Safety
+/// `value_out` NULL or valid for a write.
+#[inline(always)]
+unsafe fn get_int_slow<T>(map: fm_handle, key: i64, val_kind: crate::map::fm_kind, want: Want, value_out: *mut T, convert: impl Fn(u64) -> T) -> fm_status {
+    if value_out.is_null() {
+        return boundary(|| non_null(value_out, "value_out"));
+    }
+    let direct = || {
+        let g = epoch::pin_outermost_read()?;
+        Some(int_map_shards(map, val_kind, &g)?.get_int(key as u64))
+    };
+    if let Some(found) = direct() {
+        return deliver_int(found, value_out, &convert);
+    }
+    lookup(map, int_key(key), want, |w| {
+        // SAFETY: checked non-NULL above.
+        unsafe { value_out.write(convert(w)) };
+        Ok(())
+    })
 }
 
 /// The shards of the direct map with INT keys and `val_kind` values behind
@@ -391,44 +446,6 @@ fn remember_map(map: fm_handle, memo: &epoch::MapCache) -> Option<u64> {
     memo.word.store(word, Ordering::Relaxed);
     memo.frees.store(frees, Ordering::Relaxed);
     Some(word)
-}
-
-#[inline(never)]
-unsafe fn get_i64_i64_general(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
-    if value_out.is_null() {
-        return boundary(|| non_null(value_out, "value_out"));
-    }
-    lookup(map, int_key(key), Want::Int, |w| {
-        // SAFETY: checked non-NULL above.
-        unsafe { value_out.write(w as i64) };
-        Ok(())
-    })
-}
-
-/// Looks `key` up in an INT→FLOAT map. As `fm_get_i64_i64`.
-///
-/// # Safety
-/// `value_out` valid for a write.
-#[no_mangle]
-pub unsafe extern "C" fn fm_get_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
-    if !value_out.is_null() {
-        match get_int_direct(map, key as u64, FM_FLOAT) {
-            Some(Some(w)) => {
-                value_out.write(f64::from_bits(w));
-                return FM_OK;
-            }
-            Some(None) => return FM_NOT_FOUND,
-            None => {}
-        }
-    }
-    if value_out.is_null() {
-        return boundary(|| non_null(value_out, "value_out"));
-    }
-    lookup(map, int_key(key), Want::Float, |w| {
-        // SAFETY: checked non-NULL above.
-        unsafe { value_out.write(f64::from_bits(w)) };
-        Ok(())
-    })
 }
 
 /// Copies the STR/BYTES value of `key` (INT-keyed map) into `buf`, which
