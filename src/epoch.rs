@@ -80,10 +80,10 @@ struct Record {
 /// to plain moves); a record passed to a new thread keeps a memo that is
 /// just as true for it.
 #[derive(Default)]
-pub struct MapCache {
-    pub handle: AtomicU64,
-    pub word: AtomicU64,
-    pub frees: AtomicU64,
+pub(crate) struct MapCache {
+    pub(crate) handle: AtomicU64,
+    pub(crate) word: AtomicU64,
+    pub(crate) frees: AtomicU64,
 }
 
 /// Something to drop later: a pointer and the function that drops it.
@@ -430,7 +430,7 @@ impl Guard {
 
     /// The pinned thread's map memo (see [`MapCache`]).
     #[inline(always)]
-    pub fn map_cache(&self) -> &MapCache {
+    pub(crate) fn map_cache(&self) -> &MapCache {
         // SAFETY: records are never freed; this one belongs to the pinned
         // thread (or, borrowed, to this guard) for the guard's life.
         unsafe { &(*self.record).map_cache }

@@ -298,7 +298,7 @@ const fn fast_schema(key_kind: fm_kind, val_kind: fm_kind) -> u64 {
 /// The schema bits of a fast word for a direct map with INT keys and
 /// `val_kind` values.
 #[inline(always)]
-pub const fn fast_int_schema(val_kind: fm_kind) -> u64 {
+pub(crate) const fn fast_int_schema(val_kind: fm_kind) -> u64 {
     fast_schema(FM_INT, val_kind)
 }
 
@@ -324,7 +324,7 @@ impl Shards {
     /// `word` must be the fast word of a map that stays alive for `'g` (the
     /// caller knows the map's handle was live after `_guard` pinned it).
     #[inline(always)]
-    pub unsafe fn from_fast_word<'g>(word: u64, _guard: &'g Guard) -> &'g Shards {
+    pub(crate) unsafe fn from_fast_word<'g>(word: u64, _guard: &'g Guard) -> &'g Shards {
         &*((word & !FAST_SCHEMA_MASK) as *const Shards)
     }
 
@@ -332,7 +332,7 @@ impl Shards {
     /// the hot path of the C ABI's integer gets, with no kind dispatch.
     /// The caller is pinned.
     #[inline(always)]
-    pub fn get_int(&self, k: u64) -> Option<u64> {
+    pub(crate) fn get_int(&self, k: u64) -> Option<u64> {
         self.get_int_hashed(k, hash::int(k))
     }
 
@@ -349,7 +349,7 @@ impl Shards {
     /// (or the key is 0) and the caller should take `get_int`. It calls
     /// nothing, so the integer gets' hot path saves few registers.
     #[inline(always)]
-    pub fn get_int_optimistic(&self, k: u64) -> Option<Option<u64>> {
+    pub(crate) fn get_int_optimistic(&self, k: u64) -> Option<Option<u64>> {
         if k == 0 {
             return None;
         }
@@ -407,7 +407,7 @@ impl Shards {
     /// its arguments and result passed through memory). A bridge's map
     /// (which numbers its mutations) has no fast word, so never gets here.
     #[inline(always)]
-    pub fn insert_int_plain(&self, k: u64, vword: u64) -> Option<bool> {
+    pub(crate) fn insert_int_plain(&self, k: u64, vword: u64) -> Option<bool> {
         if k == 0 {
             return None;
         }
@@ -516,7 +516,7 @@ impl Map {
     /// address of its shards, with the schema in the low bits (for INT keys,
     /// [`fast_int_schema`]); 0 for a bridge's map, which must never be
     /// reached directly. The shards live as long as the map.
-    pub fn fast_word(&self) -> u64 {
+    pub(crate) fn fast_word(&self) -> u64 {
         if self.feed.is_some() {
             return 0;
         }

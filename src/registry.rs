@@ -325,7 +325,7 @@ pub fn find<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Option<
 /// # Safety
 /// The calling thread must be pinned for as long as it uses the reference.
 #[inline(always)]
-pub unsafe fn find_pinned<'a>(handle: u64, kind: fm_handle_kind) -> Option<&'a Object> {
+pub(crate) unsafe fn find_pinned<'a>(handle: u64, kind: fm_handle_kind) -> Option<&'a Object> {
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
     let s = slot(index)?;
     if s.state.load(Ordering::Acquire) == handle && handle >> KIND_SHIFT & 0b111 == kind as u64 {
@@ -365,7 +365,7 @@ struct FreeCount(AtomicU64);
 
 /// See [`MAP_FREES`].
 #[inline(always)]
-pub fn map_frees() -> u64 {
+pub(crate) fn map_frees() -> u64 {
     MAP_FREES.0.load(Ordering::Acquire)
 }
 
