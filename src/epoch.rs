@@ -428,6 +428,18 @@ impl Guard {
         self.depth > 0
     }
 
+    /// The pinned thread's id (see [`thread_id`]), without a second
+    /// thread-local access. 0 for a borrowed record, which is not the
+    /// thread's own.
+    #[inline(always)]
+    pub(crate) fn thread_id(&self) -> usize {
+        if self.borrowed {
+            0
+        } else {
+            self.record as usize
+        }
+    }
+
     /// The pinned thread's map memo (see [`MapCache`]).
     #[inline(always)]
     pub(crate) fn map_cache(&self) -> &MapCache {

@@ -407,28 +407,29 @@ impl Shards {
     /// its arguments and result passed through memory). A bridge's map
     /// (which numbers its mutations) has no fast word, so never gets here.
     #[inline(always)]
-    pub(crate) fn insert_int_plain(&self, k: u64, vword: u64) -> Option<bool> {
+    pub(crate) fn insert_int_plain(&self, k: u64, vword: u64, me: usize) -> Option<bool> {
         if k == 0 {
             return None;
         }
         let h = hash::int(k);
         let shard = self.shard(h);
-        let _window = shard.bias().enter(epoch::thread_id())?;
+        let _window = shard.bias().enter(me)?;
         // SAFETY: the shard's reference, with write access (the window):
         // only this thread can replace or release the table meanwhile.
         let t = unsafe { shard.table.load(Ordering::Relaxed).as_ref() }?;
-        t.prefetch_home(h);
-        if !t.has_room() || t.shared() {
+        // Sharing first: its acquire load would make the compiler load the
+        // table's fields again after it.
+        if t.shared() || !t.has_room() {
             return None;
         }
         let replaced = match t.probe_int(k, h) {
             Probe::Found(slot) => {
-                t.set_value(slot, vword);
+                t.set_int_value(slot, vword);
                 true
             }
             Probe::Vacant(_) if t.len() >= MAX_SHARD_ENTRIES => return None,
             Probe::Vacant(slot) => {
-                t.insert_at(slot, k, vword);
+                t.insert_int_at(slot, k, vword);
                 false
             }
         };

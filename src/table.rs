@@ -50,6 +50,9 @@ const MIN_CAPACITY: usize = 16;
 pub struct Table {
     refs: AtomicUsize,
     mask: usize,
+    /// Entries the load limit (3/4) allows, so that checking for room is a
+    /// compare with no arithmetic.
+    room: usize,
     /// Entries, including the side slot. Written only with write access.
     len: AtomicUsize,
     /// Heap bytes held by blobs this table references (for stats).
@@ -108,6 +111,7 @@ impl Table {
         let header = Table {
             refs: AtomicUsize::new(1),
             mask: capacity - 1,
+            room: capacity / 4 * 3,
             len: AtomicUsize::new(0),
             blob_bytes: AtomicUsize::new(0),
             zero_present: AtomicU64::new(0),
@@ -345,8 +349,9 @@ impl Table {
     }
 
     /// Whether one more entry fits under the load limit (3/4).
+    #[inline(always)]
     pub fn has_room(&self) -> bool {
-        (self.len() + 1) * 4 <= self.capacity() * 3
+        self.len() < self.room
     }
 
     /// Writer only, on a table with room: the vacant slot for a key word
@@ -371,6 +376,26 @@ impl Table {
         self.len.store(self.len() + 1, Ordering::Relaxed);
         self.val_word(slot).store(val_word, Ordering::Release);
         self.key_word(slot).store(if slot == ZERO_SLOT { 1 } else { key_word }, Ordering::Release);
+    }
+
+    /// `insert_at` for INT key `k` (not 0) and a value word that is no blob,
+    /// into a table without blobs: the same three stores, with none of the
+    /// checks for blobs and the side slot (the integer insert's plain case,
+    /// where every instruction counts: see `probe_int`).
+    #[inline(always)]
+    pub fn insert_int_at(&self, slot: usize, k: u64, val_word: u64) {
+        debug_assert!(k != 0 && slot != ZERO_SLOT && !self.key_blobs && !self.val_blobs);
+        self.len.store(self.len() + 1, Ordering::Relaxed);
+        self.word(2 * slot + 1).store(val_word, Ordering::Release);
+        self.word(2 * slot).store(k, Ordering::Release);
+    }
+
+    /// `set_value` for a table without blobs, when the old word is not
+    /// wanted: one store.
+    #[inline(always)]
+    pub fn set_int_value(&self, slot: usize, word: u64) {
+        debug_assert!(slot != ZERO_SLOT && !self.val_blobs);
+        self.word(2 * slot + 1).store(word, Ordering::Release);
     }
 
     /// The hash of a stored key word.

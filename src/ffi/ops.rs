@@ -142,7 +142,7 @@ pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64,
 #[inline(always)]
 fn insert_int_plain(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
     let g = epoch::pin_outermost_read()?;
-    remembered_int_map(map, val_kind, &g)?.insert_int_plain(key, vword)
+    remembered_int_map(map, val_kind, &g)?.insert_int_plain(key, vword, g.thread_id())
 }
 
 /// Everything but the plain case, out of line: the plain case again after
@@ -160,7 +160,7 @@ fn insert_int_slow(map: fm_handle, key: i64, value: ValIn<'static>, replaced: *m
     };
     let plain = || {
         let g = epoch::pin_outermost_read()?;
-        int_map_shards(map, val_kind, &g)?.insert_int_plain(key as u64, vword)
+        int_map_shards(map, val_kind, &g)?.insert_int_plain(key as u64, vword, g.thread_id())
     };
     let direct = || {
         catch_unwind(|| {
