@@ -243,6 +243,46 @@ fn integer_inserts_report_replacement_on_every_path() {
     ok(fm_map_free(f));
 }
 
+/// Tables of 2 MiB and more come from the kernel (mapped, and populated
+/// when a copy fills them) and go back to it: reserve such tables, let a
+/// snapshot share them so that the next writes copy them, and check both
+/// sides and the memory census.
+#[test]
+fn big_tables_are_mapped_copied_and_unmapped() {
+    let _l = leakcheck();
+    let m = new_map(FM_INT, FM_INT);
+    // 64 shards of 50,000 entries each need 131,072 slots (2 MiB) apiece.
+    ok(fm_map_reserve(m, 3_200_000));
+    let mut s = fm_stats::default();
+    ok(unsafe { fm_map_stats(m, &mut s) });
+    assert!(s.capacity >= 64 * 131_072, "capacity {}", s.capacity);
+    let key = |k: i64| k.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64);
+    for k in 0..20_000 {
+        put_ii(m, key(k), k);
+    }
+    let mut it = 0;
+    ok(unsafe { fm_iter_new(m, &mut it) });
+    for k in 0..20_000 {
+        assert!(put_ii(m, key(k), -k), "overwrite of {k} into a copied table");
+    }
+    for k in 20_000..30_000 {
+        put_ii(m, key(k), k);
+    }
+    let mut seen = drain_ii(it);
+    seen.sort_unstable();
+    let mut want: Vec<(i64, i64)> = (0..20_000).map(|k| (key(k), k)).collect();
+    want.sort_unstable();
+    assert_eq!(seen, want, "the snapshot kept the shared tables");
+    ok(fm_iter_free(it));
+    assert_eq!(len(m), 30_000);
+    for k in 0..30_000 {
+        assert_eq!(get_ii(m, key(k)), Some(if k < 20_000 { -k } else { k }));
+    }
+    ok(unsafe { fm_map_stats(m, &mut s) });
+    assert!(s.capacity >= 64 * 131_072 && s.memory_bytes >= s.capacity * 16);
+    ok(fm_map_free(m));
+}
+
 #[test]
 fn iterator_is_a_snapshot() {
     let _l = leakcheck();
