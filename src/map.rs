@@ -344,17 +344,18 @@ impl Shards {
         self.read(h, move |t| t.get_int(k, h))
     }
 
-    /// `get_int` for a key other than 0 when it needs no lock: Some(the
-    /// value word, if present), or None when writers kept moving entries
-    /// (or the key is 0) and the caller should take `get_int`. It calls
-    /// nothing, so the integer gets' hot path saves few registers.
+    /// `get_int` for a key other than 0 when one optimistic read answers:
+    /// Some(the value word, if present), or None when a writer was moving
+    /// entries (or the key is 0) and the caller should take `get_int`. It
+    /// calls nothing and does not loop, so the integer gets' hot path
+    /// keeps few values live and saves few registers.
     #[inline(always)]
     pub(crate) fn get_int_optimistic(&self, k: u64) -> Option<Option<u64>> {
         if k == 0 {
             return None;
         }
         let h = hash::int(k);
-        self.read_optimistic(h, move |t| t.get_int(k, h))
+        read_once(self.shard(h), move |t| t.get_int(k, h))
     }
 
     /// Runs `probe` on the shard's table as of one instant: optimistically,
@@ -375,18 +376,8 @@ impl Shards {
     fn read_optimistic<R>(&self, h: u64, probe: impl Fn(&Table) -> Option<R>) -> Option<Option<R>> {
         let shard = self.shard(h);
         for _ in 0..OPTIMISTIC_TRIES {
-            let s1 = shard.seq.load(Ordering::Acquire);
-            if s1 & 1 == 0 {
-                let t = shard.table.load(Ordering::Acquire);
-                if t.is_null() {
-                    return Some(None);
-                }
-                // SAFETY: the caller is pinned, so a table it can reach stays allocated.
-                let r = probe(unsafe { &*t });
-                fence(Ordering::Acquire);
-                if shard.seq.load(Ordering::Relaxed) == s1 {
-                    return Some(r);
-                }
+            if let Some(r) = read_once(shard, &probe) {
+                return Some(r);
             }
             std::hint::spin_loop();
         }
@@ -436,6 +427,25 @@ impl Shards {
         shard.count_write(t.len());
         Some(replaced)
     }
+}
+
+/// One optimistic read of `shard`: Some(what `probe` found in its table),
+/// or None if a writer was moving entries or moved some meanwhile. The
+/// caller is pinned.
+#[inline(always)]
+fn read_once<R>(shard: &Shard, probe: impl Fn(&Table) -> Option<R>) -> Option<Option<R>> {
+    let s1 = shard.seq.load(Ordering::Acquire);
+    if s1 & 1 != 0 {
+        return None;
+    }
+    let t = shard.table.load(Ordering::Acquire);
+    if t.is_null() {
+        return Some(None);
+    }
+    // SAFETY: the caller is pinned, so a table it can reach stays allocated.
+    let r = probe(unsafe { &*t });
+    fence(Ordering::Acquire);
+    (shard.seq.load(Ordering::Relaxed) == s1).then_some(r)
 }
 
 fn oom() -> Error {
