@@ -88,44 +88,6 @@ fn table_layout(capacity: usize) -> Option<(Layout, usize)> {
     Layout::new::<Table>().extend(slots.align_to(align).ok()?).ok()
 }
 
-/// Tables of this many bytes or more are mapped from the kernel directly
-/// (fresh pages are zero, so nothing is cleared twice), and unmapped when
-/// released. Below it, the allocator's heap serves and recycles them.
-const MAPPED_BYTES: usize = 1 << 21;
-
-/// Zeroed memory for a table of `layout`. `fill` says the caller is about
-/// to write entries all over it (a copy): a mapped table's pages are then
-/// made present in one system call instead of one fault each (a grown
-/// table at least 3/8 full writes to every 4 KiB page anyway). Null when
-/// memory runs out.
-fn table_memory(layout: Layout, fill: bool) -> *mut u8 {
-    #[cfg(target_os = "linux")]
-    if layout.size() >= MAPPED_BYTES {
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if fill { libc::MAP_POPULATE } else { 0 };
-        // SAFETY: an anonymous private mapping touches no existing memory.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), layout.size(), libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
-        return if p == libc::MAP_FAILED { std::ptr::null_mut() } else { p as *mut u8 };
-    }
-    let _ = fill;
-    // SAFETY: non-zero size (the header alone has some).
-    unsafe { alloc_zeroed(layout) }
-}
-
-/// Gives back what `table_memory` returned for `layout`.
-///
-/// # Safety
-/// `p` came from `table_memory(layout, _)` and is not used again.
-unsafe fn free_table_memory(p: *mut u8, layout: Layout) {
-    #[cfg(target_os = "linux")]
-    if layout.size() >= MAPPED_BYTES {
-        // Unmapping our own private mapping fails only on bad arguments.
-        let r = libc::munmap(p as *mut libc::c_void, layout.size());
-        debug_assert_eq!(r, 0);
-        return;
-    }
-    dealloc(p, layout);
-}
-
 /// The smallest power-of-two capacity that holds `entries` under the load limit.
 pub fn capacity_for(entries: usize) -> Option<usize> {
     let needed = entries.checked_mul(4)?.div_ceil(3).max(MIN_CAPACITY);
@@ -135,15 +97,11 @@ pub fn capacity_for(entries: usize) -> Option<usize> {
 impl Table {
     /// A new empty table with one reference, or None when memory runs out.
     pub fn alloc(capacity: usize, key_blobs: bool, val_blobs: bool) -> Option<*mut Table> {
-        Table::alloc_for(capacity, key_blobs, val_blobs, false)
-    }
-
-    /// `alloc`, for a table about to be filled when `fill` (see `table_memory`).
-    fn alloc_for(capacity: usize, key_blobs: bool, val_blobs: bool, fill: bool) -> Option<*mut Table> {
         debug_assert!(capacity.is_power_of_two());
         let (layout, offset) = table_layout(capacity)?;
-        // Zeroed words are empty slots.
-        let base = table_memory(layout, fill);
+        // SAFETY: non-zero size. Zeroed words are empty slots; big zeroed
+        // allocations come from fresh pages and cost nothing until touched.
+        let base = unsafe { alloc_zeroed(layout) };
         if base.is_null() {
             return None;
         }
@@ -519,7 +477,7 @@ impl Table {
     /// references. None when memory runs out.
     pub fn copy(&self, capacity: usize) -> Option<*mut Table> {
         let capacity = capacity.max(capacity_for(self.len())?);
-        let new = Table::alloc_for(capacity, self.key_blobs, self.val_blobs, true)?;
+        let new = Table::alloc(capacity, self.key_blobs, self.val_blobs)?;
         // SAFETY: freshly allocated, not yet shared.
         let t = unsafe { &*new };
         if !self.key_blobs && !self.val_blobs {
@@ -598,7 +556,7 @@ pub unsafe fn release(t: *const Table) {
     }
     let (layout, _) = table_layout(table.capacity()).expect("layout was valid at allocation");
     // The header holds only atomics and plain fields: nothing to drop.
-    free_table_memory(t as *mut u8, layout);
+    dealloc(t as *mut u8, layout);
 }
 
 unsafe fn release_erased(p: *mut ()) {

@@ -243,12 +243,10 @@ fn integer_inserts_report_replacement_on_every_path() {
     ok(fm_map_free(f));
 }
 
-/// Tables of 2 MiB and more come from the kernel (mapped, and populated
-/// when a copy fills them) and go back to it: reserve such tables, let a
-/// snapshot share them so that the next writes copy them, and check both
-/// sides and the memory census.
+/// Big reserved tables shared with a snapshot: the next writes copy them
+/// (same capacity, every entry), and each side keeps its own contents.
 #[test]
-fn big_tables_are_mapped_copied_and_unmapped() {
+fn big_reserved_tables_are_copied_on_write() {
     let _l = leakcheck();
     let m = new_map(FM_INT, FM_INT);
     // 64 shards of 50,000 entries each need 131,072 slots (2 MiB) apiece.
