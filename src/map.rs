@@ -325,7 +325,11 @@ impl Shards {
     /// caller knows the map's handle was live after `_guard` pinned it).
     #[inline(always)]
     pub(crate) unsafe fn from_fast_word<'g>(word: u64, _guard: &'g Guard) -> &'g Shards {
-        &*((word & !FAST_SCHEMA_MASK) as *const Shards)
+        let p = (word & !FAST_SCHEMA_MASK) as *const Shards;
+        // A live map's shards are never at 0; saying so spares the callers a
+        // test (they return the reference in an Option).
+        std::hint::assert_unchecked(!p.is_null());
+        &*p
     }
 
     /// The value word of INT key `k` (the shards of a map with INT keys):
@@ -410,21 +414,25 @@ impl Shards {
         let t = unsafe { shard.table.load(Ordering::Relaxed).as_ref() }?;
         // Sharing first: its acquire load would make the compiler load the
         // table's fields again after it.
-        if t.shared() || !t.has_room() {
+        if t.shared() {
             return None;
         }
-        let replaced = match t.probe_int(k, h) {
+        let len = t.len();
+        if len >= t.room() {
+            return None;
+        }
+        let (replaced, len) = match t.probe_int(k, h) {
             Probe::Found(slot) => {
                 t.set_int_value(slot, vword);
-                true
+                (true, len)
             }
-            Probe::Vacant(_) if t.len() >= MAX_SHARD_ENTRIES => return None,
+            Probe::Vacant(_) if len >= MAX_SHARD_ENTRIES => return None,
             Probe::Vacant(slot) => {
-                t.insert_int_at(slot, k, vword);
-                false
+                t.insert_int_at(slot, k, vword, len + 1);
+                (false, len + 1)
             }
         };
-        shard.count_write(t.len());
+        shard.count_write(len);
         Some(replaced)
     }
 }

@@ -354,6 +354,12 @@ impl Table {
         self.len() < self.room
     }
 
+    /// How many entries the load limit allows.
+    #[inline(always)]
+    pub fn room(&self) -> usize {
+        self.room
+    }
+
     /// Writer only, on a table with room: the vacant slot for a key word
     /// known to be absent.
     fn vacant_for(&self, key_word: u64, h: u64) -> usize {
@@ -379,15 +385,18 @@ impl Table {
     }
 
     /// `insert_at` for INT key `k` (not 0) and a value word that is no blob,
-    /// into a table without blobs: the same three stores, with none of the
+    /// into a table without blobs, whose length becomes `new_len` (the
+    /// caller read the old one): the same three stores, with none of the
     /// checks for blobs and the side slot (the integer insert's plain case,
     /// where every instruction counts: see `probe_int`).
     #[inline(always)]
-    pub fn insert_int_at(&self, slot: usize, k: u64, val_word: u64) {
+    pub fn insert_int_at(&self, slot: usize, k: u64, val_word: u64, new_len: usize) {
         debug_assert!(k != 0 && slot != ZERO_SLOT && !self.key_blobs && !self.val_blobs);
-        self.len.store(self.len() + 1, Ordering::Relaxed);
-        self.word(2 * slot + 1).store(val_word, Ordering::Release);
-        self.word(2 * slot).store(k, Ordering::Release);
+        debug_assert_eq!(new_len, self.len() + 1);
+        let (key, val) = (self.word(2 * slot), self.word(2 * slot + 1));
+        self.len.store(new_len, Ordering::Relaxed);
+        val.store(val_word, Ordering::Release);
+        key.store(k, Ordering::Release);
     }
 
     /// `set_value` for a table without blobs, when the old word is not
