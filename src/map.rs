@@ -428,7 +428,7 @@ impl Shards {
             }
             Probe::Vacant(_) if len >= MAX_SHARD_ENTRIES => return None,
             Probe::Vacant(slot) => {
-                t.insert_int_at(slot, k, vword, len + 1);
+                t.insert_int_at(slot, k, h, vword, len + 1);
                 (false, len + 1)
             }
         };
@@ -823,7 +823,7 @@ impl Map {
             KeyRef::Int(k) => k,
             KeyRef::Bytes(b) => new_blob(b, h)?,
         };
-        t.insert_at(slot, kword, vword);
+        t.insert_at(slot, kword, vword, h);
         shard.count_write(t.len());
         self.committed(op, Some(key), Some(vword));
         Ok(false)

@@ -16,6 +16,16 @@
 //! Removal shifts later entries of the probe run back (no tombstones), which
 //! moves entries, so removals run inside the shard's write window.
 //!
+//! Writers also keep a tag byte per slot, in an array of its own: 0 for an
+//! empty slot, else 0x80 and seven bits of the key's hash. A writer finds
+//! the end of a probe run, and the few slots whose key may match, by
+//! scanning 16 tags at a time; it loads a slot's key word only when the
+//! tag matches. The tags take a sixteenth of the slots' memory, so they
+//! stay in the cache when the slots do not, and inserting a new key into a
+//! big table is a store into its slot, not a load that waits for memory
+//! first. Readers never look at tags (they probe the slots, as above), so
+//! tags are plain bytes, read and written only with write access.
+//!
 //! A table is shared by reference count: the shard holds one reference, and
 //! each snapshot (iterator, clone) holds one. A writer that finds the count
 //! above one copies the table before touching it (copy-on-write).
@@ -62,6 +72,11 @@ pub struct Table {
     key_blobs: bool,
     val_blobs: bool,
     slots: *mut AtomicU64,
+    /// `capacity + GROUP` tag bytes: one per slot, then the first GROUP
+    /// again, so that a group read at any slot needs no wrap-around.
+    /// Touched only with write access, or by the table's creator while it
+    /// is private.
+    tags: *mut u8,
 }
 
 // SAFETY: all shared state is atomic; the raw slot pointer is owned.
@@ -79,13 +94,53 @@ const ALIGNED_SLOTS_BYTES: usize = 4096;
 // `release` frees a table's memory without dropping its header.
 const _: () = assert!(!std::mem::needs_drop::<Table>());
 
-/// The layout of a table: its header, then (at the offset returned) its
-/// slot array, in one allocation, so that making or growing a table costs
-/// one malloc and one free, not two.
-fn table_layout(capacity: usize) -> Option<(Layout, usize)> {
+/// Tag bytes a writer scans at once.
+const GROUP: usize = 16;
+
+/// The layout of a table: its header, then its slot array and its tag
+/// array (at the offsets returned), in one allocation, so that making or
+/// growing a table costs one malloc and one free, not two.
+fn table_layout(capacity: usize) -> Option<(Layout, usize, usize)> {
     let slots = Layout::array::<AtomicU64>(capacity.checked_mul(2)?).ok()?;
     let align = if slots.size() >= ALIGNED_SLOTS_BYTES { 64 } else { 16 };
-    Layout::new::<Table>().extend(slots.align_to(align).ok()?).ok()
+    let (with_slots, slots_at) = Layout::new::<Table>().extend(slots.align_to(align).ok()?).ok()?;
+    let (layout, tags_at) = with_slots.extend(Layout::array::<u8>(capacity.checked_add(GROUP)?).ok()?).ok()?;
+    Some((layout, slots_at, tags_at))
+}
+
+/// The tag of a key with hash `h`: never 0. Its seven bits sit above any
+/// slot index's and below the shard's (the top six bits).
+#[inline(always)]
+fn tag_of(h: u64) -> u8 {
+    0x80 | (h >> 51) as u8 & 0x7f
+}
+
+/// For the GROUP tags from `p`: bit i set where tag i is `tag`, and bit i
+/// set where it is 0 (an empty slot).
+///
+/// # Safety
+/// `p` readable for GROUP bytes.
+#[inline(always)]
+unsafe fn group_masks(p: *const u8, tag: u8) -> (u32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8, _mm_setzero_si128};
+        // SSE2 is part of x86_64.
+        let g = _mm_loadu_si128(p as *const __m128i);
+        let hits = _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8(tag as i8))) as u32;
+        let empty = _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128())) as u32;
+        (hits, empty)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (mut hits, mut empty) = (0u32, 0u32);
+        for i in 0..GROUP {
+            let b = *p.add(i);
+            hits |= ((b == tag) as u32) << i;
+            empty |= ((b == 0) as u32) << i;
+        }
+        (hits, empty)
+    }
 }
 
 /// Tables of this many slots and more fill to 5/8 of them; smaller ones to
@@ -122,7 +177,7 @@ impl Table {
     /// A new empty table with one reference, or None when memory runs out.
     pub fn alloc(capacity: usize, key_blobs: bool, val_blobs: bool) -> Option<*mut Table> {
         debug_assert!(capacity.is_power_of_two());
-        let (layout, offset) = table_layout(capacity)?;
+        let (layout, slots_at, tags_at) = table_layout(capacity)?;
         // SAFETY: non-zero size. Zeroed words are empty slots; big zeroed
         // allocations come from fresh pages and cost nothing until touched.
         let base = unsafe { alloc_zeroed(layout) };
@@ -131,7 +186,9 @@ impl Table {
         }
         let t = base as *mut Table;
         // SAFETY: inside the allocation, aligned for AtomicU64 (and more).
-        let slots = unsafe { base.add(offset) } as *mut AtomicU64;
+        let slots = unsafe { base.add(slots_at) } as *mut AtomicU64;
+        // SAFETY: inside the allocation; zeroed tags say every slot is empty.
+        let tags = unsafe { base.add(tags_at) };
         let header = Table {
             refs: AtomicUsize::new(1),
             mask: capacity - 1,
@@ -143,6 +200,7 @@ impl Table {
             key_blobs,
             val_blobs,
             slots,
+            tags,
         };
         // SAFETY: the allocation starts with room for the header, aligned for it.
         unsafe { t.write(header) };
@@ -178,7 +236,7 @@ impl Table {
         self.len.load(Ordering::Relaxed)
     }
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Table>() + self.capacity() * 16 + self.blob_bytes.load(Ordering::Relaxed)
+        std::mem::size_of::<Table>() + self.capacity() * 17 + GROUP + self.blob_bytes.load(Ordering::Relaxed)
     }
     pub fn shared(&self) -> bool {
         self.refs.load(Ordering::Acquire) > 1
@@ -296,30 +354,83 @@ impl Table {
 
     /// `probe` for an INT key other than 0, always inlined: the general one
     /// is a call that takes its key through memory and saves seven
-    /// registers, and on a map bigger than the cache the integer insert is
-    /// bound by how many stores it leaves waiting behind its slot's miss.
+    /// registers, and on a map bigger than the cache every instruction of
+    /// the integer insert delays the next inserts' misses.
     #[inline(always)]
     pub fn probe_int(&self, k: u64, h: u64) -> Probe {
         debug_assert!(k != 0 && !self.key_blobs);
+        let at = h as usize & self.mask;
+        // SAFETY: at <= mask, and the array holds mask + 1 + GROUP tags.
+        let (hits, empty) = unsafe { group_masks(self.tags.add(at), tag_of(h)) };
+        // The common cases inline: a new key whose run ends in this group,
+        // and a key in the run's first slot with its tag. The rest out of
+        // line, so that the insert keeps few values live.
+        let run_hits = hits & empty.wrapping_sub(1) & !empty;
+        if run_hits == 0 {
+            if empty != 0 {
+                return Probe::Vacant((at + empty.trailing_zeros() as usize) & self.mask);
+            }
+        } else {
+            let i = (at + run_hits.trailing_zeros() as usize) & self.mask;
+            if self.word(2 * i).load(Ordering::Relaxed) == k {
+                return Probe::Found(i);
+            }
+        }
+        self.probe_int_far(k, h)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn probe_int_far(&self, k: u64, h: u64) -> Probe {
         self.probe_run(h, |kw| kw == k)
     }
 
-    /// Walks the probe run from the home slot of `h` until `eq` accepts a
-    /// key word or an empty slot ends the run. A writer's table has an
-    /// empty slot (the load limit), so the walk ends.
+    /// Walks the probe run from the home slot of `h`, a group of tags at a
+    /// time, until `eq` accepts the key word of a slot whose tag matches
+    /// or an empty slot ends the run. A writer's table has an empty slot
+    /// (the load limit), so the walk ends. Writer only.
     #[inline(always)]
     fn probe_run(&self, h: u64, eq: impl Fn(u64) -> bool) -> Probe {
-        let mut i = h as usize & self.mask;
+        let tag = tag_of(h);
+        let mut at = h as usize & self.mask;
         loop {
-            let kw = self.word(2 * i).load(Ordering::Relaxed);
-            if kw == 0 {
-                return Probe::Vacant(i);
+            // SAFETY: at <= mask, and the array holds mask + 1 + GROUP tags.
+            let (mut hits, empty) = unsafe { group_masks(self.tags.add(at), tag) };
+            // Only slots before the first empty one are in the run.
+            hits &= empty.wrapping_sub(1) & !empty;
+            while hits != 0 {
+                let i = (at + hits.trailing_zeros() as usize) & self.mask;
+                if eq(self.word(2 * i).load(Ordering::Relaxed)) {
+                    return Probe::Found(i);
+                }
+                hits &= hits - 1;
             }
-            if eq(kw) {
-                return Probe::Found(i);
+            if empty != 0 {
+                return Probe::Vacant((at + empty.trailing_zeros() as usize) & self.mask);
             }
-            i = (i + 1) & self.mask;
+            at = (at + GROUP) & self.mask;
         }
+    }
+
+    /// Writer only: sets the tag of `slot` (and its copy past the end).
+    #[inline(always)]
+    fn set_tag(&self, slot: usize, tag: u8) {
+        // SAFETY: slot <= mask; the array holds mask + 1 + GROUP tags, and
+        // only the holder of write access (or the private table's creator)
+        // touches them.
+        unsafe {
+            self.tags.add(slot).write(tag);
+            if slot < GROUP {
+                self.tags.add(self.mask + 1 + slot).write(tag);
+            }
+        }
+    }
+
+    /// The tag of `slot` (writer only).
+    #[inline(always)]
+    fn tag(&self, slot: usize) -> u8 {
+        // SAFETY: as in set_tag.
+        unsafe { self.tags.add(slot).read() }
     }
 
     /// The value word in `slot` (as returned by `find`).
@@ -395,29 +506,35 @@ impl Table {
         }
     }
 
-    /// Writer only: stores a key known to be absent in `slot`, the vacant
-    /// slot `probe` returned for it (no write since). Takes over the
-    /// references of blob words. Readers see the entry appear atomically
-    /// (value first, then key).
+    /// Writer only: stores a key known to be absent, with hash `h`, in
+    /// `slot`, the vacant slot `probe` returned for it (no write since).
+    /// Takes over the references of blob words. Readers see the entry
+    /// appear atomically (value first, then key).
     #[inline(always)]
-    pub fn insert_at(&self, slot: usize, key_word: u64, val_word: u64) {
+    pub fn insert_at(&self, slot: usize, key_word: u64, val_word: u64, h: u64) {
         self.track_key_bytes(key_word, true);
         self.track_value_bytes(val_word, true);
         self.len.store(self.len() + 1, Ordering::Relaxed);
         self.val_word(slot).store(val_word, Ordering::Release);
-        self.key_word(slot).store(if slot == ZERO_SLOT { 1 } else { key_word }, Ordering::Release);
+        if slot == ZERO_SLOT {
+            self.zero_present.store(1, Ordering::Release);
+        } else {
+            self.set_tag(slot, tag_of(h));
+            self.key_word(slot).store(key_word, Ordering::Release);
+        }
     }
 
     /// `insert_at` for INT key `k` (not 0) and a value word that is no blob,
-    /// into a table without blobs, whose length becomes `new_len` (the
+    /// hashing to `h`, into a table without blobs, whose length becomes `new_len` (the
     /// caller read the old one): the same three stores, with none of the
     /// checks for blobs and the side slot (the integer insert's plain case,
     /// where every instruction counts: see `probe_int`).
     #[inline(always)]
-    pub fn insert_int_at(&self, slot: usize, k: u64, val_word: u64, new_len: usize) {
+    pub fn insert_int_at(&self, slot: usize, k: u64, h: u64, val_word: u64, new_len: usize) {
         debug_assert!(k != 0 && slot != ZERO_SLOT && !self.key_blobs && !self.val_blobs);
         debug_assert_eq!(new_len, self.len() + 1);
         let (key, val) = (self.word(2 * slot), self.word(2 * slot + 1));
+        self.set_tag(slot, tag_of(h));
         self.len.store(new_len, Ordering::Relaxed);
         val.store(val_word, Ordering::Release);
         key.store(k, Ordering::Release);
@@ -473,11 +590,13 @@ impl Table {
             if !stays {
                 self.val_word(hole).store(self.val_word(j).load(Ordering::Relaxed), Ordering::Relaxed);
                 self.key_word(hole).store(kw, Ordering::Relaxed);
+                self.set_tag(hole, self.tag(j));
                 hole = j;
             }
         }
         self.key_word(hole).store(0, Ordering::Relaxed);
         self.val_word(hole).store(0, Ordering::Relaxed);
+        self.set_tag(hole, 0);
         (key, val)
     }
 
@@ -528,7 +647,8 @@ impl Table {
                     blob::acquire(v as *const blob::Blob);
                 }
             }
-            t.insert_at(t.vacant_for(k, self.stored_hash(k)), k, v);
+            let h = self.stored_hash(k);
+            t.insert_at(t.vacant_for(k, h), k, v, h);
         });
         Some(new)
     }
@@ -549,10 +669,12 @@ impl Table {
             if k == 0 {
                 continue;
             }
-            let mut j = hash::int(k) as usize & t.mask;
+            let h = hash::int(k);
+            let mut j = h as usize & t.mask;
             while t.word(2 * j).load(Ordering::Relaxed) != 0 {
                 j = (j + 1) & t.mask;
             }
+            t.set_tag(j, tag_of(h));
             t.word(2 * j).store(k, Ordering::Relaxed);
             t.word(2 * j + 1).store(self.word(2 * i + 1).load(Ordering::Relaxed), Ordering::Relaxed);
             n += 1;
@@ -587,7 +709,7 @@ pub unsafe fn release(t: *const Table) {
             }
         });
     }
-    let (layout, _) = table_layout(table.capacity()).expect("layout was valid at allocation");
+    let (layout, _, _) = table_layout(table.capacity()).expect("layout was valid at allocation");
     // The header holds only atomics and plain fields: nothing to drop.
     dealloc(t as *mut u8, layout);
 }
@@ -625,9 +747,71 @@ mod tests {
         assert_eq!(room_of(SPARSE_CAPACITY), SPARSE_CAPACITY / 8 * 5);
     }
 
+    /// Every tag says what its slot holds, and the copy past the end
+    /// matches the first GROUP tags.
+    fn assert_tags_agree(t: &Table) {
+        for i in 0..t.capacity() {
+            let k = t.key(i);
+            let want = if k == 0 { 0 } else { tag_of(hash::int(k)) };
+            assert_eq!(t.tag(i), want, "tag of slot {i} (key {k})");
+        }
+        for i in 0..GROUP {
+            assert_eq!(t.tag(t.capacity() + i), t.tag(i), "copy of tag {i}");
+        }
+    }
+
+    /// Inserts, overwrites and removals (whose backward shifts move tags,
+    /// also across the end of the array) keep tags, probes and contents
+    /// right, in a table small enough that runs wrap around.
+    #[test]
+    fn tags_follow_inserts_and_removals() {
+        // The integer hash's seeds (0 until a map exists, which would give
+        // every key the same home and tag).
+        hash::state();
+        let t = Table::alloc(64, false, false).expect("memory");
+        // SAFETY: just allocated; this test owns its only reference.
+        let table = unsafe { &*t };
+        let mut model = std::collections::HashMap::new();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for step in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = x % 97 + 1;
+            let h = hash::int(k);
+            if x % 3 == 0 {
+                if let Some(slot) = table.find(KeyRef::Int(k), h) {
+                    assert_eq!(table.remove_at(slot), (k, model.remove(&k).expect("in the model")));
+                } else {
+                    assert!(!model.contains_key(&k));
+                }
+            } else {
+                match table.probe_int(k, h) {
+                    Probe::Found(slot) => {
+                        assert!(model.insert(k, step).is_some(), "{k} found but absent");
+                        table.set_value(slot, step);
+                    }
+                    Probe::Vacant(slot) if table.has_room() => {
+                        assert!(model.insert(k, step).is_none(), "{k} vacant but present");
+                        table.insert_at(slot, k, step, h);
+                    }
+                    Probe::Vacant(_) => assert!(!model.contains_key(&k)),
+                }
+            }
+            assert_tags_agree(table);
+        }
+        assert_eq!(table.len(), model.len());
+        for (&k, &v) in &model {
+            assert_eq!(table.get_int(k, hash::int(k)), Some(v));
+        }
+        // SAFETY: the only reference, not used again.
+        unsafe { release(t) };
+    }
+
     /// A table accepts exactly its room before `has_room` says no.
     #[test]
     fn has_room_matches_the_limit() {
+        hash::state();
         for capacity in [MIN_CAPACITY, SPARSE_CAPACITY / 2, SPARSE_CAPACITY] {
             let t = Table::alloc(capacity, false, false).expect("memory");
             // SAFETY: just allocated; this test owns its only reference.
@@ -636,7 +820,7 @@ mod tests {
             while table.has_room() {
                 n += 1;
                 let Probe::Vacant(slot) = table.probe_int(n, hash::int(n)) else { panic!("{n} is new") };
-                table.insert_at(slot, n, n);
+                table.insert_at(slot, n, n, hash::int(n));
             }
             assert_eq!(n as usize, room_of(capacity));
             // SAFETY: the only reference, not used again.
