@@ -52,7 +52,20 @@ pub fn state() -> &'static SeedableRandomState {
 /// once [`init`] ran, which holds for any key of an existing map.
 #[inline]
 pub fn int(k: u64) -> u64 {
-    let full = (k ^ INT_SEEDS[0].load(Ordering::Relaxed)) as u128 * INT_SEEDS[1].load(Ordering::Relaxed) as u128;
+    int_with(k, int_seeds())
+}
+
+/// The seeds [`int`] uses, for a loop that hashes many keys (atomic loads
+/// are not hoisted out of loops).
+#[inline]
+pub fn int_seeds() -> [u64; 2] {
+    [INT_SEEDS[0].load(Ordering::Relaxed), INT_SEEDS[1].load(Ordering::Relaxed)]
+}
+
+/// [`int`] with its seeds passed in.
+#[inline(always)]
+pub fn int_with(k: u64, seeds: [u64; 2]) -> u64 {
+    let full = (k ^ seeds[0]) as u128 * seeds[1] as u128;
     full as u64 ^ (full >> 64) as u64
 }
 
