@@ -305,9 +305,11 @@ impl Table {
         if (k0 == 0) | (k1 == 0) {
             return None;
         }
-        // Bounded even if a racing writer makes the table look full.
+        // Bounded even if a racing writer makes the table look full: the
+        // other mask - 1 slots at most (a count down keeps one register).
         let mut i = i1;
-        for _ in 2..=mask {
+        let mut left = mask - 1;
+        while left != 0 {
             i = (i + 1) & mask;
             let kw = word(2 * i).load(Ordering::Relaxed);
             if kw == k {
@@ -317,6 +319,7 @@ impl Table {
             if kw == 0 {
                 return None;
             }
+            left -= 1;
         }
         None
     }
