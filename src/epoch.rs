@@ -72,18 +72,20 @@ struct Record {
     map_cache: MapCache,
 }
 
-/// A thread's memo of one map handle it resolved: the handle, the map's
-/// fast word (`Map::fast_word`) and the registry's count of map frees
-/// read before the handle was found live. While that count has not moved,
-/// no map handle was freed since, so the handle is still live and the word
-/// still right. Only the owning thread touches it (relaxed atomics compile
-/// to plain moves); a record passed to a new thread keeps a memo that is
-/// just as true for it.
+/// A thread's memo of one map handle it resolved: the handle, the address
+/// of the map's shards, and a stamp: the registry's count of map frees
+/// read before the handle was found live, shifted left by 8, with the
+/// schema bits of the map's fast word (`Map::fast_word`) below. While that
+/// count has not moved, no map handle was freed since, so the handle is
+/// still live and the shards still the map's; one compare checks the count
+/// and the schema together. Only the owning thread touches it (relaxed
+/// atomics compile to plain moves); a record passed to a new thread keeps a
+/// memo that is just as true for it.
 #[derive(Default)]
 pub(crate) struct MapCache {
     pub(crate) handle: AtomicU64,
-    pub(crate) word: AtomicU64,
-    pub(crate) frees: AtomicU64,
+    pub(crate) shards: AtomicU64,
+    pub(crate) stamp: AtomicU64,
 }
 
 /// Something to drop later: a pointer and the function that drops it.

@@ -413,10 +413,24 @@ fn int_map_shards<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoc
 #[inline(always)]
 fn remembered_int_map<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
     let memo = g.map_cache();
-    if memo.handle.load(Ordering::Relaxed) != map || memo.frees.load(Ordering::Relaxed) != registry::map_frees() {
+    if memo.handle.load(Ordering::Relaxed) != map || memo.stamp.load(Ordering::Relaxed) != memo_stamp(registry::map_frees(), fast_int_schema(val_kind)) {
         return None;
     }
-    int_map_of_word(memo.word.load(Ordering::Relaxed), val_kind, g)
+    let shards = memo.shards.load(Ordering::Relaxed) as *const Shards;
+    // SAFETY: the shards of a map whose handle is live (the count of frees
+    // has not moved since it was found live), and the thread is pinned. A
+    // live map's shards are not at 0 (saying so spares a test).
+    unsafe {
+        std::hint::assert_unchecked(!shards.is_null());
+        Some(&*shards)
+    }
+}
+
+/// The memo's stamp for a count of map frees and a fast word's schema bits.
+#[inline(always)]
+fn memo_stamp(frees: u64, schema: u64) -> u64 {
+    debug_assert!(schema <= FAST_SCHEMA_MASK);
+    frees << 8 | schema
 }
 
 /// The shards behind `word`, a fast word of a map whose handle is live, if
@@ -443,9 +457,10 @@ fn remember_map(map: fm_handle, memo: &epoch::MapCache) -> Option<u64> {
         crate::registry::Object::Map(m) => m.fast_word(),
         _ => return None,
     };
+    // A bridge's map has word 0: schema bits 0 match no integer path.
     memo.handle.store(map, Ordering::Relaxed);
-    memo.word.store(word, Ordering::Relaxed);
-    memo.frees.store(frees, Ordering::Relaxed);
+    memo.shards.store(word & !FAST_SCHEMA_MASK, Ordering::Relaxed);
+    memo.stamp.store(memo_stamp(frees, word & FAST_SCHEMA_MASK), Ordering::Relaxed);
     Some(word)
 }
 
