@@ -325,11 +325,7 @@ impl Shards {
     /// caller knows the map's handle was live after `_guard` pinned it).
     #[inline(always)]
     pub(crate) unsafe fn from_fast_word<'g>(word: u64, _guard: &'g Guard) -> &'g Shards {
-        let p = (word & !FAST_SCHEMA_MASK) as *const Shards;
-        // A live map's shards are never at 0; saying so spares the callers a
-        // test (they return the reference in an Option).
-        std::hint::assert_unchecked(!p.is_null());
-        &*p
+        &*((word & !FAST_SCHEMA_MASK) as *const Shards)
     }
 
     /// The value word of INT key `k` (the shards of a map with INT keys):

@@ -382,6 +382,8 @@ impl Table {
         self.probe_int_far(k, h)
     }
 
+    /// `probe_int` past its first group of tags, or after a tag that
+    /// matched another key.
     #[cold]
     #[inline(never)]
     fn probe_int_far(&self, k: u64, h: u64) -> Probe {
@@ -527,11 +529,11 @@ impl Table {
         }
     }
 
-    /// `insert_at` for INT key `k` (not 0) and a value word that is no blob,
-    /// hashing to `h`, into a table without blobs, whose length becomes `new_len` (the
-    /// caller read the old one): the same three stores, with none of the
-    /// checks for blobs and the side slot (the integer insert's plain case,
-    /// where every instruction counts: see `probe_int`).
+    /// `insert_at` for INT key `k` (not 0, hash `h`) and a value word that
+    /// is no blob, into a table without blobs, whose length becomes
+    /// `new_len` (the caller read the old one): the same stores, with none
+    /// of the checks for blobs and the side slot (the integer insert's plain
+    /// case, where every instruction counts: see `probe_int`).
     #[inline(always)]
     pub fn insert_int_at(&self, slot: usize, k: u64, h: u64, val_word: u64, new_len: usize) {
         debug_assert!(k != 0 && slot != ZERO_SLOT && !self.key_blobs && !self.val_blobs);
