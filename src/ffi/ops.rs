@@ -421,7 +421,9 @@ fn remembered_int_map<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g 
     // has not moved since it was found live), and the thread is pinned. A
     // live map's shards are not at 0 (saying so spares a test).
     unsafe {
-        std::hint::assert_unchecked(!shards.is_null());
+        if shards.is_null() {
+            std::hint::unreachable_unchecked();
+        }
         Some(&*shards)
     }
 }
