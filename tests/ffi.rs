@@ -277,7 +277,8 @@ fn big_reserved_tables_are_copied_on_write() {
         assert_eq!(get_ii(m, key(k)), Some(if k < 20_000 { -k } else { k }));
     }
     ok(unsafe { fm_map_stats(m, &mut s) });
-    assert!(s.capacity >= 64 * 131_072 && s.memory_bytes >= s.capacity * 16);
+    // 16 bytes of slot and a tag byte per slot.
+    assert!(s.capacity >= 64 * 131_072 && s.memory_bytes >= s.capacity * 17);
     ok(fm_map_free(m));
 }
 
