@@ -507,8 +507,8 @@ pub fn pin_outermost() -> Option<Guard> {
 /// anyway, the flag that asks for a collection stays set for the thread's
 /// next outermost unpin. So dropping it calls nothing and cannot panic,
 /// which lets those paths run without a panic boundary. Two stores fewer
-/// than a guard's matter on the insert: at 10M keys it is bound by the
-/// stores waiting behind its slot's cache miss. A `pin` inside it would
+/// than a guard's matter on the insert: at 10M keys it is bound by how
+/// much it executes while its slot's line comes in. A `pin` inside it would
 /// see depth 0 and re-enter; `pin` asserts that this never happens.
 pub struct ReadPin(std::mem::ManuallyDrop<Guard>);
 

@@ -347,7 +347,7 @@ impl Shards {
     /// `get_int` for a key other than 0 when one optimistic read answers:
     /// Some(the value word, if present), or None when a writer was moving
     /// entries (or the key is 0) and the caller should take `get_int`. It
-    /// calls nothing and does not loop, so the integer gets' hot path
+    /// calls nothing and does not retry, so the integer gets' hot path
     /// keeps few values live and saves few registers.
     #[inline(always)]
     pub(crate) fn get_int_optimistic(&self, k: u64) -> Option<Option<u64>> {
@@ -397,6 +397,7 @@ impl Shards {
     /// integer gets do (that boundary kept the whole insert out of line,
     /// its arguments and result passed through memory). A bridge's map
     /// (which numbers its mutations) has no fast word, so never gets here.
+    /// Its probe calls out of line only past the first group of tags.
     #[inline(always)]
     pub(crate) fn insert_int_plain(&self, k: u64, vword: u64, me: usize) -> Option<bool> {
         if k == 0 {
