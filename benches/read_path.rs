@@ -167,13 +167,19 @@ fn lib() -> &'static Lib {
                 get: std::mem::transmute::<*mut c_void, GetFn>(sym("fm_get_i64_i64")),
                 get_many: std::mem::transmute::<*mut c_void, GetManyFn>(sym("fm_get_many_i64_i64")),
                 iter_new: std::mem::transmute::<*mut c_void, IterNewFn>(sym("fm_iter_new")),
-                iter_next_i64: std::mem::transmute::<*mut c_void, IterNextI64Fn>(sym("fm_iter_next_i64")),
+                iter_next_i64: std::mem::transmute::<*mut c_void, IterNextI64Fn>(sym(
+                    "fm_iter_next_i64",
+                )),
                 iter_free: std::mem::transmute::<*mut c_void, HandleFn>(sym("fm_iter_free")),
                 last_error: std::mem::transmute::<*mut c_void, CStrFn>(sym("fm_last_error")),
                 library_path: std::mem::transmute::<*mut c_void, CStrFn>(sym("fm_library_path")),
                 floor_new: std::mem::transmute::<*mut c_void, FloorNewFn>(sym("fmbench_floor_new")),
-                floor_free: std::mem::transmute::<*mut c_void, FloorFreeFn>(sym("fmbench_floor_free")),
-                floor_insert: std::mem::transmute::<*mut c_void, FloorInsertFn>(sym("fmbench_floor_insert")),
+                floor_free: std::mem::transmute::<*mut c_void, FloorFreeFn>(sym(
+                    "fmbench_floor_free",
+                )),
+                floor_insert: std::mem::transmute::<*mut c_void, FloorInsertFn>(sym(
+                    "fmbench_floor_insert",
+                )),
                 floor_get: std::mem::transmute::<*mut c_void, FloorGetFn>(sym("fmbench_floor_get")),
                 nop: std::mem::transmute::<*mut c_void, GetFn>(sym("fmbench_nop")),
                 pin: std::mem::transmute::<*mut c_void, GetFn>(sym("fmbench_pin")),
@@ -197,7 +203,10 @@ impl Lib {
     fn new_map(&self, capacity: usize) -> u64 {
         let mut h = 0;
         // SAFETY: valid out pointer.
-        self.check(unsafe { (self.map_new)(FM_INT, FM_INT, capacity, &mut h) }, "fm_map_new");
+        self.check(
+            unsafe { (self.map_new)(FM_INT, FM_INT, capacity, &mut h) },
+            "fm_map_new",
+        );
         h
     }
 
@@ -228,7 +237,9 @@ const KEY_SEED: u64 = 0x5EED_0000_0000_0000;
 /// Keys `from..to` of the one random sequence: the first n of them are a map
 /// of size n, the next n are guaranteed misses for it.
 fn keys(from: usize, to: usize) -> Vec<i64> {
-    (from..to).map(|i| mix(KEY_SEED.wrapping_add(i as u64)) as i64).collect()
+    (from..to)
+        .map(|i| mix(KEY_SEED.wrapping_add(i as u64)) as i64)
+        .collect()
 }
 
 fn shuffled(v: &[i64], seed: u64) -> Vec<i64> {
@@ -273,7 +284,10 @@ impl Fixture {
         let fm = l.new_map(0);
         for &k in &keys {
             // SAFETY: NULL `replaced` is allowed.
-            l.check(unsafe { (l.insert)(fm, k, value_of(k), std::ptr::null_mut()) }, "fm_insert_i64_i64");
+            l.check(
+                unsafe { (l.insert)(fm, k, value_of(k), std::ptr::null_mut()) },
+                "fm_insert_i64_i64",
+            );
         }
         let mut std = StdMap::default();
         for &k in &keys {
@@ -284,9 +298,20 @@ impl Fixture {
             // SAFETY: a live floor map, one thread.
             unsafe { (l.floor_insert)(floor, k, value_of(k)) };
         }
-        let f = Fixture { n, keys, probe, miss, fm, std, floor: floor as usize };
+        let f = Fixture {
+            n,
+            keys,
+            probe,
+            miss,
+            fm,
+            std,
+            floor: floor as usize,
+        };
         f.verify();
-        eprintln!("[fixture] {label}: three maps of {n} keys built in {:.2?}", t.elapsed());
+        eprintln!(
+            "[fixture] {label}: three maps of {n} keys built in {:.2?}",
+            t.elapsed()
+        );
         f
     }
 
@@ -360,8 +385,19 @@ fn c_get_many(get_many: GetManyFn, h: u64, keys: &[i64]) -> u64 {
     let mut values = [0i64; BATCH];
     let mut found = 0usize;
     // SAFETY: `keys.len()` == BATCH reads and writes; NULL `found` flags are allowed.
-    let st = unsafe { get_many(h, keys.as_ptr(), keys.len(), values.as_mut_ptr(), std::ptr::null_mut(), &mut found) };
-    values.iter().fold(st as u64 + found as u64, |acc, &v| acc.wrapping_add(v as u64))
+    let st = unsafe {
+        get_many(
+            h,
+            keys.as_ptr(),
+            keys.len(),
+            values.as_mut_ptr(),
+            std::ptr::null_mut(),
+            &mut found,
+        )
+    };
+    values.iter().fold(st as u64 + found as u64, |acc, &v| {
+        acc.wrapping_add(v as u64)
+    })
 }
 
 fn floor_gets(get: FloorGetFn, m: *const c_void, keys: &[i64]) -> u64 {
@@ -385,9 +421,15 @@ fn std_gets<S: std::hash::BuildHasher>(map: &HashMap<u64, u64, S>, keys: &[i64])
 
 // ---- groups ---------------------------------------------------------------------
 
-fn quick_group<'c>(c: &'c mut Criterion, name: &str) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+fn quick_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
-    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2)).sample_size(50).nresamples(20_000);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+        .nresamples(20_000);
     g
 }
 
@@ -438,7 +480,12 @@ fn bench_pieces(c: &mut Criterion) {
     let mut g = quick_group(c, "get_pieces");
     g.throughput(Throughput::Elements(BATCH as u64));
     let l = lib();
-    let pieces: [(&str, GetFn); 4] = [("nop_call", l.nop), ("pin", l.pin), ("resolve", l.resolve), ("ferrymap_get", l.get)];
+    let pieces: [(&str, GetFn); 4] = [
+        ("nop_call", l.nop),
+        ("pin", l.pin),
+        ("resolve", l.resolve),
+        ("ferrymap_get", l.get),
+    ];
     for (name, f) in pieces {
         g.bench_function(BenchmarkId::new(name, "1K"), |b| {
             let fx = fixture(0);
@@ -460,13 +507,17 @@ fn bench_insert(c: &mut Criterion) {
     let l = lib();
     for (i, &(n, label)) in SIZES.iter().enumerate() {
         let mut g = c.benchmark_group("insert");
-        g.throughput(Throughput::Elements(n as u64)).nresamples(20_000).warm_up_time(Duration::from_secs(1));
+        g.throughput(Throughput::Elements(n as u64))
+            .nresamples(20_000)
+            .warm_up_time(Duration::from_secs(1));
         if n <= 1_000 {
             g.measurement_time(Duration::from_secs(2)).sample_size(50);
         } else {
             // One fresh map per iteration: few, long iterations.
             let secs = if n >= 10_000_000 { 14 } else { 3 };
-            g.sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(secs)).sample_size(10);
+            g.sampling_mode(SamplingMode::Flat)
+                .measurement_time(Duration::from_secs(secs))
+                .sample_size(10);
         }
         // "ferrymap_reserved" is created with room for all n keys: no growth,
         // so the difference to "ferrymap" is what growth costs.
@@ -545,9 +596,17 @@ fn pin_to_cpu(cpu: usize) {
 /// thread runs on CPU 0 and CPU 1 in turn: the two virtual CPUs of this
 /// machine are not always equally fast, and the two-thread case always
 /// waits for the slower one.
-fn parallel_wall(threads: usize, iters: u64, work: &(dyn Fn(usize, u64) -> u64 + Sync)) -> Duration {
+fn parallel_wall(
+    threads: usize,
+    iters: u64,
+    work: &(dyn Fn(usize, u64) -> u64 + Sync),
+) -> Duration {
     static TURN: AtomicUsize = AtomicUsize::new(0);
-    let first_cpu = if threads == 1 { TURN.fetch_add(1, Ordering::Relaxed) % 2 } else { 0 };
+    let first_cpu = if threads == 1 {
+        TURN.fetch_add(1, Ordering::Relaxed) % 2
+    } else {
+        0
+    };
     let start = Barrier::new(threads);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -562,7 +621,10 @@ fn parallel_wall(threads: usize, iters: u64, work: &(dyn Fn(usize, u64) -> u64 +
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("reader thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reader thread"))
+            .collect()
     });
     let first = spans.iter().map(|s| s.0).min().expect("threads > 0");
     let last = spans.iter().map(|s| s.1).max().expect("threads > 0");
@@ -584,21 +646,28 @@ fn bench_readers(c: &mut Criterion) {
             // Each thread's walk goes on where its previous sample stopped,
             // so samples do not replay the same (by then cached) keys.
             let cursors = || [AtomicUsize::new(start_of(0)), AtomicUsize::new(start_of(1))];
-            g.bench_function(BenchmarkId::new(format!("ferrymap_{threads}t"), label), |b| {
-                let (f, at) = (fixture(i), cursors());
-                let work = |t: usize, iters: u64| {
-                    let mut w = Walk::new(at[t].load(Ordering::Relaxed));
-                    let acc = (0..iters).fold(0u64, |acc, _| acc.wrapping_add(c_gets(l.get, f.fm, w.next(&f.probe))));
-                    at[t].store(w.pos, Ordering::Relaxed);
-                    acc
-                };
-                b.iter_custom(|iters| parallel_wall(threads, iters, &work));
-            });
+            g.bench_function(
+                BenchmarkId::new(format!("ferrymap_{threads}t"), label),
+                |b| {
+                    let (f, at) = (fixture(i), cursors());
+                    let work = |t: usize, iters: u64| {
+                        let mut w = Walk::new(at[t].load(Ordering::Relaxed));
+                        let acc = (0..iters).fold(0u64, |acc, _| {
+                            acc.wrapping_add(c_gets(l.get, f.fm, w.next(&f.probe)))
+                        });
+                        at[t].store(w.pos, Ordering::Relaxed);
+                        acc
+                    };
+                    b.iter_custom(|iters| parallel_wall(threads, iters, &work));
+                },
+            );
             g.bench_function(BenchmarkId::new(format!("floor_{threads}t"), label), |b| {
                 let (f, at) = (fixture(i), cursors());
                 let work = |t: usize, iters: u64| {
                     let mut w = Walk::new(at[t].load(Ordering::Relaxed));
-                    let acc = (0..iters).fold(0u64, |acc, _| acc.wrapping_add(floor_gets(l.floor_get, f.floor(), w.next(&f.probe))));
+                    let acc = (0..iters).fold(0u64, |acc, _| {
+                        acc.wrapping_add(floor_gets(l.floor_get, f.floor(), w.next(&f.probe)))
+                    });
                     at[t].store(w.pos, Ordering::Relaxed);
                     acc
                 };
@@ -671,18 +740,30 @@ fn drain(l: &Lib, h: u64) -> (usize, u64) {
 
 fn bench_iterate(c: &mut Criterion) {
     let mut g = quick_group(c, "iterate");
-    g.sampling_mode(SamplingMode::Flat).sample_size(20).measurement_time(Duration::from_secs(3));
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3));
     let l = lib();
     let n = SIZES[1].0;
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function(BenchmarkId::new("ferrymap_next_i64", "1M"), |b| {
         let f = fixture(1);
-        assert_eq!(drain(l, f.fm).0, n, "the iterator hands out every entry once");
+        assert_eq!(
+            drain(l, f.fm).0,
+            n,
+            "the iterator hands out every entry once"
+        );
         b.iter(|| black_box(drain(l, f.fm)));
     });
     g.bench_function(BenchmarkId::new("std_iter", "1M"), |b| {
         let f = fixture(1);
-        b.iter(|| black_box(black_box(&f.std).iter().fold(0u64, |acc, (&k, &v)| acc.wrapping_add(k ^ v))));
+        b.iter(|| {
+            black_box(
+                black_box(&f.std)
+                    .iter()
+                    .fold(0u64, |acc, (&k, &v)| acc.wrapping_add(k ^ v)),
+            )
+        });
     });
     g.finish();
 }
@@ -693,7 +774,11 @@ const MEMORY_N: usize = 10_000_000;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let resident: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("statm resident field");
+    let resident: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("statm resident field");
     // SAFETY: sysconf has no preconditions.
     resident * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
 }
@@ -705,7 +790,10 @@ fn memory_child(which: &str) {
     // Warm the library up (registry, epoch record, hash seed) before the baseline.
     let warm = l.new_map(0);
     // SAFETY: NULL `replaced` is allowed.
-    l.check(unsafe { (l.insert)(warm, 1, 1, std::ptr::null_mut()) }, "warm-up insert");
+    l.check(
+        unsafe { (l.insert)(warm, 1, 1, std::ptr::null_mut()) },
+        "warm-up insert",
+    );
     l.check((l.map_free)(warm), "fm_map_free");
     let before = rss_bytes();
     let t = Instant::now();
@@ -714,7 +802,10 @@ fn memory_child(which: &str) {
             let h = l.new_map(if which == "ferrymap" { 0 } else { MEMORY_N });
             for &k in &keys {
                 // SAFETY: NULL `replaced` is allowed.
-                l.check(unsafe { (l.insert)(h, k, value_of(k), std::ptr::null_mut()) }, "fm_insert_i64_i64");
+                l.check(
+                    unsafe { (l.insert)(h, k, value_of(k), std::ptr::null_mut()) },
+                    "fm_insert_i64_i64",
+                );
             }
             (Some(l.stats(h)), Box::new(h))
         }
@@ -751,10 +842,16 @@ fn memory_report() -> Vec<Memory> {
     let mut out = Vec::new();
     eprintln!("\n[memory] INT->INT maps of {MEMORY_N} random keys, each built in a fresh process:");
     for which in ["ferrymap", "ferrymap_reserved", "std"] {
-        let r = std::process::Command::new(&exe).env("FMBENCH_MEM_CHILD", which).output().expect("run the memory child");
+        let r = std::process::Command::new(&exe)
+            .env("FMBENCH_MEM_CHILD", which)
+            .output()
+            .expect("run the memory child");
         let text = String::from_utf8_lossy(&r.stdout);
         let Some(line) = text.lines().find(|l| l.starts_with("MEM ")) else {
-            eprintln!("[memory] {which}: child failed: {}", String::from_utf8_lossy(&r.stderr));
+            eprintln!(
+                "[memory] {which}: child failed: {}",
+                String::from_utf8_lossy(&r.stderr)
+            );
             continue;
         };
         let field = |name: &str| -> u64 {
@@ -771,7 +868,11 @@ fn memory_report() -> Vec<Memory> {
             stats.map_or("n/a".to_string(), |s| format!("{:.1} MB = {s:.1} B/entry (capacity {})", field("stats_memory") as f64 / 1e6, field("stats_capacity"))),
             field("build_ms"),
         );
-        out.push(Memory { variant: which.to_string(), rss_per_entry: rss, stats_per_entry: stats });
+        out.push(Memory {
+            variant: which.to_string(),
+            rss_per_entry: rss,
+            stats_per_entry: stats,
+        });
     }
     out
 }
@@ -787,7 +888,10 @@ fn criterion_home() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("bench executable");
     // target/release/deps/read_path-* -> target/criterion
-    exe.ancestors().nth(3).map_or_else(|| PathBuf::from("target/criterion"), |t| t.join("criterion"))
+    exe.ancestors().nth(3).map_or_else(
+        || PathBuf::from("target/criterion"),
+        |t| t.join("criterion"),
+    )
 }
 
 /// Criterion's headline estimate (slope, else mean) of one benchmark in ns per
@@ -803,7 +907,10 @@ fn estimate(id: &str, since: SystemTime) -> Option<f64> {
         let at = text.find(&format!("\"{key}\":{{"))?;
         let rest = &text[at..];
         let p = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-        let num: String = rest[p..].chars().take_while(|c| c.is_ascii_digit() || "-+.eE".contains(*c)).collect();
+        let num: String = rest[p..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || "-+.eE".contains(*c))
+            .collect();
         num.parse().ok()
     };
     point("slope").or_else(|| point("mean"))
@@ -820,18 +927,35 @@ fn summary(since: SystemTime, memory: &[Memory]) {
     let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
     eprintln!("\n==================== summary (ns per operation) ====================");
     for kind in ["get_hit", "get_miss"] {
-        eprintln!("{kind:<9} {:>5} {:>9} {:>9} {:>9} {:>9}   {:>8} {:>8}", "size", "ferrymap", "fm_many", "std", "floor", "fm/std", "fm/floor");
+        eprintln!(
+            "{kind:<9} {:>5} {:>9} {:>9} {:>9} {:>9}   {:>8} {:>8}",
+            "size", "ferrymap", "fm_many", "std", "floor", "fm/std", "fm/floor"
+        );
         for &(_, label) in &SIZES {
             let fm = per_op(&format!("{kind}/ferrymap/{label}"));
             let many = per_op(&format!("{kind}/ferrymap_many/{label}"));
             let st = per_op(&format!("{kind}/std/{label}"));
             let fl = per_op(&format!("{kind}/floor/{label}"));
             let r = |a, b| ratio(a, b).map_or("n/a".to_string(), |r| format!("{r:.2}x"));
-            eprintln!("{:<9} {label:>5} {:>9} {:>9} {:>9} {:>9}   {:>8} {:>8}", "", fmt(fm), fmt(many), fmt(st), fmt(fl), r(fm, st), r(fm, fl));
+            eprintln!(
+                "{:<9} {label:>5} {:>9} {:>9} {:>9} {:>9}   {:>8} {:>8}",
+                "",
+                fmt(fm),
+                fmt(many),
+                fmt(st),
+                fmt(fl),
+                r(fm, st),
+                r(fm, fl)
+            );
         }
     }
-    let insert = |v: &str, label: &str, n: usize| estimate(&format!("insert/{v}/{label}"), since).map(|ns| ns / n as f64);
-    eprintln!("insert    {:>5} {:>9} {:>9} {:>9} {:>9}", "size", "ferrymap", "reserved", "std", "floor");
+    let insert = |v: &str, label: &str, n: usize| {
+        estimate(&format!("insert/{v}/{label}"), since).map(|ns| ns / n as f64)
+    };
+    eprintln!(
+        "insert    {:>5} {:>9} {:>9} {:>9} {:>9}",
+        "size", "ferrymap", "reserved", "std", "floor"
+    );
     for &(n, label) in &SIZES {
         eprintln!(
             "{:<9} {label:>5} {:>9} {:>9} {:>9} {:>9}",
@@ -847,14 +971,20 @@ fn summary(since: SystemTime, memory: &[Memory]) {
         for v in ["ferrymap", "floor"] {
             let one = per_op(&format!("readers/{v}_1t/{label}"));
             let two = per_op(&format!("readers/{v}_2t/{label}"));
-            eprintln!("  {v:<9} {label:>3}: 1 thread {} / 2 threads {}", fmt(one), fmt(two));
+            eprintln!(
+                "  {v:<9} {label:>3}: 1 thread {} / 2 threads {}",
+                fmt(one),
+                fmt(two)
+            );
         }
     }
     eprintln!("pieces of one get on the 1K map:");
     for p in ["nop_call", "pin", "resolve", "ferrymap_get", "floor_get"] {
         eprintln!("  {p:<13} {}", fmt(per_op(&format!("get_pieces/{p}/1K"))));
     }
-    let create = |v: &str, label: &str| estimate(&format!("iter_create/{v}/{label}"), since).map(|ns| ns / 1000.0);
+    let create = |v: &str, label: &str| {
+        estimate(&format!("iter_create/{v}/{label}"), since).map(|ns| ns / 1000.0)
+    };
     for &(_, label) in &SIZES {
         eprintln!(
             "iter_create {label:>3}: new+free {} us, new alone {} us",
@@ -870,33 +1000,73 @@ fn summary(since: SystemTime, memory: &[Memory]) {
 
     eprintln!("\n==================== targets ====================");
     let g = |id: &str| per_op(id);
-    eprintln!("get-hit 1K  ferrymap / std       {}", verdict(ratio(g("get_hit/ferrymap/1K"), g("get_hit/std/1K")), 3.5));
-    eprintln!("get-hit 1M  ferrymap / floor     {}", verdict(ratio(g("get_hit/ferrymap/1M"), g("get_hit/floor/1M")), 1.5));
+    eprintln!(
+        "get-hit 1K  ferrymap / std       {}",
+        verdict(ratio(g("get_hit/ferrymap/1K"), g("get_hit/std/1K")), 3.5)
+    );
+    eprintln!(
+        "get-hit 1M  ferrymap / floor     {}",
+        verdict(ratio(g("get_hit/ferrymap/1M"), g("get_hit/floor/1M")), 1.5)
+    );
     for &(_, label) in SIZES.iter().take(2) {
         eprintln!(
             "readers {label:<3} ferrymap 2t / 1t    {}",
-            verdict(ratio(g(&format!("readers/ferrymap_2t/{label}")), g(&format!("readers/ferrymap_1t/{label}"))), 1.2)
+            verdict(
+                ratio(
+                    g(&format!("readers/ferrymap_2t/{label}")),
+                    g(&format!("readers/ferrymap_1t/{label}"))
+                ),
+                1.2
+            )
         );
     }
     for &(n, label) in &SIZES {
         eprintln!(
             "insert  {label:<3} ferrymap / std      {}",
-            verdict(ratio(insert("ferrymap", label, n), insert("std", label, n)), 1.5)
+            verdict(
+                ratio(insert("ferrymap", label, n), insert("std", label, n)),
+                1.5
+            )
         );
     }
     for mem in memory.iter().filter(|m| m.variant.starts_with("ferrymap")) {
-        eprintln!("memory 10M {:<18} RSS      {:5.1} B/entry {}", mem.variant, mem.rss_per_entry, if mem.rss_per_entry <= 30.0 { "PASS (<= 30)" } else { "FAIL (> 30)" });
+        eprintln!(
+            "memory 10M {:<18} RSS      {:5.1} B/entry {}",
+            mem.variant,
+            mem.rss_per_entry,
+            if mem.rss_per_entry <= 30.0 {
+                "PASS (<= 30)"
+            } else {
+                "FAIL (> 30)"
+            }
+        );
         if let Some(s) = mem.stats_per_entry {
-            eprintln!("memory 10M {:<18} fm_stats {s:5.1} B/entry {}", mem.variant, if s <= 30.0 { "PASS (<= 30)" } else { "FAIL (> 30)" });
+            eprintln!(
+                "memory 10M {:<18} fm_stats {s:5.1} B/entry {}",
+                mem.variant,
+                if s <= 30.0 {
+                    "PASS (<= 30)"
+                } else {
+                    "FAIL (> 30)"
+                }
+            );
         }
     }
     let c10 = create("new_free", "10M");
     let c1 = create("new_free", "1K");
     eprintln!(
         "iter_create 10M <= 50 us          {}",
-        c10.map_or("not measured".to_string(), |v| format!("{v:.2} us {}", if v <= 50.0 { "PASS" } else { "FAIL" }))
+        c10.map_or("not measured".to_string(), |v| format!(
+            "{v:.2} us {}",
+            if v <= 50.0 { "PASS" } else { "FAIL" }
+        ))
     );
-    eprintln!("iter_create 10M / 1K             {}", ratio(c10, c1).map_or("not measured".to_string(), |r| format!("{r:.2}x (flat if ~1)")));
+    eprintln!(
+        "iter_create 10M / 1K             {}",
+        ratio(c10, c1).map_or("not measured".to_string(), |r| format!(
+            "{r:.2}x (flat if ~1)"
+        ))
+    );
 }
 
 // ---- main ------------------------------------------------------------------------
@@ -911,7 +1081,11 @@ fn main() {
     // FMBENCH_SUMMARY_ONLY=1: run nothing, print the summary of the results
     // criterion stored last (whenever they were measured).
     let summary_only = std::env::var_os("FMBENCH_SUMMARY_ONLY").is_some();
-    let since = if summary_only { SystemTime::UNIX_EPOCH } else { SystemTime::now() };
+    let since = if summary_only {
+        SystemTime::UNIX_EPOCH
+    } else {
+        SystemTime::now()
+    };
     let mut c = Criterion::default().configure_from_args();
     if !listing {
         let l = lib();
@@ -919,7 +1093,11 @@ fn main() {
         let loaded = unsafe { CStr::from_ptr((l.library_path)()) }.to_string_lossy();
         eprintln!("[library] {} (loaded as {loaded})", l.path.display());
     }
-    let memory = if listing || std::env::var_os("FMBENCH_SKIP_MEMORY").is_some() { Vec::new() } else { memory_report() };
+    let memory = if listing || std::env::var_os("FMBENCH_SKIP_MEMORY").is_some() {
+        Vec::new()
+    } else {
+        memory_report()
+    };
     if !summary_only {
         bench_get(&mut c, true);
         bench_get(&mut c, false);

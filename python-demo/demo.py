@@ -30,9 +30,18 @@ def load_c_side(path: str) -> ctypes.CDLL:
     # to the copy `import ferrymap` already loaded.
     c = ctypes.CDLL(path)
     h = ctypes.c_uint64
-    c.demo_add_to_keys.argtypes = [h, ctypes.POINTER(ctypes.c_int64), ctypes.c_size_t, ctypes.c_int64]
+    c.demo_add_to_keys.argtypes = [
+        h,
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.c_size_t,
+        ctypes.c_int64,
+    ]
     c.demo_label.argtypes = [h, ctypes.c_int64, ctypes.c_char_p]
-    c.demo_sum_values.argtypes = [h, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_size_t)]
+    c.demo_sum_values.argtypes = [
+        h,
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_size_t),
+    ]
     c.demo_len.argtypes = [h]
     c.demo_len.restype = ctypes.c_int64
     c.demo_make_squares.argtypes = [ctypes.c_int64]
@@ -45,7 +54,10 @@ def part_one(c: ctypes.CDLL) -> None:
     print("== 1. Python builds a map, C adds to it ==")
     print(f"registry: python {ferrymap.registry_id():#x}, C {c.demo_registry_id():#x}")
     assert ferrymap.registry_id() == c.demo_registry_id(), "two registries: not sharing"
-    with ferrymap.Map(int, int, {101: 3, 102: 1, 103: 7}) as visits, ferrymap.Map(int, str) as labels:
+    with (
+        ferrymap.Map(int, int, {101: 3, 102: 1, 103: 7}) as visits,
+        ferrymap.Map(int, str) as labels,
+    ):
         print(f"python: {visits!r} -> {visits.to_dict()}")
         keys = (ctypes.c_int64 * 4)(101, 101, 103, 104)
         rc = c.demo_add_to_keys(visits.handle, keys, 4, 10)  # C gets just the integer
@@ -55,8 +67,13 @@ def part_one(c: ctypes.CDLL) -> None:
         print(f"after C: {visits.to_dict()}")
         print(f"labels written by C: {labels.to_dict()}")
         total, count = ctypes.c_int64(), ctypes.c_size_t()
-        assert c.demo_sum_values(visits.handle, ctypes.byref(total), ctypes.byref(count)) == 0
-        print(f"C sums {count.value} values: {total.value} (python: {sum(visits.values())})")
+        assert (
+            c.demo_sum_values(visits.handle, ctypes.byref(total), ctypes.byref(count))
+            == 0
+        )
+        print(
+            f"C sums {count.value} values: {total.value} (python: {sum(visits.values())})"
+        )
         assert visits == {101: 23, 102: 1, 103: 17, 104: 10}
         assert total.value == sum(visits.values())
 
@@ -103,7 +120,9 @@ def part_three(c: ctypes.CDLL, n: int) -> None:
     handoff = (time.perf_counter() - t) / calls
     attr = best(lambda: m.handle, 1000)
 
-    pickle_rt = best(lambda: pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL)), 3)
+    pickle_rt = best(
+        lambda: pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL)), 3
+    )
     json_rt = best(lambda: json.loads(json.dumps(d)), 2)
     export_rt = best(lambda: ferrymap.Map.import_(m.export()).close(), 3)
     pickled = len(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))
@@ -114,24 +133,40 @@ def part_three(c: ctypes.CDLL, n: int) -> None:
         ("ferrymap handle to C (ctypes call + fm_map_len)", handoff, "8 bytes"),
         ("  reading m.handle alone", attr, ""),
         ("pickle dumps + loads of the dict", pickle_rt, f"{pickled / 1e6:.1f} MB"),
-        ("JSON dumps + loads of the dict (keys come back as str)", json_rt, f"{jsoned / 1e6:.1f} MB"),
-        ("ferrymap export + import (to another process)", export_rt, f"{exported / 1e6:.1f} MB"),
+        (
+            "JSON dumps + loads of the dict (keys come back as str)",
+            json_rt,
+            f"{jsoned / 1e6:.1f} MB",
+        ),
+        (
+            "ferrymap export + import (to another process)",
+            export_rt,
+            f"{exported / 1e6:.1f} MB",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     for name, secs, size in rows:
         print(f"{name:<{width}}  {fmt(secs)}  {size}")
-    print(f"hand-off is {pickle_rt / handoff:,.0f}x faster than pickle and {json_rt / handoff:,.0f}x than JSON")
+    print(
+        f"hand-off is {pickle_rt / handoff:,.0f}x faster than pickle and {json_rt / handoff:,.0f}x than JSON"
+    )
     stats = m.stats()
-    print(f"map memory: {stats['memory_bytes'] / n:.1f} bytes/entry (load factor {stats['load_factor']:.2f})")
+    print(
+        f"map memory: {stats['memory_bytes'] / n:.1f} bytes/entry (load factor {stats['load_factor']:.2f})"
+    )
     m.close()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("c_side", help="path of the compiled c_side.so")
     ap.add_argument("--entries", type=int, default=1_000_000)
     args = ap.parse_args()
-    print(f"ferrymap {ferrymap.__version__}, core {ferrymap.core_version()} from {ferrymap.library_path()}")
+    print(
+        f"ferrymap {ferrymap.__version__}, core {ferrymap.core_version()} from {ferrymap.library_path()}"
+    )
     c = load_c_side(args.c_side)
     part_one(c)
     part_two(c)

@@ -80,8 +80,14 @@ impl Bias {
     /// A bias owned by `creator` (a thread id, or 0 for none) where windows
     /// are available, else none.
     pub fn new(creator: usize) -> Bias {
-        let owner = if creator != NONE && epoch::windows_available() { creator } else { NONE };
-        Bias { owner: AtomicUsize::new(owner) }
+        let owner = if creator != NONE && epoch::windows_available() {
+            creator
+        } else {
+            NONE
+        };
+        Bias {
+            owner: AtomicUsize::new(owner),
+        }
     }
 
     /// What a window names in its thread's record: this bias's address
@@ -127,7 +133,11 @@ impl Bias {
                 std::thread::yield_now();
                 continue;
             }
-            if self.owner.compare_exchange(owner, REVOKING, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+            if self
+                .owner
+                .compare_exchange(owner, REVOKING, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
                 epoch::await_window(owner, self.id());
                 self.owner.store(NONE, Ordering::Release);
                 return;
@@ -141,7 +151,11 @@ impl Bias {
         if me == NONE || !epoch::windows_available() {
             return;
         }
-        if self.owner.compare_exchange(NONE, me, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+        if self
+            .owner
+            .compare_exchange(NONE, me, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
             return;
         }
         for m in locks {
@@ -155,7 +169,9 @@ impl Bias {
             if !free {
                 // Nobody can have used a bias that was never confirmed;
                 // a revoker that got there first leaves it REVOKING/NONE.
-                let _ = self.owner.compare_exchange(me, NONE, Ordering::SeqCst, Ordering::Relaxed);
+                let _ = self
+                    .owner
+                    .compare_exchange(me, NONE, Ordering::SeqCst, Ordering::Relaxed);
                 return;
             }
         }

@@ -44,7 +44,11 @@ pub fn new(bytes: &[u8], hash: u64) -> Option<*const Blob> {
         if p.is_null() {
             return None;
         }
-        p.write(Blob { refs: AtomicUsize::new(1), hash, len: bytes.len() });
+        p.write(Blob {
+            refs: AtomicUsize::new(1),
+            hash,
+            len: bytes.len(),
+        });
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), (p as *mut u8).add(HEADER), bytes.len());
         Some(p)
     }
@@ -83,7 +87,10 @@ pub unsafe fn release(p: *const Blob) {
     if (*p).refs.fetch_sub(1, Ordering::Release) == 1 {
         std::sync::atomic::fence(Ordering::Acquire);
         let len = (*p).len;
-        dealloc(p as *mut u8, layout(len).expect("layout was valid at allocation"));
+        dealloc(
+            p as *mut u8,
+            layout(len).expect("layout was valid at allocation"),
+        );
     }
 }
 
@@ -96,5 +103,8 @@ unsafe fn release_erased(p: *mut ()) {
 /// # Safety
 /// As for [`release`], except that readers may still hold the pointer.
 pub unsafe fn release_deferred(p: *const Blob) {
-    epoch::retire(epoch::Deferred::new(p as *mut (), release_erased), footprint((*p).len));
+    epoch::retire(
+        epoch::Deferred::new(p as *mut (), release_erased),
+        footprint((*p).len),
+    );
 }

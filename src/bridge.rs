@@ -28,14 +28,14 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ops::Deref;
-use std::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle, Thread, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError, SendTimeoutError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
 use crate::epoch::{self, Guard};
 use crate::map::{fm_kind, Map, ValIn, FM_FLOAT, FM_INT};
@@ -71,9 +71,18 @@ pub use fm_op::*;
 
 impl fm_op {
     pub fn from_raw(raw: u32) -> Option<fm_op> {
-        [FM_OP_INSERT, FM_OP_REMOVE, FM_OP_ADD, FM_OP_UPDATE, FM_OP_CLEAR, FM_OP_GET, FM_OP_CONTAINS, FM_OP_LEN]
-            .into_iter()
-            .find(|op| *op as u32 == raw)
+        [
+            FM_OP_INSERT,
+            FM_OP_REMOVE,
+            FM_OP_ADD,
+            FM_OP_UPDATE,
+            FM_OP_CLEAR,
+            FM_OP_GET,
+            FM_OP_CONTAINS,
+            FM_OP_LEN,
+        ]
+        .into_iter()
+        .find(|op| *op as u32 == raw)
     }
 }
 
@@ -174,7 +183,10 @@ impl SubQueue {
     /// came, Err(FM_CLOSED) when the bridge is closed and all were read.
     pub fn next(&self, timeout: Option<Duration>) -> Result<Event> {
         if timeout != Some(Duration::ZERO) && self.owner == Some(thread::current().id()) {
-            return fail(FM_REENTRANT, "the owner thread cannot wait on its own bridge's feed");
+            return fail(
+                FM_REENTRANT,
+                "the owner thread cannot wait on its own bridge's feed",
+            );
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -185,7 +197,10 @@ impl SubQueue {
                 return Ok(e);
             }
             if s.closed {
-                return fail(FM_CLOSED, "the bridge is closed and every event was delivered");
+                return fail(
+                    FM_CLOSED,
+                    "the bridge is closed and every event was delivered",
+                );
             }
             let wait = match deadline {
                 None => Duration::from_secs(3600),
@@ -194,7 +209,11 @@ impl SubQueue {
                     _ => return fail(FM_TIMEOUT, "no event within the timeout"),
                 },
             };
-            s = self.ready.wait_timeout(s, wait).unwrap_or_else(|p| p.into_inner()).0;
+            s = self
+                .ready
+                .wait_timeout(s, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -229,7 +248,13 @@ impl Feed {
         self.seq.store(seq, Ordering::Release);
         LAST_SEQ.with(|c| c.set(seq));
         if self.has_subs.load(Ordering::Acquire) {
-            let e = Event { seq, op, key, value: value(), lost: 0 };
+            let e = Event {
+                seq,
+                op,
+                key,
+                value: value(),
+                lost: 0,
+            };
             for s in self.subs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                 s.push(&e);
             }
@@ -241,7 +266,12 @@ impl Feed {
     }
 
     fn subscribe(&self, bound: usize, owner: Option<ThreadId>) -> Arc<SubQueue> {
-        let q = Arc::new(SubQueue { bound, owner, state: Mutex::default(), ready: Condvar::new() });
+        let q = Arc::new(SubQueue {
+            bound,
+            owner,
+            state: Mutex::default(),
+            ready: Condvar::new(),
+        });
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         subs.push(q.clone());
         self.has_subs.store(true, Ordering::Release);
@@ -273,7 +303,10 @@ const DONE: u8 = 2;
 
 impl Completion {
     fn new() -> Completion {
-        Completion { state: AtomicU8::new(PENDING), waiter: thread::current() }
+        Completion {
+            state: AtomicU8::new(PENDING),
+            waiter: thread::current(),
+        }
     }
     fn complete(&self) {
         // Clone the handle first: once DONE is visible the waiter may return
@@ -294,7 +327,11 @@ impl Completion {
                 std::hint::spin_loop();
             }
         }
-        if self.state.compare_exchange(PENDING, PARKED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if self
+            .state
+            .compare_exchange(PENDING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return;
         }
         while self.state.load(Ordering::Acquire) != DONE {
@@ -437,7 +474,13 @@ impl Results {
 
     /// `n` copies of one failure.
     fn failed(n: usize, status: fm_status) -> Results {
-        let r = ReqResult { status, flag: false, seq: 0, len: 0, value: OwnedVal::None };
+        let r = ReqResult {
+            status,
+            flag: false,
+            seq: 0,
+            len: 0,
+            value: OwnedVal::None,
+        };
         if n == 1 {
             Results::One(r)
         } else {
@@ -534,7 +577,10 @@ impl TicketInner {
             return Ok(true);
         }
         if timeout != Some(Duration::ZERO) && self.owner == Some(thread::current().id()) {
-            return fail(FM_REENTRANT, "the owner thread cannot wait on its own bridge's ticket");
+            return fail(
+                FM_REENTRANT,
+                "the owner thread cannot wait on its own bridge's ticket",
+            );
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         for i in 0..SPIN {
@@ -567,7 +613,11 @@ impl TicketInner {
                     _ => break false,
                 },
             };
-            held = self.ready.wait_timeout(held, wait).unwrap_or_else(|p| p.into_inner()).0;
+            held = self
+                .ready
+                .wait_timeout(held, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         };
         self.state.fetch_sub(T_WAITER, Ordering::AcqRel);
         drop(held);
@@ -596,7 +646,10 @@ impl TicketInner {
     /// Called once, on the owner thread, with the ticket received from the
     /// queue.
     unsafe fn take_requests(&self) -> Requests {
-        match std::mem::replace(&mut *self.slot.get(), Slot::Results(Results::Many(Vec::new()))) {
+        match std::mem::replace(
+            &mut *self.slot.get(),
+            Slot::Results(Results::Many(Vec::new())),
+        ) {
             Slot::Requests(r) => r,
             Slot::Results(_) => Requests::Many(Vec::new()),
         }
@@ -675,7 +728,12 @@ unsafe fn finish(ticket: TicketRef, results: Results) {
             return drop(ticket);
         }
         // Publish and drop the queue's reference in one step.
-        match ticket.state.compare_exchange_weak(cur, (cur | T_DONE) - T_REF, Ordering::AcqRel, Ordering::Relaxed) {
+        match ticket.state.compare_exchange_weak(
+            cur,
+            (cur | T_DONE) - T_REF,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => break,
             Err(now) => cur = now,
         }
@@ -731,7 +789,9 @@ fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Box<Object> {
 /// caller owns one of its counted references.
 pub unsafe fn release_ticket(p: *mut ()) {
     let p = p as *mut Object;
-    let Object::Ticket(t) = &*p else { unreachable!("a ticket reference names a ticket") };
+    let Object::Ticket(t) = &*p else {
+        unreachable!("a ticket reference names a ticket")
+    };
     if t.state.fetch_sub(T_REF, Ordering::Release) & T_REFS != T_REF {
         return;
     }
@@ -796,9 +856,17 @@ pub enum Wait {
 }
 
 impl Bridge {
-    pub fn new(key_kind: fm_kind, val_kind: fm_kind, capacity: usize, queue: usize) -> Result<Bridge> {
+    pub fn new(
+        key_kind: fm_kind,
+        val_kind: fm_kind,
+        capacity: usize,
+        queue: usize,
+    ) -> Result<Bridge> {
         if queue == 0 || queue > 1 << 24 {
-            return fail(FM_INVALID_ARGUMENT, format!("queue capacity {queue} must be between 1 and {}", 1 << 24));
+            return fail(
+                FM_INVALID_ARGUMENT,
+                format!("queue capacity {queue} must be between 1 and {}", 1 << 24),
+            );
         }
         let feed = Arc::new(Feed::default());
         let mut map = Map::new(key_kind, val_kind, capacity)?;
@@ -818,7 +886,12 @@ impl Bridge {
             thread::Builder::new()
                 .name("ferrymap-bridge".into())
                 .spawn(move || owner_loop(&map, &shared, rx))
-                .map_err(|e| Error::new(FM_OUT_OF_MEMORY, format!("cannot start the owner thread: {e}")))?
+                .map_err(|e| {
+                    Error::new(
+                        FM_OUT_OF_MEMORY,
+                        format!("cannot start the owner thread: {e}"),
+                    )
+                })?
         };
         let _ = shared.owner.set(owner.thread().id());
         *shared.join.lock().unwrap_or_else(|p| p.into_inner()) = Some(owner);
@@ -861,15 +934,22 @@ impl Bridge {
                 // even when there is room.
                 Wait::For(t) => match self.shared.tx.try_send(msg) {
                     Ok(()) => Ok(()),
-                    Err(TrySendError::Full(msg)) => self.shared.tx.send_timeout(msg, t).map_err(|e| match e {
-                        SendTimeoutError::Timeout(_) => Error::new(FM_TIMEOUT, "the bridge queue stayed full for the whole timeout"),
-                        SendTimeoutError::Disconnected(_) => self.state_error(),
-                    }),
+                    Err(TrySendError::Full(msg)) => {
+                        self.shared.tx.send_timeout(msg, t).map_err(|e| match e {
+                            SendTimeoutError::Timeout(_) => Error::new(
+                                FM_TIMEOUT,
+                                "the bridge queue stayed full for the whole timeout",
+                            ),
+                            SendTimeoutError::Disconnected(_) => self.state_error(),
+                        })
+                    }
                     Err(TrySendError::Disconnected(_)) => Err(self.state_error()),
                 },
                 Wait::Forever => match self.shared.tx.try_send(msg) {
                     Ok(()) => Ok(()),
-                    Err(TrySendError::Full(msg)) => self.shared.tx.send(msg).map_err(|_| self.state_error()),
+                    Err(TrySendError::Full(msg)) => {
+                        self.shared.tx.send(msg).map_err(|_| self.state_error())
+                    }
                     Err(TrySendError::Disconnected(_)) => Err(self.state_error()),
                 },
             }
@@ -885,7 +965,12 @@ impl Bridge {
             let g = epoch::pin();
             return f(&self.map, &g);
         }
-        let mut job = SyncJob { f: Some(f), result: None, seq: 0, done: Completion::new() };
+        let mut job = SyncJob {
+            f: Some(f),
+            result: None,
+            seq: 0,
+            done: Completion::new(),
+        };
         let done: *const Completion = &job.done;
         let ptr: *mut (dyn Job + '_) = &mut job;
         // SAFETY: we erase the lifetime; `job` outlives its use because we
@@ -896,7 +981,9 @@ impl Bridge {
         if job.seq != 0 {
             LAST_SEQ.with(|c| c.set(job.seq));
         }
-        job.result.take().unwrap_or_else(|| fail(FM_INTERNAL_ERROR, "bridge job finished without a result"))
+        job.result
+            .take()
+            .unwrap_or_else(|| fail(FM_INTERNAL_ERROR, "bridge job finished without a result"))
     }
 
     /// Queues a batch and returns the handle of its ticket at once. The
@@ -906,7 +993,10 @@ impl Bridge {
     pub fn submit(&self, requests: impl Into<Requests>, wait: Wait) -> Result<u64> {
         if !matches!(wait, Wait::Try) && self.on_owner_thread() {
             // Only the owner can make room in its own queue.
-            return fail(FM_REENTRANT, "the owner thread cannot wait for room in its own queue (use a try-submit)");
+            return fail(
+                FM_REENTRANT,
+                "the owner thread cannot wait for room in its own queue (use a try-submit)",
+            );
         }
         let mut object = new_ticket(requests.into(), self.shared.owner.get().copied());
         let queued = TicketRef(NonNull::from(&mut *object));
@@ -928,12 +1018,18 @@ impl Bridge {
 
     pub fn subscribe(&self, bound: usize) -> Result<Arc<SubQueue>> {
         if bound == 0 {
-            return fail(FM_INVALID_ARGUMENT, "a subscription needs room for at least one event");
+            return fail(
+                FM_INVALID_ARGUMENT,
+                "a subscription needs room for at least one event",
+            );
         }
         if self.shared.state.load(Ordering::Acquire) != OPEN {
             return Err(self.state_error());
         }
-        Ok(self.shared.feed.subscribe(bound, self.shared.owner.get().copied()))
+        Ok(self
+            .shared
+            .feed
+            .subscribe(bound, self.shared.owner.get().copied()))
     }
 
     pub fn failed(&self) -> bool {
@@ -956,7 +1052,10 @@ impl Shared {
 
     fn state_error(&self) -> Error {
         match self.state.load(Ordering::Acquire) {
-            FAILED => Error::new(FM_BRIDGE_FAILED, "the bridge's owner thread failed (a caught panic)"),
+            FAILED => Error::new(
+                FM_BRIDGE_FAILED,
+                "the bridge's owner thread failed (a caught panic)",
+            ),
             _ => Error::new(FM_CLOSED, "the bridge map is closed"),
         }
     }
@@ -964,12 +1063,17 @@ impl Shared {
     /// See [`Bridge::close`].
     pub fn close(&self) -> Result<()> {
         if self.on_owner_thread() {
-            return fail(FM_REENTRANT, "a bridge cannot be closed from its own owner thread");
+            return fail(
+                FM_REENTRANT,
+                "a bridge cannot be closed from its own owner thread",
+            );
         }
         let Some(owner) = self.join.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
-        let _ = self.state.compare_exchange(OPEN, CLOSED, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self
+            .state
+            .compare_exchange(OPEN, CLOSED, Ordering::SeqCst, Ordering::SeqCst);
         // Every submitter that saw OPEN finishes sending before the marker.
         while self.inflight.load(Ordering::SeqCst) != 0 {
             thread::yield_now();
@@ -999,7 +1103,13 @@ fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
             None => return,
         };
         if failed && !matches!(msg, Msg::Close) {
-            refuse(msg, Error::new(FM_BRIDGE_FAILED, "the bridge's owner thread failed (a caught panic)"));
+            refuse(
+                msg,
+                Error::new(
+                    FM_BRIDGE_FAILED,
+                    "the bridge's owner thread failed (a caught panic)",
+                ),
+            );
             continue;
         }
         match msg {
@@ -1033,7 +1143,9 @@ fn owner_loop(map: &Map, shared: &Shared, rx: Receiver<Msg>) {
                     Requests::One(one) => Results::One(execute(map, &one, &g)),
                     Requests::Many(mut entries) => {
                         for e in entries.iter_mut() {
-                            let Entry::Request(r) = e else { unreachable!("a queued batch holds requests only") };
+                            let Entry::Request(r) = e else {
+                                unreachable!("a queued batch holds requests only")
+                            };
                             let result = execute(map, r, &g);
                             // Drops the request: its bytes go now, not with the ticket.
                             *e = Entry::Result(result);
@@ -1109,7 +1221,13 @@ fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
     if mutates {
         LAST_SEQ.with(|c| c.set(0));
     }
-    let mut out = ReqResult { status: FM_OK, flag: false, seq: 0, len: 0, value: OwnedVal::None };
+    let mut out = ReqResult {
+        status: FM_OK,
+        flag: false,
+        seq: 0,
+        len: 0,
+        value: OwnedVal::None,
+    };
     if let Err(e) = execute_into(map, r, g, &mut out) {
         out.status = e.status;
     }
@@ -1123,8 +1241,16 @@ fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
 /// so that it can be forced inline too.
 #[inline(always)]
 fn execute_into(map: &Map, r: &Request, g: &Guard, out: &mut ReqResult) -> Result<()> {
-    let key = || r.key.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a key"));
-    let value = || r.value.as_ref().ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a value"));
+    let key = || {
+        r.key
+            .as_ref()
+            .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a key"))
+    };
+    let value = || {
+        r.value
+            .as_ref()
+            .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, "request needs a value"))
+    };
     match r.op {
         FM_OP_INSERT => out.flag = map.insert(key()?, value()?)?,
         FM_OP_REMOVE => out.flag = map.remove(key()?)?,
@@ -1148,7 +1274,12 @@ fn execute_into(map: &Map, r: &Request, g: &Guard, out: &mut ReqResult) -> Resul
         FM_OP_CONTAINS => out.flag = map.contains(key()?, g)?,
         FM_OP_CLEAR => map.clear(),
         FM_OP_LEN => out.len = map.len() as u64,
-        FM_OP_UPDATE => return fail(FM_INVALID_ARGUMENT, "update takes a callback: use the synchronous call"),
+        FM_OP_UPDATE => {
+            return fail(
+                FM_INVALID_ARGUMENT,
+                "update takes a callback: use the synchronous call",
+            )
+        }
     }
     Ok(())
 }

@@ -70,18 +70,30 @@ fn corrupt(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or_else(|| {
-            corrupt(format!("truncated: needed {n} bytes at offset {}, {} remain", self.pos, self.data.len() - self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.data.len())
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "truncated: needed {n} bytes at offset {}, {} remain",
+                    self.pos,
+                    self.data.len() - self.pos
+                ))
+            })?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn blob(&mut self) -> Result<&'a [u8]> {
         let len = self.u32()? as usize;
@@ -96,14 +108,20 @@ fn kind_byte(b: u8, what: &str) -> Result<fm_kind> {
 /// Rebuilds a map from exported bytes.
 pub fn import(data: &[u8]) -> Result<Map> {
     if data.len() < HEADER_LEN + TRAILER_LEN {
-        return Err(corrupt(format!("{} bytes is shorter than any export", data.len())));
+        return Err(corrupt(format!(
+            "{} bytes is shorter than any export",
+            data.len()
+        )));
     }
     if &data[..4] != MAGIC {
         return Err(corrupt("not a ferrymap export (bad magic)"));
     }
     let version = u16::from_le_bytes([data[4], data[5]]);
     if version != VERSION {
-        return fail(FM_UNSUPPORTED_VERSION, format!("export format version {version}; this library reads version {VERSION}"));
+        return fail(
+            FM_UNSUPPORTED_VERSION,
+            format!("export format version {version}; this library reads version {VERSION}"),
+        );
     }
     let (body, trailer) = data.split_at(data.len() - TRAILER_LEN);
     let stored = u32::from_le_bytes(trailer.try_into().expect("4 bytes"));
@@ -118,7 +136,9 @@ pub fn import(data: &[u8]) -> Result<Map> {
     // so a count the data cannot hold is caught before any allocation.
     let remaining = (body.len() - HEADER_LEN) as u64;
     if count > remaining / 8 {
-        return Err(corrupt(format!("entry count {count} cannot fit in {remaining} bytes")));
+        return Err(corrupt(format!(
+            "entry count {count} cannot fit in {remaining} bytes"
+        )));
     }
     let map = Map::new(key_kind, val_kind, 0).map_err(|e| corrupt(e.message))?;
     map.reserve(count as usize)?;
@@ -142,7 +162,10 @@ pub fn import(data: &[u8]) -> Result<Map> {
         }
     }
     if r.pos != body.len() {
-        return Err(corrupt(format!("{} unexpected bytes after the last entry", body.len() - r.pos)));
+        return Err(corrupt(format!(
+            "{} unexpected bytes after the last entry",
+            body.len() - r.pos
+        )));
     }
     Ok(map)
 }

@@ -23,7 +23,10 @@
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    Ordering,
+};
 use std::sync::Mutex;
 
 /// Global epoch. Starts at 1 so that 0 can mean "not pinned".
@@ -228,7 +231,11 @@ fn barrier_mode() -> u8 {
     if mode != BARRIER_UNKNOWN {
         return mode;
     }
-    let mode = if membarrier_register() { BARRIER_MEMBARRIER } else { BARRIER_FENCE };
+    let mode = if membarrier_register() {
+        BARRIER_MEMBARRIER
+    } else {
+        BARRIER_FENCE
+    };
     // Two threads may race here; both compute the same answer.
     BARRIER.store(mode, Ordering::Release);
     mode
@@ -311,7 +318,9 @@ pub fn windows_available() -> bool {
 pub(crate) fn open_window(me: usize, id: usize) {
     debug_assert_eq!(me, thread_id());
     // SAFETY: `me` is the caller's own record; records are never freed.
-    unsafe { &*(me as *const Record) }.writing.store(id, Ordering::Relaxed);
+    unsafe { &*(me as *const Record) }
+        .writing
+        .store(id, Ordering::Relaxed);
     if readers_fence_themselves() {
         fence(Ordering::SeqCst);
     } else {
@@ -324,7 +333,9 @@ pub(crate) fn open_window(me: usize, id: usize) {
 #[inline(always)]
 pub(crate) fn close_window(me: usize) {
     // SAFETY: as in open_window.
-    unsafe { &*(me as *const Record) }.writing.store(0, Ordering::Release);
+    unsafe { &*(me as *const Record) }
+        .writing
+        .store(0, Ordering::Release);
 }
 
 /// Waits until thread `owner` (an id from [`thread_id`]) is out of any write
@@ -380,7 +391,10 @@ fn acquire_record() -> *const Record {
         // SAFETY: records are leaked and never freed.
         let rec = unsafe { &*cur };
         if !rec.in_use.load(Ordering::Relaxed)
-            && rec.in_use.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            && rec
+                .in_use
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
         {
             rec.depth.store(0, Ordering::Relaxed);
             rec.sealed_while_pinned.store(false, Ordering::Relaxed);
@@ -453,7 +467,8 @@ impl Guard {
 
 #[inline]
 fn enter(rec: &Record) {
-    rec.active.store(EPOCH.load(Ordering::Acquire), Ordering::Relaxed);
+    rec.active
+        .store(EPOCH.load(Ordering::Acquire), Ordering::Relaxed);
     if readers_fence_themselves() {
         fence(Ordering::SeqCst);
     } else {
@@ -477,7 +492,12 @@ pub fn pin() -> Guard {
         enter(r);
     }
     r.depth.store(depth + 1, Ordering::Relaxed);
-    Guard { record: rec, depth, borrowed: false, _not_send: PhantomData }
+    Guard {
+        record: rec,
+        depth,
+        borrowed: false,
+        _not_send: PhantomData,
+    }
 }
 
 /// An outermost pin for a fast path, or None when the thread is already
@@ -491,10 +511,19 @@ pub fn pin_outermost() -> Option<Guard> {
     if r.depth.load(Ordering::Relaxed) != 0 {
         return None;
     }
-    debug_assert_eq!(r.active.load(Ordering::Relaxed), 0, "pin_outermost() under a ReadPin");
+    debug_assert_eq!(
+        r.active.load(Ordering::Relaxed),
+        0,
+        "pin_outermost() under a ReadPin"
+    );
     enter(r);
     r.depth.store(1, Ordering::Relaxed);
-    Some(Guard { record: rec, depth: 0, borrowed: false, _not_send: PhantomData })
+    Some(Guard {
+        record: rec,
+        depth: 0,
+        borrowed: false,
+        _not_send: PhantomData,
+    })
 }
 
 /// An outermost pin for a fast path that retires nothing and pins nothing
@@ -539,7 +568,12 @@ pub fn pin_outermost_read() -> Option<ReadPin> {
         return None;
     }
     enter(r);
-    let g = Guard { record: rec, depth: 0, borrowed: false, _not_send: PhantomData };
+    let g = Guard {
+        record: rec,
+        depth: 0,
+        borrowed: false,
+        _not_send: PhantomData,
+    };
     Some(ReadPin(std::mem::ManuallyDrop::new(g)))
 }
 
@@ -560,7 +594,12 @@ fn pin_slow() -> Guard {
     let rec = acquire_record();
     // SAFETY: records are never freed.
     enter(unsafe { &*rec });
-    Guard { record: rec, depth: 0, borrowed: true, _not_send: PhantomData }
+    Guard {
+        record: rec,
+        depth: 0,
+        borrowed: true,
+        _not_send: PhantomData,
+    }
 }
 
 impl Drop for Guard {
@@ -637,7 +676,10 @@ fn seal(bag: Vec<Deferred>) {
         std::mem::forget(bag);
         return;
     }
-    SEALED.lock().unwrap_or_else(|p| p.into_inner()).extend(bag.into_iter().map(|d| (epoch, d)));
+    SEALED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(bag.into_iter().map(|d| (epoch, d)));
     collect();
 }
 
@@ -723,7 +765,11 @@ mod tests {
         rx_pinned.recv().unwrap();
         let p = Box::into_raw(Box::new(7u64)) as *mut ();
         retire(unsafe { Deferred::new(p, count_drop) }, SEAL_NOW);
-        assert_eq!(DROPS.load(Ordering::SeqCst), before, "freed while a reader was pinned");
+        assert_eq!(
+            DROPS.load(Ordering::SeqCst),
+            before,
+            "freed while a reader was pinned"
+        );
         tx_go.send(()).unwrap();
         reader.join().unwrap();
         wait_for_drops(before + 1);
@@ -736,9 +782,17 @@ mod tests {
         let g = pin();
         let p = Box::into_raw(Box::new(9u64)) as *mut ();
         retire(unsafe { Deferred::new(p, count_drop) }, SEAL_NOW);
-        assert_eq!(DROPS.load(Ordering::SeqCst), before, "our own pin may still see it");
+        assert_eq!(
+            DROPS.load(Ordering::SeqCst),
+            before,
+            "our own pin may still see it"
+        );
         drop(g);
-        assert_eq!(DROPS.load(Ordering::SeqCst), before + 1, "freed by the unpin itself");
+        assert_eq!(
+            DROPS.load(Ordering::SeqCst),
+            before + 1,
+            "freed by the unpin itself"
+        );
     }
 
     #[test]
@@ -748,13 +802,27 @@ mod tests {
         let before = DROPS.load(Ordering::SeqCst);
         let read = pin_outermost_read().expect("outermost on a thread that has pinned before");
         assert!(!read.nested());
-        assert!(pin_outermost_read().is_none(), "a second read pin would be nested");
+        assert!(
+            pin_outermost_read().is_none(),
+            "a second read pin would be nested"
+        );
         let p = Box::into_raw(Box::new(11u64)) as *mut ();
         // Retired by another thread while this one holds the read pin.
         let raw = p as usize;
-        std::thread::spawn(move || retire(unsafe { Deferred::new(raw as *mut (), count_drop) }, SEAL_NOW)).join().unwrap();
+        std::thread::spawn(move || {
+            retire(
+                unsafe { Deferred::new(raw as *mut (), count_drop) },
+                SEAL_NOW,
+            )
+        })
+        .join()
+        .unwrap();
         flush();
-        assert_eq!(DROPS.load(Ordering::SeqCst), before, "freed under a read pin");
+        assert_eq!(
+            DROPS.load(Ordering::SeqCst),
+            before,
+            "freed under a read pin"
+        );
         drop(read);
         // The record is inactive again: the next collection frees it.
         wait_for_drops(before + 1);

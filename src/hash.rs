@@ -59,7 +59,10 @@ pub fn int(k: u64) -> u64 {
 /// are not hoisted out of loops).
 #[inline]
 pub fn int_seeds() -> [u64; 2] {
-    [INT_SEEDS[0].load(Ordering::Relaxed), INT_SEEDS[1].load(Ordering::Relaxed)]
+    [
+        INT_SEEDS[0].load(Ordering::Relaxed),
+        INT_SEEDS[1].load(Ordering::Relaxed),
+    ]
 }
 
 /// [`int`] with its seeds passed in.

@@ -34,7 +34,12 @@ struct Cursor {
 impl Iter {
     pub fn new(map: &Map) -> Iter {
         map.counters.iterators.fetch_add(1, Ordering::Relaxed);
-        Iter { snapshot: map.snapshot(), cursor: Mutex::default(), counters: map.counters.clone(), released: AtomicBool::new(false) }
+        Iter {
+            snapshot: map.snapshot(),
+            cursor: Mutex::default(),
+            counters: map.counters.clone(),
+            released: AtomicBool::new(false),
+        }
     }
 
     pub fn snapshot(&self) -> &Snapshot {
@@ -103,12 +108,20 @@ impl View {
         if let Some(c) = &counters {
             c.views.fetch_add(1, Ordering::Relaxed);
         }
-        View { blob: word as *const Blob, counters, released: AtomicBool::new(false) }
+        View {
+            blob: word as *const Blob,
+            counters,
+            released: AtomicBool::new(false),
+        }
     }
 
     /// A view owning fresh bytes (export data). None when memory runs out.
     pub fn of_bytes(bytes: &[u8]) -> Option<View> {
-        Some(View { blob: blob::new(bytes, 0)?, counters: None, released: AtomicBool::new(false) })
+        Some(View {
+            blob: blob::new(bytes, 0)?,
+            counters: None,
+            released: AtomicBool::new(false),
+        })
     }
 
     pub fn bytes(&self) -> &[u8] {

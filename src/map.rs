@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bias::{Bias, CLAIM_STREAK};
 use crate::blob;
-use crate::bridge::{fm_op, Feed, OwnedKey, OwnedVal, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOVE, FM_OP_UPDATE};
+use crate::bridge::{
+    fm_op, Feed, OwnedKey, OwnedVal, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOVE,
+    FM_OP_UPDATE,
+};
 use crate::epoch::{self, Guard};
 use crate::hash;
 use crate::status::*;
@@ -166,7 +169,8 @@ impl Shard {
     /// `count`. With write access, after the mutation.
     fn count_write(&self, count: usize) {
         self.count.store(count, Ordering::Release);
-        self.writes.store(self.writes.load(Ordering::Relaxed) + 1, Ordering::Release);
+        self.writes
+            .store(self.writes.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
     /// Asks the CPU for the home slot of hash `h`. With write access: only
     /// its holder replaces the table, so the table stays allocated.
@@ -204,7 +208,10 @@ impl Snapshot {
     /// Non-null tables, in shard order.
     pub fn tables(&self) -> impl Iterator<Item = &Table> {
         // SAFETY: the snapshot holds a reference to each table.
-        self.tables.iter().filter(|t| !t.is_null()).map(|t| unsafe { &**t })
+        self.tables
+            .iter()
+            .filter(|t| !t.is_null())
+            .map(|t| unsafe { &**t })
     }
     pub fn len(&self) -> usize {
         self.tables().map(Table::len).sum()
@@ -245,7 +252,9 @@ impl Drop for Locked<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
         if self.claim_for != 0 {
-            self.map.bias.claim(self.claim_for, self.map.shards.0.iter().map(|s| &s.lock));
+            self.map
+                .bias
+                .claim(self.claim_for, self.map.shards.0.iter().map(|s| &s.lock));
         }
     }
 }
@@ -306,7 +315,9 @@ pub(crate) const fn fast_int_schema(val_kind: fm_kind) -> u64 {
 /// `table(i)`.
 fn shards(bias: &Bias, table: impl Fn(usize) -> *mut Table) -> Box<Shards> {
     let v: Box<[Shard]> = (0..SHARDS).map(|i| Shard::new(table(i), bias)).collect();
-    let array: Box<[Shard; SHARDS]> = v.try_into().unwrap_or_else(|_| unreachable!("exactly SHARDS shards"));
+    let array: Box<[Shard; SHARDS]> = v
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("exactly SHARDS shards"));
     // SAFETY: Shards is a transparent wrapper of the array.
     unsafe { Box::from_raw(Box::into_raw(array) as *mut Shards) }
 }
@@ -339,7 +350,9 @@ impl Shards {
     #[inline(always)]
     fn get_int_hashed(&self, k: u64, h: u64) -> Option<u64> {
         if k == 0 {
-            return self.read(h, move |t| t.find(KeyRef::Int(0), h).map(|slot| t.value(slot)));
+            return self.read(h, move |t| {
+                t.find(KeyRef::Int(0), h).map(|slot| t.value(slot))
+            });
         }
         self.read(h, move |t| t.get_int(k, h))
     }
@@ -476,7 +489,10 @@ fn new_blob(bytes: &[u8], h: u64) -> Result<u64> {
 impl Map {
     pub fn new(key_kind: fm_kind, val_kind: fm_kind, capacity: usize) -> Result<Map> {
         if key_kind == FM_FLOAT {
-            return fail(FM_INVALID_ARGUMENT, "FLOAT is not a key kind (keys are INT, STR or BYTES)");
+            return fail(
+                FM_INVALID_ARGUMENT,
+                "FLOAT is not a key kind (keys are INT, STR or BYTES)",
+            );
         }
         hash::init();
         let bias = Box::new(Bias::new(epoch::thread_id()));
@@ -496,7 +512,9 @@ impl Map {
     /// only when the thread is already inside a ferrymap call.
     pub fn in_callback(&self) -> bool {
         let id = self as *const Map as usize;
-        IN_CALLBACK.try_with(|v| v.borrow().contains(&id)).unwrap_or(false)
+        IN_CALLBACK
+            .try_with(|v| v.borrow().contains(&id))
+            .unwrap_or(false)
     }
 
     /// The number of entries at one instant. Each shard keeps its own count
@@ -516,12 +534,22 @@ impl Map {
                 *v = shard.writes.load(Ordering::Acquire);
                 total += shard.count.load(Ordering::Acquire);
             }
-            if versions.iter().zip(self.shards.0.iter()).all(|(&v, shard)| shard.writes.load(Ordering::Acquire) == v) {
+            if versions
+                .iter()
+                .zip(self.shards.0.iter())
+                .all(|(&v, shard)| shard.writes.load(Ordering::Acquire) == v)
+            {
                 return total;
             }
             std::hint::spin_loop();
         }
-        self.with_all_locked(|| self.shards.0.iter().map(|s| s.count.load(Ordering::Relaxed)).sum())
+        self.with_all_locked(|| {
+            self.shards
+                .0
+                .iter()
+                .map(|s| s.count.load(Ordering::Relaxed))
+                .sum()
+        })
     }
 
     fn shard(&self, h: u64) -> &Shard {
@@ -560,7 +588,11 @@ impl Map {
     fn write_locked<'s>(&'s self, shard: &'s Shard, me: usize) -> Locked<'s> {
         let guard = self.bias.lock(&shard.lock, me);
         let claim_for = if shard.note_writer(me) { me } else { 0 };
-        Locked { guard: Some(guard), claim_for, map: self }
+        Locked {
+            guard: Some(guard),
+            claim_for,
+            map: self,
+        }
     }
 
     /// Whether the calling thread owns the writer bias (tests).
@@ -575,15 +607,24 @@ impl Map {
             (KeyRef::Int(k), FM_INT) => Ok((key, hash::int(k))),
             (KeyRef::Bytes(b), FM_STR | FM_BYTES) => {
                 if b.len() > MAX_BLOB_LEN {
-                    return fail(FM_INVALID_ARGUMENT, format!("key length {} exceeds the limit", b.len()));
+                    return fail(
+                        FM_INVALID_ARGUMENT,
+                        format!("key length {} exceeds the limit", b.len()),
+                    );
                 }
                 if self.key_kind == FM_STR && std::str::from_utf8(b).is_err() {
                     return fail(FM_INVALID_UTF8, "STR key is not valid UTF-8");
                 }
                 Ok((key, hash::bytes(b)))
             }
-            (KeyRef::Int(_), kind) => fail(FM_WRONG_KIND, format!("map keys are {}, not INT", kind.name())),
-            (KeyRef::Bytes(_), kind) => fail(FM_WRONG_KIND, format!("map keys are {}, not STR/BYTES", kind.name())),
+            (KeyRef::Int(_), kind) => fail(
+                FM_WRONG_KIND,
+                format!("map keys are {}, not INT", kind.name()),
+            ),
+            (KeyRef::Bytes(_), kind) => fail(
+                FM_WRONG_KIND,
+                format!("map keys are {}, not STR/BYTES", kind.name()),
+            ),
         }
     }
 
@@ -593,7 +634,10 @@ impl Map {
             (ValIn::Int(_), FM_INT) | (ValIn::Float(_), FM_FLOAT) => Ok(()),
             (ValIn::Bytes(b), FM_STR | FM_BYTES) => {
                 if b.len() > MAX_BLOB_LEN {
-                    return fail(FM_INVALID_ARGUMENT, format!("value length {} exceeds the limit", b.len()));
+                    return fail(
+                        FM_INVALID_ARGUMENT,
+                        format!("value length {} exceeds the limit", b.len()),
+                    );
                 }
                 if self.val_kind == FM_STR && std::str::from_utf8(b).is_err() {
                     return fail(FM_INVALID_UTF8, "STR value is not valid UTF-8");
@@ -646,7 +690,11 @@ impl Map {
                 Some(KeyRef::Bytes(b)) => OwnedKey::Bytes(b.to_vec()),
             };
             // SAFETY: the word was just stored with the caller's write access.
-            feed.commit(op, key, || val_word.map_or(OwnedVal::None, |w| unsafe { OwnedVal::from_word(self.val_kind, w) }));
+            feed.commit(op, key, || {
+                val_word.map_or(OwnedVal::None, |w| unsafe {
+                    OwnedVal::from_word(self.val_kind, w)
+                })
+            });
         }
     }
 
@@ -670,7 +718,12 @@ impl Map {
     /// and value word in order. Keys go in groups: the group's hashes are
     /// computed and their home slots prefetched before any is probed, so
     /// the cache misses of a group overlap instead of following each other.
-    pub fn get_many_int(&self, keys: &[u64], _guard: &Guard, mut f: impl FnMut(usize, Option<u64>)) {
+    pub fn get_many_int(
+        &self,
+        keys: &[u64],
+        _guard: &Guard,
+        mut f: impl FnMut(usize, Option<u64>),
+    ) {
         debug_assert_eq!(self.key_kind, FM_INT);
         const GROUP: usize = 8;
         for (c, group) in keys.chunks(GROUP).enumerate() {
@@ -720,8 +773,12 @@ impl Map {
     fn make_writable<'s>(&self, shard: &'s Shard, grow: bool) -> Result<&'s Table> {
         let cur = shard.table.load(Ordering::Relaxed);
         if cur.is_null() {
-            let t = Table::alloc(capacity_for(1).ok_or_else(oom)?, self.key_kind.is_blob(), self.val_kind.is_blob())
-                .ok_or_else(oom)?;
+            let t = Table::alloc(
+                capacity_for(1).ok_or_else(oom)?,
+                self.key_kind.is_blob(),
+                self.val_kind.is_blob(),
+            )
+            .ok_or_else(oom)?;
             shard.table.store(t, Ordering::Release);
             // SAFETY: just stored; the shard holds its reference.
             return Ok(unsafe { &*t });
@@ -789,7 +846,9 @@ impl Map {
         debug_assert!(self.key_kind == FM_INT && !self.val_kind.is_blob());
         let h = hash::int(k);
         let shard = self.shard(h);
-        self.with_write(shard, h, || self.insert_held(shard, KeyRef::Int(k), h, vword, FM_OP_INSERT))
+        self.with_write(shard, h, || {
+            self.insert_held(shard, KeyRef::Int(k), h, vword, FM_OP_INSERT)
+        })
     }
 
     /// A value word that never reached a table (its blob may go at once).
@@ -801,7 +860,14 @@ impl Map {
     }
 
     /// Inserts or overwrites; the caller holds the shard's write access.
-    fn insert_held(&self, shard: &Shard, key: KeyRef<'_>, h: u64, vword: u64, op: fm_op) -> Result<bool> {
+    fn insert_held(
+        &self,
+        shard: &Shard,
+        key: KeyRef<'_>,
+        h: u64,
+        vword: u64,
+        op: fm_op,
+    ) -> Result<bool> {
         let t = self.writable(shard, true)?;
         let slot = match t.probe(key, h) {
             Probe::Found(slot) => {
@@ -842,13 +908,18 @@ impl Map {
         self.with_write(shard, h, || {
             let cur = shard.table.load(Ordering::Relaxed);
             // SAFETY: the shard's reference, with write access.
-            let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
+            let Some(slot) = (!cur.is_null())
+                .then(|| unsafe { &*cur }.find(key, h))
+                .flatten()
+            else {
                 return Ok(false);
             };
             // SAFETY: as above.
             accept(unsafe { &*cur }.value(slot))?;
             let t = self.writable(shard, false)?;
-            let slot = t.find(key, h).expect("present in the copy as in the original");
+            let slot = t
+                .find(key, h)
+                .expect("present in the copy as in the original");
             let (kw, vw) = shard.write_window(|| t.remove_at(slot));
             shard.count_write(t.len());
             self.committed(FM_OP_REMOVE, Some(key), None);
@@ -870,9 +941,9 @@ impl Map {
             let new = match delta {
                 ValIn::Int(d) => {
                     let base = old.unwrap_or(0) as i64;
-                    base.checked_add(d)
-                        .ok_or_else(|| Error::new(FM_OVERFLOW, format!("{base} + {d} overflows int64")))?
-                        as u64
+                    base.checked_add(d).ok_or_else(|| {
+                        Error::new(FM_OVERFLOW, format!("{base} + {d} overflows int64"))
+                    })? as u64
                 }
                 ValIn::Float(d) => (f64::from_bits(old.unwrap_or(0f64.to_bits())) + d).to_bits(),
                 ValIn::Bytes(_) => return fail(FM_WRONG_KIND, "add needs INT or FLOAT values"),
@@ -886,13 +957,20 @@ impl Map {
     /// it leaves. `f` gets the 8 bytes of an INT/FLOAT value or a private copy
     /// of a STR/BYTES value (same length); returning an error leaves the
     /// value unchanged. A call from `f` into this map fails with FM_REENTRANT.
-    pub fn update(&self, key: KeyRef<'_>, f: &mut dyn FnMut(&mut [u8]) -> Result<()>) -> Result<()> {
+    pub fn update(
+        &self,
+        key: KeyRef<'_>,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<()>,
+    ) -> Result<()> {
         let (key, h) = self.check_key(key)?;
         let shard = self.shard(h);
         let _lock = shard.lock();
         let cur = shard.table.load(Ordering::Relaxed);
         // SAFETY: the shard's reference, under its lock.
-        let Some(slot) = (!cur.is_null()).then(|| unsafe { &*cur }.find(key, h)).flatten() else {
+        let Some(slot) = (!cur.is_null())
+            .then(|| unsafe { &*cur }.find(key, h))
+            .flatten()
+        else {
             return Err(Error::not_found());
         };
         // SAFETY: as above.
@@ -946,7 +1024,11 @@ impl Map {
                     t as *const Table
                 })
                 .collect();
-            Snapshot { key_kind: self.key_kind, val_kind: self.val_kind, tables }
+            Snapshot {
+                key_kind: self.key_kind,
+                val_kind: self.val_kind,
+                tables,
+            }
         })
     }
 
@@ -985,9 +1067,16 @@ impl Map {
 
     /// Makes room for `additional` more entries without further growth.
     pub fn reserve(&self, additional: usize) -> Result<()> {
-        let total = self.len().checked_add(additional).filter(|&n| n <= MAX_ENTRIES).ok_or_else(|| {
-            Error::new(FM_INVALID_ARGUMENT, format!("capacity {additional} exceeds the limit of {MAX_ENTRIES} entries"))
-        })?;
+        let total = self
+            .len()
+            .checked_add(additional)
+            .filter(|&n| n <= MAX_ENTRIES)
+            .ok_or_else(|| {
+                Error::new(
+                    FM_INVALID_ARGUMENT,
+                    format!("capacity {additional} exceeds the limit of {MAX_ENTRIES} entries"),
+                )
+            })?;
         if total == 0 {
             return Ok(());
         }
@@ -1015,7 +1104,11 @@ impl Map {
 
     /// Figures for `fm_stats`.
     pub fn stats(&self, _guard: &Guard) -> MapStats {
-        let mut s = MapStats { len: self.len(), memory: std::mem::size_of::<Map>() + SHARDS * std::mem::size_of::<Shard>(), ..Default::default() };
+        let mut s = MapStats {
+            len: self.len(),
+            memory: std::mem::size_of::<Map>() + SHARDS * std::mem::size_of::<Shard>(),
+            ..Default::default()
+        };
         for shard in self.shards.0.iter() {
             s.writes += shard.writes.load(Ordering::Relaxed);
             let t = shard.table.load(Ordering::Acquire);

@@ -30,8 +30,8 @@
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::epoch::{self, Guard};
 use crate::bridge::{Bridge, SubQueue, TicketInner};
+use crate::epoch::{self, Guard};
 use crate::iter::{Iter, View};
 use crate::map::Map;
 use crate::status::*;
@@ -142,7 +142,8 @@ struct Allocator {
 /// Segments of slots, allocated on demand and never freed. A plain static
 /// rather than part of [`Registry`], so that a lookup needs no
 /// initialisation check: before the first insert every entry is null.
-static SEGMENT_TABLE: [AtomicPtr<Slot>; SEGMENTS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; SEGMENTS];
+static SEGMENT_TABLE: [AtomicPtr<Slot>; SEGMENTS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; SEGMENTS];
 
 struct Registry {
     tag: u64,
@@ -192,7 +193,11 @@ impl Registry {
             let seg = &SEGMENT_TABLE[i as usize >> SEGMENT_BITS];
             if seg.load(Ordering::Relaxed).is_null() {
                 let slots: Box<[Slot]> = (0..SEGMENT_SLOTS)
-                    .map(|_| Slot { state: AtomicU64::new(0), object: AtomicPtr::new(std::ptr::null_mut()), generation: AtomicU32::new(0) })
+                    .map(|_| Slot {
+                        state: AtomicU64::new(0),
+                        object: AtomicPtr::new(std::ptr::null_mut()),
+                        generation: AtomicU32::new(0),
+                    })
                     .collect();
                 seg.store(Box::leak(slots).as_mut_ptr(), Ordering::Release);
             }
@@ -206,7 +211,11 @@ impl Registry {
     }
 
     fn give_indices(&self, mut indices: Vec<u32>) {
-        self.alloc.lock().unwrap_or_else(|p| p.into_inner()).free.append(&mut indices);
+        self.alloc
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .free
+            .append(&mut indices);
     }
 }
 
@@ -214,7 +223,10 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
         tag: claim_tag(),
         id: crate::hash::random_u64() | 1,
-        alloc: Mutex::new(Allocator { free: Vec::new(), next_fresh: 0 }),
+        alloc: Mutex::new(Allocator {
+            free: Vec::new(),
+            next_fresh: 0,
+        }),
     })
 }
 
@@ -235,7 +247,9 @@ fn claim_tag() -> u64 {
 
 #[inline(always)]
 fn slot(index: usize) -> Option<&'static Slot> {
-    let seg = SEGMENT_TABLE.get(index >> SEGMENT_BITS)?.load(Ordering::Acquire);
+    let seg = SEGMENT_TABLE
+        .get(index >> SEGMENT_BITS)?
+        .load(Ordering::Acquire);
     if seg.is_null() {
         return None;
     }
@@ -285,23 +299,42 @@ fn diagnose(handle: u64, kind: fm_handle_kind) -> Error {
         return Error::new(FM_INVALID_HANDLE, "handle is 0");
     }
     if (handle >> TAG_SHIFT) & ((1 << TAG_BITS) - 1) != reg.tag {
-        return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} is forged or from another copy of the library"));
+        return Error::new(
+            FM_INVALID_HANDLE,
+            format!("handle {handle:#x} is forged or from another copy of the library"),
+        );
     }
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
     let generation = (handle >> GEN_SHIFT) as u32;
     let Some(s) = slot(index) else {
-        return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} was never issued"));
+        return Error::new(
+            FM_INVALID_HANDLE,
+            format!("handle {handle:#x} was never issued"),
+        );
     };
     let current = s.state.load(Ordering::Acquire);
     if current == handle {
         // A real, live handle, passed where another kind was expected.
-        let actual = fm_handle_kind::from_raw(((current >> KIND_SHIFT) & 0b111) as u32).map_or("unknown", |k| k.name());
-        return Error::new(FM_WRONG_KIND, format!("handle {handle:#x} is a {actual}, not a {}", kind.name()));
+        let actual = fm_handle_kind::from_raw(((current >> KIND_SHIFT) & 0b111) as u32)
+            .map_or("unknown", |k| k.name());
+        return Error::new(
+            FM_WRONG_KIND,
+            format!("handle {handle:#x} is a {actual}, not a {}", kind.name()),
+        );
     }
     if generation == 0 || generation > s.generation.load(Ordering::Acquire) {
-        return Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} was never issued"));
+        return Error::new(
+            FM_INVALID_HANDLE,
+            format!("handle {handle:#x} was never issued"),
+        );
     }
-    Error::new(FM_INVALID_HANDLE, format!("handle {handle:#x} is stale: its {} was already freed", kind.name()))
+    Error::new(
+        FM_INVALID_HANDLE,
+        format!(
+            "handle {handle:#x} is stale: its {} was already freed",
+            kind.name()
+        ),
+    )
 }
 
 /// The live object behind `handle`, which must be of `kind`. The reference
@@ -378,7 +411,10 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
         Some(s) if handle >> KIND_SHIFT & 0b111 == kind as u64 => s,
         _ => return Err(diagnose(handle, kind)),
     };
-    if s.state.compare_exchange(handle, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if s.state
+        .compare_exchange(handle, 0, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         return Err(diagnose(handle, kind));
     }
     if kind == FM_HANDLE_MAP {
@@ -429,7 +465,11 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     };
     // A ticket is shared with its bridge's owner thread: the handle drops
     // its reference to it, and the last reference recycles it.
-    let drop_fn = if kind == FM_HANDLE_TICKET { crate::bridge::release_ticket } else { drop_object };
+    let drop_fn = if kind == FM_HANDLE_TICKET {
+        crate::bridge::release_ticket
+    } else {
+        drop_object
+    };
     unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_fn), weight) };
     Ok(())
 }
@@ -452,9 +492,17 @@ pub fn census_total() -> u64 {
 
 /// Live handles for which `pick(handle)` holds.
 fn count_live(pick: impl Fn(u64) -> bool) -> u64 {
-    let used = registry().alloc.lock().unwrap_or_else(|p| p.into_inner()).next_fresh as usize;
+    let used = registry()
+        .alloc
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .next_fresh as usize;
     let mut live = 0;
-    for (i, seg) in SEGMENT_TABLE.iter().enumerate().take(used.div_ceil(SEGMENT_SLOTS)) {
+    for (i, seg) in SEGMENT_TABLE
+        .iter()
+        .enumerate()
+        .take(used.div_ceil(SEGMENT_SLOTS))
+    {
         let seg = seg.load(Ordering::Acquire);
         if seg.is_null() {
             continue;

@@ -71,7 +71,9 @@ impl fm_status {
             FM_OK => "ok",
             FM_NOT_FOUND => "key not found",
             FM_NULL_ARGUMENT => "a required pointer argument was NULL",
-            FM_INVALID_HANDLE => "invalid handle (zero, forged, stale, freed, or from another registry)",
+            FM_INVALID_HANDLE => {
+                "invalid handle (zero, forged, stale, freed, or from another registry)"
+            }
             FM_WRONG_KIND => "wrong kind of handle, key or value for this call",
             FM_INVALID_UTF8 => "string is not valid UTF-8",
             FM_BUFFER_TOO_SMALL => "output buffer too small; required length written",
@@ -130,7 +132,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(status: fm_status, message: impl Into<Cow<'static, str>>) -> Error {
-        Error { status, message: message.into() }
+        Error {
+            status,
+            message: message.into(),
+        }
     }
     pub fn not_found() -> Error {
         Error::new(FM_NOT_FOUND, "")

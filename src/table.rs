@@ -102,9 +102,17 @@ const GROUP: usize = 16;
 /// growing a table costs one malloc and one free, not two.
 fn table_layout(capacity: usize) -> Option<(Layout, usize, usize)> {
     let slots = Layout::array::<AtomicU64>(capacity.checked_mul(2)?).ok()?;
-    let align = if slots.size() >= ALIGNED_SLOTS_BYTES { 64 } else { 16 };
-    let (with_slots, slots_at) = Layout::new::<Table>().extend(slots.align_to(align).ok()?).ok()?;
-    let (layout, tags_at) = with_slots.extend(Layout::array::<u8>(capacity.checked_add(GROUP)?).ok()?).ok()?;
+    let align = if slots.size() >= ALIGNED_SLOTS_BYTES {
+        64
+    } else {
+        16
+    };
+    let (with_slots, slots_at) = Layout::new::<Table>()
+        .extend(slots.align_to(align).ok()?)
+        .ok()?;
+    let (layout, tags_at) = with_slots
+        .extend(Layout::array::<u8>(capacity.checked_add(GROUP)?).ok()?)
+        .ok()?;
     Some((layout, slots_at, tags_at))
 }
 
@@ -124,7 +132,10 @@ fn tag_of(h: u64) -> u8 {
 unsafe fn group_masks(p: *const u8, tag: u8) -> (u32, u32) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8, _mm_setzero_si128};
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+            _mm_setzero_si128,
+        };
         // SSE2 is part of x86_64.
         let g = _mm_loadu_si128(p as *const __m128i);
         let hits = _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8(tag as i8))) as u32;
@@ -165,7 +176,11 @@ const fn room_of(capacity: usize) -> usize {
 
 /// The smallest power-of-two capacity that holds `entries` under the load limit.
 pub fn capacity_for(entries: usize) -> Option<usize> {
-    let capacity = entries.checked_mul(4)?.div_ceil(3).max(MIN_CAPACITY).checked_next_power_of_two()?;
+    let capacity = entries
+        .checked_mul(4)?
+        .div_ceil(3)
+        .max(MIN_CAPACITY)
+        .checked_next_power_of_two()?;
     if room_of(capacity) >= entries {
         Some(capacity)
     } else {
@@ -236,7 +251,10 @@ impl Table {
         self.len.load(Ordering::Relaxed)
     }
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Table>() + self.capacity() * 17 + GROUP + self.blob_bytes.load(Ordering::Relaxed)
+        std::mem::size_of::<Table>()
+            + self.capacity() * 17
+            + GROUP
+            + self.blob_bytes.load(Ordering::Relaxed)
     }
     pub fn shared(&self) -> bool {
         self.refs.load(Ordering::Acquire) > 1
@@ -296,7 +314,10 @@ impl Table {
         // "home" and "one further".
         let i0 = h as usize & mask;
         let i1 = (i0 + 1) & mask;
-        let (k0, k1) = (word(2 * i0).load(Ordering::Relaxed), word(2 * i1).load(Ordering::Relaxed));
+        let (k0, k1) = (
+            word(2 * i0).load(Ordering::Relaxed),
+            word(2 * i1).load(Ordering::Relaxed),
+        );
         if (k0 == k) | (k1 == k) {
             fence(Ordering::Acquire);
             let i = if k0 == k { i0 } else { i1 };
@@ -331,7 +352,11 @@ impl Table {
         {
             let i = h as usize & self.mask;
             // SAFETY: a prefetch never faults; the address is inside the array anyway.
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(self.slots.add(2 * i) as *const i8) };
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    self.slots.add(2 * i) as *const i8,
+                )
+            };
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = h;
@@ -591,9 +616,14 @@ impl Table {
             }
             let home = self.home(kw);
             // The entry at j may fill the hole unless its home lies cyclically in (hole, j].
-            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
             if !stays {
-                self.val_word(hole).store(self.val_word(j).load(Ordering::Relaxed), Ordering::Relaxed);
+                self.val_word(hole)
+                    .store(self.val_word(j).load(Ordering::Relaxed), Ordering::Relaxed);
                 self.key_word(hole).store(kw, Ordering::Relaxed);
                 self.set_tag(hole, self.tag(j));
                 hole = j;
@@ -665,7 +695,8 @@ impl Table {
         debug_assert!(!self.key_blobs && !self.val_blobs && t.len() == 0);
         let mut n = 0;
         if self.zero_present.load(Ordering::Relaxed) != 0 {
-            t.zero_val.store(self.zero_val.load(Ordering::Relaxed), Ordering::Relaxed);
+            t.zero_val
+                .store(self.zero_val.load(Ordering::Relaxed), Ordering::Relaxed);
             t.zero_present.store(1, Ordering::Relaxed);
             n += 1;
         }
@@ -690,7 +721,10 @@ impl Table {
                 }
                 t.set_tag(j, tag_of(h));
                 t.word(2 * j).store(k, Ordering::Relaxed);
-                t.word(2 * j + 1).store(self.word(2 * i + 1).load(Ordering::Relaxed), Ordering::Relaxed);
+                t.word(2 * j + 1).store(
+                    self.word(2 * i + 1).load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 n += 1;
             }
         }
@@ -740,7 +774,10 @@ unsafe fn release_erased(p: *mut ()) {
 pub unsafe fn release_deferred(t: *const Table) {
     // Tables of 1 MiB of slots and up seal the bag at once; small ones batch.
     let bytes = (*t).capacity() * 16;
-    crate::epoch::retire(crate::epoch::Deferred::new(t as *mut (), release_erased), bytes);
+    crate::epoch::retire(
+        crate::epoch::Deferred::new(t as *mut (), release_erased),
+        bytes,
+    );
 }
 
 #[cfg(test)]
@@ -751,11 +788,24 @@ mod tests {
     /// the entries, on both sides of the switch between the two limits.
     #[test]
     fn capacity_for_is_the_smallest_that_holds() {
-        let edges = [SPARSE_CAPACITY / 8 * 5, SPARSE_CAPACITY / 4 * 3, 163_840, 163_841, 1 << 20];
+        let edges = [
+            SPARSE_CAPACITY / 8 * 5,
+            SPARSE_CAPACITY / 4 * 3,
+            163_840,
+            163_841,
+            1 << 20,
+        ];
         for e in (0..20_000).chain(edges.iter().flat_map(|&e| e - 1..=e + 1)) {
             let c = capacity_for(e).expect("small enough");
-            assert!(c.is_power_of_two() && c >= MIN_CAPACITY && room_of(c) >= e, "{e} entries in {c}");
-            assert!(c == MIN_CAPACITY || room_of(c / 2) < e, "{e} entries would fit in {}", c / 2);
+            assert!(
+                c.is_power_of_two() && c >= MIN_CAPACITY && room_of(c) >= e,
+                "{e} entries in {c}"
+            );
+            assert!(
+                c == MIN_CAPACITY || room_of(c / 2) < e,
+                "{e} entries would fit in {}",
+                c / 2
+            );
         }
         assert_eq!(capacity_for(156_250), Some(262_144), "a shard of a 10M map");
         assert_eq!(room_of(16), 12);
@@ -796,7 +846,10 @@ mod tests {
             let h = hash::int(k);
             if x % 3 == 0 {
                 if let Some(slot) = table.find(KeyRef::Int(k), h) {
-                    assert_eq!(table.remove_at(slot), (k, model.remove(&k).expect("in the model")));
+                    assert_eq!(
+                        table.remove_at(slot),
+                        (k, model.remove(&k).expect("in the model"))
+                    );
                 } else {
                     assert!(!model.contains_key(&k));
                 }
@@ -825,7 +878,10 @@ mod tests {
             for (&k, &v) in &model {
                 let h = hash::int(k);
                 assert_eq!(copy.get_int(k, h), Some(v));
-                assert!(matches!(copy.probe_int(k, h), Probe::Found(_)), "{k} in the copy");
+                assert!(
+                    matches!(copy.probe_int(k, h), Probe::Found(_)),
+                    "{k} in the copy"
+                );
             }
             // SAFETY: the only reference, not used again.
             unsafe { release(c) };
@@ -845,7 +901,9 @@ mod tests {
             let mut n = 0u64;
             while table.has_room() {
                 n += 1;
-                let Probe::Vacant(slot) = table.probe_int(n, hash::int(n)) else { panic!("{n} is new") };
+                let Probe::Vacant(slot) = table.probe_int(n, hash::int(n)) else {
+                    panic!("{n} is new")
+                };
                 table.insert_at(slot, n, n, hash::int(n));
             }
             assert_eq!(n as usize, room_of(capacity));

@@ -24,12 +24,15 @@ fn int_map() -> Arc<Map> {
 
 fn put(m: &Map, k: i64, v: i64) -> bool {
     let _g = epoch::pin();
-    m.insert(KeyRef::Int(k as u64), ValIn::Int(v)).expect("insert")
+    m.insert(KeyRef::Int(k as u64), ValIn::Int(v))
+        .expect("insert")
 }
 
 fn get(m: &Map, k: i64) -> Option<i64> {
     let g = epoch::pin();
-    m.get_word(KeyRef::Int(k as u64), &g).expect("get").map(|w| w as i64)
+    m.get_word(KeyRef::Int(k as u64), &g)
+        .expect("get")
+        .map(|w| w as i64)
 }
 
 fn add(m: &Map, k: i64, d: i64) -> i64 {
@@ -44,7 +47,11 @@ fn a_map_is_born_biased_to_its_creator_where_windows_exist() {
     for k in 1..=1000 {
         assert!(!put(&m, k, k * 2));
     }
-    assert_eq!(m.biased_to_caller(), epoch::windows_available(), "its own writes keep the bias");
+    assert_eq!(
+        m.biased_to_caller(),
+        epoch::windows_available(),
+        "its own writes keep the bias"
+    );
     for k in 1..=1000 {
         assert_eq!(get(&m, k), Some(k * 2));
     }
@@ -67,9 +74,15 @@ fn another_threads_write_revokes_and_both_threads_writes_land() {
     })
     .join()
     .unwrap();
-    assert!(!m.biased_to_caller(), "the other thread's write took the bias away");
+    assert!(
+        !m.biased_to_caller(),
+        "the other thread's write took the bias away"
+    );
     for k in 1..=500 {
-        assert!(put(&m, k, -k), "overwrite after revocation reports replacement");
+        assert!(
+            put(&m, k, -k),
+            "overwrite after revocation reports replacement"
+        );
     }
     assert_eq!(m.len(), 1000);
     for k in 1..=1000 {
@@ -138,7 +151,11 @@ fn adds_from_threads_that_take_turns_and_overlap_are_exact() {
         h.join().unwrap();
     }
     for k in 0..SHARED {
-        assert_eq!(get(&m, k), Some(THREADS * ROUNDS * 4), "key {k}: an add was lost or doubled");
+        assert_eq!(
+            get(&m, k),
+            Some(THREADS * ROUNDS * 4),
+            "key {k}: an add was lost or doubled"
+        );
     }
     assert_eq!(m.len() as i64, SHARED + THREADS * ROUNDS * CLAIMING_RUN);
     for t in 0..THREADS {
@@ -171,7 +188,10 @@ fn snapshots_taken_while_the_owner_writes_are_prefixes_of_its_writes() {
             keys.insert(k as i64);
         });
         let n = keys.len() as i64;
-        assert!((1..=n).all(|k| keys.contains(&k)), "snapshot of {n} entries is not 1..={n}");
+        assert!(
+            (1..=n).all(|k| keys.contains(&k)),
+            "snapshot of {n} entries is not 1..={n}"
+        );
         if n == KEYS {
             break;
         }
@@ -261,7 +281,10 @@ fn the_owner_and_a_locking_thread_adding_to_the_same_keys_lose_nothing() {
     // must revoke it first. Had either side written while the other did,
     // some adds would vanish.
     let totals = race_adds(64, 200_000);
-    assert!(totals.iter().all(|&t| t == Some(2 * 200_000 / 64)), "adds were lost: {totals:?}");
+    assert!(
+        totals.iter().all(|&t| t == Some(2 * 200_000 / 64)),
+        "adds were lost: {totals:?}"
+    );
 }
 
 #[test]

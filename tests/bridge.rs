@@ -17,7 +17,16 @@ fn new_bridge(key: fm_kind, value: fm_kind, queue: usize) -> fm_handle {
 }
 
 fn req(op: u32, key: i64, value: i64) -> fm_request {
-    fm_request { op, key_int: key, key_ptr: null(), key_len: 0, value_int: value, value_float: 0.0, value_ptr: null(), value_len: 0 }
+    fm_request {
+        op,
+        key_int: key,
+        key_ptr: null(),
+        key_len: 0,
+        value_int: value,
+        value_float: 0.0,
+        value_ptr: null(),
+        value_len: 0,
+    }
 }
 
 fn results(ticket: fm_handle) -> Vec<fm_result> {
@@ -27,7 +36,19 @@ fn results(ticket: fm_handle) -> Vec<fm_result> {
         return Vec::new();
     }
     assert_eq!(st, FM_BUFFER_TOO_SMALL);
-    let mut out = vec![fm_result { status: -1, flag: false, seq: 0, len: 0, value_int: 0, value_float: 0.0, value_ptr: null(), value_len: 0 }; n];
+    let mut out = vec![
+        fm_result {
+            status: -1,
+            flag: false,
+            seq: 0,
+            len: 0,
+            value_int: 0,
+            value_float: 0.0,
+            value_ptr: null(),
+            value_len: 0
+        };
+        n
+    ];
     ok(unsafe { fm_ticket_results(ticket, out.as_mut_ptr(), n, &mut n) });
     out
 }
@@ -35,7 +56,11 @@ fn results(ticket: fm_handle) -> Vec<fm_result> {
 /// Holds the owner thread of `map` inside an update callback until the
 /// returned sender is dropped (or sent to).
 fn stall_owner(map: fm_handle) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    unsafe extern "C" fn wait_for_release(ctx: *mut std::ffi::c_void, _v: *mut u8, _n: usize) -> i32 {
+    unsafe extern "C" fn wait_for_release(
+        ctx: *mut std::ffi::c_void,
+        _v: *mut u8,
+        _n: usize,
+    ) -> i32 {
         let pair = &*(ctx as *const (mpsc::Sender<()>, mpsc::Receiver<()>));
         pair.0.send(()).unwrap();
         let _ = pair.1.recv();
@@ -66,7 +91,16 @@ fn every_map_operation_works_on_a_bridge_map() {
     let keys = [1i64, 2, 3];
     let mut vals = [0i64; 3];
     let mut hits = 0;
-    ok(unsafe { fm_get_many_i64_i64(m, keys.as_ptr(), 3, vals.as_mut_ptr(), null_mut(), &mut hits) });
+    ok(unsafe {
+        fm_get_many_i64_i64(
+            m,
+            keys.as_ptr(),
+            3,
+            vals.as_mut_ptr(),
+            null_mut(),
+            &mut hits,
+        )
+    });
     assert_eq!((hits, vals[0], vals[1]), (2, 11, 5));
     let mut it = 0;
     ok(unsafe { fm_iter_new(m, &mut it) });
@@ -109,7 +143,10 @@ fn mutations_are_totally_ordered_and_per_thread_fifo() {
                 for i in 0..EACH {
                     put_ii(m, t * 1_000_000 + i, i);
                     let seq = fm_last_seq();
-                    assert!(seq > last, "a thread's own mutations get increasing sequence numbers");
+                    assert!(
+                        seq > last,
+                        "a thread's own mutations get increasing sequence numbers"
+                    );
                     last = seq;
                 }
             })
@@ -134,7 +171,11 @@ fn mutations_are_totally_ordered_and_per_thread_fifo() {
     let mut e = std::mem::MaybeUninit::<fm_event>::uninit();
     assert_eq!(unsafe { fm_sub_next(sub, 0, e.as_mut_ptr()) }, FM_TIMEOUT);
     ok(fm_map_free(m));
-    assert_eq!(unsafe { fm_sub_next(sub, -1, e.as_mut_ptr()) }, FM_CLOSED, "closed after the last event");
+    assert_eq!(
+        unsafe { fm_sub_next(sub, -1, e.as_mut_ptr()) },
+        FM_CLOSED,
+        "closed after the last event"
+    );
     ok(fm_sub_free(sub));
 }
 
@@ -162,9 +203,15 @@ fn a_lagging_subscriber_is_told_what_it_lost() {
         }
     }
     assert_eq!(got.len(), 10);
-    assert_eq!(got[0].2, 91, "101 events, bound 10: the first delivered says 91 were lost");
+    assert_eq!(
+        got[0].2, 91,
+        "101 events, bound 10: the first delivered says 91 were lost"
+    );
     assert!(got[1..].iter().all(|e| e.2 == 0));
-    assert_eq!(got.iter().map(|e| e.0).collect::<Vec<_>>(), (92..=101).collect::<Vec<u64>>());
+    assert_eq!(
+        got.iter().map(|e| e.0).collect::<Vec<_>>(),
+        (92..=101).collect::<Vec<u64>>()
+    );
     assert_eq!(got[9].1, ferrymap::bridge::FM_OP_REMOVE as u32);
     assert_eq!(got[9].3, b"k0");
     ok(fm_sub_free(sub));
@@ -176,7 +223,13 @@ fn tickets_poll_wait_and_results() {
     let _l = leakcheck();
     let m = new_bridge(FM_INT, FM_INT, 64);
     let (release, staller) = stall_owner(m);
-    let batch = [req(FM_OP_INSERT_U, 1, 100), req(FM_OP_ADD_U, 1, 5), req(FM_OP_GET_U, 1, 0), req(FM_OP_GET_U, 9, 0), req(FM_OP_LEN_U, 0, 0)];
+    let batch = [
+        req(FM_OP_INSERT_U, 1, 100),
+        req(FM_OP_ADD_U, 1, 5),
+        req(FM_OP_GET_U, 1, 0),
+        req(FM_OP_GET_U, 9, 0),
+        req(FM_OP_LEN_U, 0, 0),
+    ];
     let mut t = 0;
     ok(unsafe { fm_submit(m, batch.as_ptr(), batch.len(), -1, &mut t) });
     let mut done = true;
@@ -184,7 +237,10 @@ fn tickets_poll_wait_and_results() {
     assert!(!done, "the owner is stalled");
     assert_eq!(fm_ticket_wait(t, 1000), FM_TIMEOUT);
     let mut n = 0;
-    assert_eq!(unsafe { fm_ticket_results(t, null_mut(), 0, &mut n) }, FM_TIMEOUT);
+    assert_eq!(
+        unsafe { fm_ticket_results(t, null_mut(), 0, &mut n) },
+        FM_TIMEOUT
+    );
     drop(release);
     staller.join().unwrap();
     ok(fm_ticket_wait(t, -1));
@@ -201,8 +257,14 @@ fn tickets_poll_wait_and_results() {
     assert_eq!(fm_ticket_free(t), FM_INVALID_HANDLE);
     // Bad requests are refused before anything is queued.
     let bad = [req(99, 0, 0)];
-    assert_eq!(unsafe { fm_submit(m, bad.as_ptr(), 1, -1, &mut t) }, FM_INVALID_ARGUMENT);
-    assert_eq!(unsafe { fm_submit(m, bad.as_ptr(), 0, -1, &mut t) }, FM_INVALID_ARGUMENT);
+    assert_eq!(
+        unsafe { fm_submit(m, bad.as_ptr(), 1, -1, &mut t) },
+        FM_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { fm_submit(m, bad.as_ptr(), 0, -1, &mut t) },
+        FM_INVALID_ARGUMENT
+    );
     ok(fm_map_free(m));
 }
 
@@ -230,8 +292,14 @@ fn a_full_queue_blocks_up_to_a_timeout_or_fails_at_once() {
     assert_eq!(tickets.len(), 2);
     let mut t = 0;
     let started = std::time::Instant::now();
-    assert_eq!(unsafe { fm_submit(m, one.as_ptr(), 1, 20_000, &mut t) }, FM_TIMEOUT);
-    assert!(started.elapsed() >= Duration::from_millis(19), "waited for the timeout");
+    assert_eq!(
+        unsafe { fm_submit(m, one.as_ptr(), 1, 20_000, &mut t) },
+        FM_TIMEOUT
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(19),
+        "waited for the timeout"
+    );
     drop(release);
     staller.join().unwrap();
     for t in tickets {
@@ -287,7 +355,12 @@ fn a_panic_on_the_owner_thread_fails_the_bridge_not_the_process() {
     let r: ferrymap::status::Result<()> = b.run(|_, _| panic!("deliberate owner panic"));
     assert_eq!(r.unwrap_err().status, FM_INTERNAL_ERROR);
     assert!(b.failed());
-    let r = b.run(|m, _| m.insert(ferrymap::table::KeyRef::Int(1), ferrymap::map::ValIn::Int(1)));
+    let r = b.run(|m, _| {
+        m.insert(
+            ferrymap::table::KeyRef::Int(1),
+            ferrymap::map::ValIn::Int(1),
+        )
+    });
     assert_eq!(r.unwrap_err().status, FM_BRIDGE_FAILED);
     b.close().unwrap();
 }

@@ -53,17 +53,29 @@ fn growth_keeps_every_entry() {
     }
     assert_eq!(len(m), 200_000);
     for k in (0..200_000i64).step_by(7) {
-        assert_eq!(get_ii(m, k.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64)), Some(k));
+        assert_eq!(
+            get_ii(m, k.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64)),
+            Some(k)
+        );
     }
     // Remove half, then check the other half survived the backward shifts.
     for k in (0..200_000i64).filter(|k| k % 2 == 0) {
         let mut removed = false;
-        ok(unsafe { fm_remove_i64(m, k.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64), &mut removed) });
+        ok(unsafe {
+            fm_remove_i64(
+                m,
+                k.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64),
+                &mut removed,
+            )
+        });
         assert!(removed);
     }
     for k in 0..200_000i64 {
         let expect = (k % 2 == 1).then_some(k);
-        assert_eq!(get_ii(m, k.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64)), expect);
+        assert_eq!(
+            get_ii(m, k.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64)),
+            expect
+        );
     }
     let mut s = fm_stats::default();
     ok(unsafe { fm_map_stats(m, &mut s) });
@@ -77,7 +89,12 @@ fn growth_keeps_every_entry() {
 fn strings_round_trip_exact_bytes() {
     let _l = leakcheck();
     let m = new_map(FM_STR, FM_STR);
-    let cases: [&[u8]; 4] = ["".as_bytes(), "a\0b".as_bytes(), "🦀 crab".as_bytes(), "ünïcødé".as_bytes()];
+    let cases: [&[u8]; 4] = [
+        "".as_bytes(),
+        "a\0b".as_bytes(),
+        "🦀 crab".as_bytes(),
+        "ünïcødé".as_bytes(),
+    ];
     for (i, k) in cases.iter().enumerate() {
         ok(put_bb(m, k, cases[(i + 1) % 4]));
     }
@@ -86,7 +103,11 @@ fn strings_round_trip_exact_bytes() {
     }
     // Invalid UTF-8 is refused and stores nothing.
     assert_eq!(put_bb(m, b"\xff\xfe", b"x"), FM_INVALID_UTF8);
-    assert_eq!(put_bb(m, b"ok", b"\xed\xa0\x80"), FM_INVALID_UTF8, "an encoded surrogate is not UTF-8");
+    assert_eq!(
+        put_bb(m, b"ok", b"\xed\xa0\x80"),
+        FM_INVALID_UTF8,
+        "an encoded surrogate is not UTF-8"
+    );
     assert!(last_error().contains("UTF-8"), "message: {}", last_error());
     assert_eq!(len(m), 4);
     // BYTES maps take anything.
@@ -104,7 +125,10 @@ fn buffer_too_small_reports_needed_length_and_leaves_buffer() {
     ok(unsafe { fm_insert_i64_buf(m, 1, b"hello".as_ptr(), 5, null_mut()) });
     let mut buf = [7u8; 3];
     let mut need = 0;
-    assert_eq!(unsafe { fm_get_i64_buf(m, 1, buf.as_mut_ptr(), 3, &mut need) }, FM_BUFFER_TOO_SMALL);
+    assert_eq!(
+        unsafe { fm_get_i64_buf(m, 1, buf.as_mut_ptr(), 3, &mut need) },
+        FM_BUFFER_TOO_SMALL
+    );
     assert_eq!(need, 5);
     assert_eq!(buf, [7, 7, 7]);
     let mut big = [0u8; 8];
@@ -133,14 +157,21 @@ fn add_is_atomic_and_checks_overflow() {
     ok(unsafe { fm_add_i64_i64(m, 8, 1, &mut v) });
     assert_eq!(v, i64::MAX);
     assert_eq!(unsafe { fm_add_i64_i64(m, 8, 1, &mut v) }, FM_OVERFLOW);
-    assert_eq!(get_ii(m, 8), Some(i64::MAX), "value unchanged after overflow");
+    assert_eq!(
+        get_ii(m, 8),
+        Some(i64::MAX),
+        "value unchanged after overflow"
+    );
 
     let f = new_map(FM_STR, FM_FLOAT);
     let mut x = 0.0;
     ok(unsafe { fm_add_buf_f64(f, b"pi".as_ptr(), 2, 3.0, &mut x) });
     ok(unsafe { fm_add_buf_f64(f, b"pi".as_ptr(), 2, 0.14, &mut x) });
     assert_eq!(x, 3.0 + 0.14);
-    assert_eq!(unsafe { fm_add_i64_i64(f, 1, 1, null_mut()) }, FM_WRONG_KIND);
+    assert_eq!(
+        unsafe { fm_add_i64_i64(f, 1, 1, null_mut()) },
+        FM_WRONG_KIND
+    );
     ok(fm_map_free(f));
     ok(fm_map_free(m));
 }
@@ -169,8 +200,14 @@ fn update_in_place_and_reentrancy() {
     put_ii(m, 1, 21);
     ok(unsafe { fm_update_i64(m, 1, Some(double_it), null_mut()) });
     assert_eq!(get_ii(m, 1), Some(42));
-    assert_eq!(unsafe { fm_update_i64(m, 2, Some(double_it), null_mut()) }, FM_NOT_FOUND);
-    assert_eq!(unsafe { fm_update_i64(m, 1, None, null_mut()) }, FM_NULL_ARGUMENT);
+    assert_eq!(
+        unsafe { fm_update_i64(m, 2, Some(double_it), null_mut()) },
+        FM_NOT_FOUND
+    );
+    assert_eq!(
+        unsafe { fm_update_i64(m, 1, None, null_mut()) },
+        FM_NULL_ARGUMENT
+    );
 
     let mut ctx = [m, other, 0];
     let st = unsafe { fm_update_i64(m, 1, Some(reenter), &mut ctx as *mut _ as *mut _) };
@@ -201,7 +238,10 @@ fn integer_inserts_report_replacement_on_every_path() {
     let mut it = 0;
     ok(unsafe { fm_iter_new(m, &mut it) });
     for k in (0..5_000).step_by(7) {
-        assert!(put_ii(m, k, -k), "overwrite of {k} in a table a snapshot shares");
+        assert!(
+            put_ii(m, k, -k),
+            "overwrite of {k} in a table a snapshot shares"
+        );
     }
     assert!(!put_ii(m, 5_000, 0), "new key in a table a snapshot shares");
     let mut seen = drain_ii(it);
@@ -261,7 +301,10 @@ fn big_reserved_tables_are_copied_on_write() {
     let mut it = 0;
     ok(unsafe { fm_iter_new(m, &mut it) });
     for k in 0..20_000 {
-        assert!(put_ii(m, key(k), -k), "overwrite of {k} into a copied table");
+        assert!(
+            put_ii(m, key(k), -k),
+            "overwrite of {k} into a copied table"
+        );
     }
     for k in 20_000..30_000 {
         put_ii(m, key(k), k);
@@ -364,7 +407,10 @@ fn views_outlive_overwrite_remove_and_free() {
     ok(put_bb(m, b"k", b"overwritten"));
     unsafe { fm_remove_buf(m, b"k".as_ptr(), 1, null_mut()) };
     ok(fm_map_free(m));
-    assert_eq!(unsafe { std::slice::from_raw_parts(p, n) }, b"original bytes");
+    assert_eq!(
+        unsafe { std::slice::from_raw_parts(p, n) },
+        b"original bytes"
+    );
     let (mut p2, mut n2) = (null(), 0);
     ok(unsafe { fm_view_bytes(view, &mut p2, &mut n2) });
     assert_eq!((p2, n2), (p, n));
@@ -431,14 +477,21 @@ fn export_import_round_trip_and_corruption() {
     let before = fm_census_total();
     for cut in [0, 5, 19, data.len() / 2, data.len() - 1] {
         let mut h = 0;
-        assert_eq!(unsafe { fm_import(data.as_ptr(), cut, &mut h) }, FM_CORRUPT_DATA, "truncated at {cut}");
+        assert_eq!(
+            unsafe { fm_import(data.as_ptr(), cut, &mut h) },
+            FM_CORRUPT_DATA,
+            "truncated at {cut}"
+        );
     }
     for pos in [0, 4, 6, 9, 20, data.len() / 2, data.len() - 2] {
         let mut bad = data.clone();
         bad[pos] ^= 0x10;
         let mut h = 0;
         let st = unsafe { fm_import(bad.as_ptr(), bad.len(), &mut h) };
-        assert!(matches!(st, FM_CORRUPT_DATA | FM_UNSUPPORTED_VERSION), "flip at {pos}: {st:?}");
+        assert!(
+            matches!(st, FM_CORRUPT_DATA | FM_UNSUPPORTED_VERSION),
+            "flip at {pos}: {st:?}"
+        );
         assert_eq!(h, 0, "no handle written on failure");
     }
     assert_eq!(fm_census_total(), before, "failed imports create nothing");
@@ -456,7 +509,11 @@ fn bad_handles_are_errors() {
     assert_eq!(unsafe { fm_get_i64_i64(it, 1, &mut v) }, FM_WRONG_KIND);
     assert_eq!(fm_iter_free(m), FM_WRONG_KIND);
     for forged in [m + 1, m ^ (1 << 40), m ^ (1 << 30), u64::MAX, 0x1234_5678] {
-        assert_eq!(unsafe { fm_get_i64_i64(forged, 1, &mut v) }, FM_INVALID_HANDLE, "{forged:#x}");
+        assert_eq!(
+            unsafe { fm_get_i64_i64(forged, 1, &mut v) },
+            FM_INVALID_HANDLE,
+            "{forged:#x}"
+        );
         assert_eq!(fm_map_free(forged), FM_INVALID_HANDLE);
     }
     ok(fm_iter_free(it));
@@ -490,15 +547,27 @@ fn integer_paths_notice_a_free_by_another_thread() {
     }
     let mut v = 0;
     assert_eq!(unsafe { fm_get_i64_i64(floats, 7, &mut v) }, FM_WRONG_KIND);
-    assert_eq!(unsafe { fm_insert_i64_i64(floats, 7, 1, null_mut()) }, FM_WRONG_KIND);
+    assert_eq!(
+        unsafe { fm_insert_i64_i64(floats, 7, 1, null_mut()) },
+        FM_WRONG_KIND
+    );
     let mut x = 0.0;
-    assert_eq!(unsafe { fm_get_i64_f64(m, 7, &mut x) }, FM_WRONG_KIND, "same handle, other value kind");
+    assert_eq!(
+        unsafe { fm_get_i64_f64(m, 7, &mut x) },
+        FM_WRONG_KIND,
+        "same handle, other value kind"
+    );
     // This thread remembers `m`; another thread frees it.
     assert_eq!(get_ii(m, 7), Some(70));
-    std::thread::spawn(move || ok(fm_map_free(m))).join().unwrap();
+    std::thread::spawn(move || ok(fm_map_free(m)))
+        .join()
+        .unwrap();
     assert_eq!(unsafe { fm_get_i64_i64(m, 7, &mut v) }, FM_INVALID_HANDLE);
     assert!(last_error().contains("stale"), "message: {}", last_error());
-    assert_eq!(unsafe { fm_insert_i64_i64(m, 8, 80, null_mut()) }, FM_INVALID_HANDLE);
+    assert_eq!(
+        unsafe { fm_insert_i64_i64(m, 8, 80, null_mut()) },
+        FM_INVALID_HANDLE
+    );
     assert_eq!(get_ii(other, 7), Some(700), "the other map is untouched");
     // A map made after the free, maybe in the same slot, is a new handle.
     let m2 = new_map(FM_INT, FM_INT);
@@ -512,23 +581,47 @@ fn integer_paths_notice_a_free_by_another_thread() {
 #[test]
 fn null_and_absurd_arguments() {
     let _l = leakcheck();
-    assert_eq!(unsafe { fm_map_new(FM_INT as u32, FM_INT as u32, 0, null_mut()) }, FM_NULL_ARGUMENT);
+    assert_eq!(
+        unsafe { fm_map_new(FM_INT as u32, FM_INT as u32, 0, null_mut()) },
+        FM_NULL_ARGUMENT
+    );
     let mut h = 0;
-    assert_eq!(unsafe { fm_map_new(9, FM_INT as u32, 0, &mut h) }, FM_INVALID_ARGUMENT);
-    assert_eq!(unsafe { fm_map_new(FM_FLOAT as u32, FM_INT as u32, 0, &mut h) }, FM_INVALID_ARGUMENT);
-    assert_eq!(unsafe { fm_map_new(FM_INT as u32, FM_INT as u32, usize::MAX, &mut h) }, FM_INVALID_ARGUMENT);
+    assert_eq!(
+        unsafe { fm_map_new(9, FM_INT as u32, 0, &mut h) },
+        FM_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { fm_map_new(FM_FLOAT as u32, FM_INT as u32, 0, &mut h) },
+        FM_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { fm_map_new(FM_INT as u32, FM_INT as u32, usize::MAX, &mut h) },
+        FM_INVALID_ARGUMENT
+    );
     assert_eq!(h, 0);
     let m = new_map(FM_BYTES, FM_INT);
-    assert_eq!(unsafe { fm_insert_buf_i64(m, null(), 3, 1, null_mut()) }, FM_NULL_ARGUMENT);
+    assert_eq!(
+        unsafe { fm_insert_buf_i64(m, null(), 3, 1, null_mut()) },
+        FM_NULL_ARGUMENT
+    );
     // An absurd length is refused before the pointer is read.
-    assert_eq!(unsafe { fm_insert_buf_i64(m, 8 as *const u8, usize::MAX, 1, null_mut()) }, FM_INVALID_ARGUMENT);
+    assert_eq!(
+        unsafe { fm_insert_buf_i64(m, 8 as *const u8, usize::MAX, 1, null_mut()) },
+        FM_INVALID_ARGUMENT
+    );
     ok(unsafe { fm_insert_buf_i64(m, null(), 0, 1, null_mut()) });
     let mut v = 0;
     ok(unsafe { fm_get_buf_i64(m, null(), 0, &mut v) });
     assert_eq!(v, 1);
-    assert_eq!(unsafe { fm_get_buf_i64(m, b"x".as_ptr(), 1, null_mut()) }, FM_NULL_ARGUMENT);
+    assert_eq!(
+        unsafe { fm_get_buf_i64(m, b"x".as_ptr(), 1, null_mut()) },
+        FM_NULL_ARGUMENT
+    );
     assert_eq!(unsafe { fm_map_len(m, null_mut()) }, FM_NULL_ARGUMENT);
-    assert_eq!(unsafe { fm_insert_i64_i64(m, 1, 1, null_mut()) }, FM_WRONG_KIND);
+    assert_eq!(
+        unsafe { fm_insert_i64_i64(m, 1, 1, null_mut()) },
+        FM_WRONG_KIND
+    );
     assert_eq!(len(m), 1);
     ok(fm_map_free(m));
 }
@@ -577,7 +670,16 @@ fn batches() {
     let mut out = vec![-1i64; 1000];
     let mut found = vec![9u8; 1000];
     let mut hits = 0;
-    ok(unsafe { fm_get_many_i64_i64(m, probe.as_ptr(), 1000, out.as_mut_ptr(), found.as_mut_ptr(), &mut hits) });
+    ok(unsafe {
+        fm_get_many_i64_i64(
+            m,
+            probe.as_ptr(),
+            1000,
+            out.as_mut_ptr(),
+            found.as_mut_ptr(),
+            &mut hits,
+        )
+    });
     assert_eq!(hits, 500);
     for i in 0..1000 {
         assert_eq!(found[i] == 1, i < 500);
@@ -591,12 +693,24 @@ fn batches() {
 
     // Generic batch: one bad entry and nothing is inserted.
     let s = new_map(FM_STR, FM_INT);
-    let mk = |k: &'static [u8], v| fm_entry { key_ptr: k.as_ptr(), key_len: k.len(), value_int: v, ..Default::default() };
+    let mk = |k: &'static [u8], v| fm_entry {
+        key_ptr: k.as_ptr(),
+        key_len: k.len(),
+        value_int: v,
+        ..Default::default()
+    };
     let good = [mk(b"a", 1), mk(b"b", 2)];
     let bad = [mk(b"c", 3), mk(b"\xff", 4)];
     ok(unsafe { fm_insert_many(s, good.as_ptr(), 2, null_mut()) });
-    assert_eq!(unsafe { fm_insert_many(s, bad.as_ptr(), 2, null_mut()) }, FM_INVALID_UTF8);
-    assert_eq!(len(s), 2, "the valid entry of a failed batch was not applied");
+    assert_eq!(
+        unsafe { fm_insert_many(s, bad.as_ptr(), 2, null_mut()) },
+        FM_INVALID_UTF8
+    );
+    assert_eq!(
+        len(s),
+        2,
+        "the valid entry of a failed batch was not applied"
+    );
     ok(fm_map_free(s));
 }
 
@@ -611,7 +725,12 @@ fn panics_become_internal_errors() {
 #[test]
 fn status_strings_and_version() {
     let _l = leakcheck();
-    let text = |c| unsafe { std::ffi::CStr::from_ptr(fm_status_str(c)) }.to_str().unwrap().to_owned();
+    let text = |c| {
+        unsafe { std::ffi::CStr::from_ptr(fm_status_str(c)) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
     assert_eq!(text(0), "ok");
     assert_eq!(text(FM_INVALID_HANDLE as i32), FM_INVALID_HANDLE.as_str());
     assert_eq!(text(-1), "unknown status");
@@ -638,7 +757,10 @@ fn lookups_match_a_reference_map_under_random_removal() {
         x ^= x << 17;
         let k = (x % 512) as i64;
         if x & 0x100_0000 == 0 {
-            assert_eq!(put_ii(m, k, x as i64), reference.insert(k, x as i64).is_some());
+            assert_eq!(
+                put_ii(m, k, x as i64),
+                reference.insert(k, x as i64).is_some()
+            );
         } else {
             let mut removed = false;
             ok(unsafe { fm_remove_i64(m, k, &mut removed) });
@@ -670,7 +792,11 @@ fn open_iterators_and_views_are_counted_until_freed() {
     ok(fm_iter_free(it));
     assert_eq!(stats(), (0, 0), "counted down when the handles are freed");
     let mut h = 0;
-    assert_eq!(unsafe { fm_import(null(), 0, &mut h) }, FM_CORRUPT_DATA, "empty input is corrupt, not a NULL error");
+    assert_eq!(
+        unsafe { fm_import(null(), 0, &mut h) },
+        FM_CORRUPT_DATA,
+        "empty input is corrupt, not a NULL error"
+    );
     ok(fm_map_free(m));
 }
 

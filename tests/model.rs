@@ -25,7 +25,13 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     // A small key space makes collisions, overwrites and removals of
     // present keys common; key 0 and extreme keys take the side paths.
-    let key = prop_oneof![0i64..64, Just(0i64), Just(i64::MIN), Just(i64::MAX), any::<i64>()];
+    let key = prop_oneof![
+        0i64..64,
+        Just(0i64),
+        Just(i64::MIN),
+        Just(i64::MAX),
+        any::<i64>()
+    ];
     prop_oneof![
         8 => (key.clone(), any::<i64>()).prop_map(|(k, v)| Op::Insert(k, v)),
         4 => key.clone().prop_map(Op::Get),

@@ -61,10 +61,15 @@ def items_loop(m: Any) -> None:
 
 def row(name: str, fm_ns: float, dict_ns: float, target: str = "") -> None:
     ratio = fm_ns / dict_ns
-    print(f"| {name} | {fm_ns:8.1f} | {dict_ns:8.1f} | {ratio:5.2f}x | {target} |", flush=True)
+    print(
+        f"| {name} | {fm_ns:8.1f} | {dict_ns:8.1f} | {ratio:5.2f}x | {target} |",
+        flush=True,
+    )
 
 
-def chunked_per_op(run: Callable[[list[int]], None], keys: list[int], passes: int, chunk: int = 10_000) -> float:
+def chunked_per_op(
+    run: Callable[[list[int]], None], keys: list[int], passes: int, chunk: int = 10_000
+) -> float:
     """Per-operation time of run(chunk) over chunks of the keys, several
     passes: the 25th percentile of the chunk timings. Chunks are short
     (about a millisecond), so a time slice lost to another process spoils
@@ -172,10 +177,14 @@ def bench_handoff(n: int) -> None:
             lib.fm_map_len(h, ctypes.byref(out))
 
     ho = best(handoff, 5) / calls
-    pk = best(lambda: pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL)), 3)
+    pk = best(
+        lambda: pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL)), 3
+    )
     js = best(lambda: json.loads(json.dumps(d)), 2)
     ex = best(lambda: ferrymap.Map.import_(m.export()).close(), 3)
-    print(f"| hand a {n:,}-entry map to C: pass the handle (ctypes call, C reads len) | {ho * 1e6:10.2f} µs | < 10 µs, O(1) |")
+    print(
+        f"| hand a {n:,}-entry map to C: pass the handle (ctypes call, C reads len) | {ho * 1e6:10.2f} µs | < 10 µs, O(1) |"
+    )
     print(f"| pickle dumps + loads of the dict | {pk * 1e3:10.1f} ms | |")
     print(f"| JSON dumps + loads of the dict | {js * 1e3:10.1f} ms | |")
     print(f"| ferrymap export + import | {ex * 1e3:10.1f} ms | |", flush=True)
@@ -216,7 +225,11 @@ def bench_memory(n: int) -> None:
     res = {}
     for kind in ("dict", "dict3", "ferrymap", "ferrymap-grown"):
         r = subprocess.run(
-            [sys.executable, "-c", MEMORY_CHILD, kind, str(n)], capture_output=True, text=True, check=True, cwd="/"
+            [sys.executable, "-c", MEMORY_CHILD, kind, str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd="/",
         )
         res[kind] = [float(x) for x in r.stdout.split()]
     fm_rss = res["ferrymap"][-1]
@@ -227,19 +240,32 @@ def bench_memory(n: int) -> None:
             f"{dict_rss / fm_rss:5.2f}x less | >= 4x less |"
         )
     grown = res["ferrymap-grown"][-1]
-    print(f"| {n:,} int→int, RSS delta: Map grown from empty (see notes) | {grown:8.1f} B | | | |")
-    print(f"| ferrymap's own `stats()['memory_bytes']` / n | {res['ferrymap'][0]:8.1f} B | | | |", flush=True)
+    print(
+        f"| {n:,} int→int, RSS delta: Map grown from empty (see notes) | {grown:8.1f} B | | | |"
+    )
+    print(
+        f"| ferrymap's own `stats()['memory_bytes']` / n | {res['ferrymap'][0]:8.1f} B | | | |",
+        flush=True,
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (1M becomes 100K, 10M becomes 1M)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes (1M becomes 100K, 10M becomes 1M)",
+    )
     args = ap.parse_args()
     big = 100_000 if args.quick else 1_000_000
     huge = 1_000_000 if args.quick else 10_000_000
     print(f"load average at start: {os.getloadavg()}")
-    print(f"python {platform.python_version()}, ferrymap {ferrymap.__version__}, core {ferrymap.core_version()}, "
-          f"{os.cpu_count()} cpus, {platform.platform()}\n")
+    print(
+        f"python {platform.python_version()}, ferrymap {ferrymap.__version__}, core {ferrymap.core_version()}, "
+        f"{os.cpu_count()} cpus, {platform.platform()}\n"
+    )
     print("| operation | ferrymap ns/op | dict ns/op | ratio | target |")
     print("|---|---:|---:|---:|---|")
     bench_get(1000, 20)

@@ -136,7 +136,9 @@ async def async_latency(m: Any, keys: list[int], n: int) -> list[int]:
 async def async_gather(m: Any, keys: list[int], rounds: int, width: int) -> float:
     t = time.perf_counter()
     for r in range(rounds):
-        await asyncio.gather(*(m.aget(keys[(r * width + j) % len(keys)]) for j in range(width)))
+        await asyncio.gather(
+            *(m.aget(keys[(r * width + j) % len(keys)]) for j in range(width))
+        )
     return rounds * width / (time.perf_counter() - t)
 
 
@@ -172,8 +174,11 @@ def main() -> None:
     n_sync = int(200_000 * scale)
     entries = int(a.entries * (0.1 if a.quick else 1.0))
 
-    print(f"python {platform.python_version()}, core {ferrymap.core_version()}, {os.cpu_count()} cpus, "
-          f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    print(
+        f"python {platform.python_version()}, core {ferrymap.core_version()}, {os.cpu_count()} cpus, "
+        f"load average {os.getloadavg()[0]:.2f} at start",
+        flush=True,
+    )
     keys = list(range(entries))
     random.Random(1).shuffle(keys)
     data_keys = __import__("array").array("q", range(entries))
@@ -183,11 +188,15 @@ def main() -> None:
     bridge.set_many(data_keys, data_keys)
     probe = keys[: min(len(keys), 100_000)]
 
-    print(f"\n{entries:,} int->int entries; sync m[k]: {n_sync:,} calls each, every call timed\n")
+    print(
+        f"\n{entries:,} int->int entries; sync m[k]: {n_sync:,} calls each, every call timed\n"
+    )
     print("| sync round trip `m[k]` | p50 µs | p99 µs | p99.9 µs |")
     print("|---|---:|---:|---:|")
     tc = percentiles(timer_cost(n_sync))
-    print(f"| (timer alone: two perf_counter_ns calls) | {tc[0]:.2f} | {tc[1]:.2f} | {tc[2]:.2f} |")
+    print(
+        f"| (timer alone: two perf_counter_ns calls) | {tc[0]:.2f} | {tc[1]:.2f} | {tc[2]:.2f} |"
+    )
     for name, m in (("direct map", direct), ("bridge map", bridge)):
         sync_latency(m, probe, n_sync // 10)  # warm up
         p = percentiles(sync_latency(m, probe, n_sync))
@@ -197,31 +206,51 @@ def main() -> None:
     print("|---|---:|")
     n_pipe = int(200_000 * scale)
     best_pipe = max(pipelined(bridge, probe, n_pipe, a.window) for _ in range(3))
-    print(f"| pipelined: one producer, single-request submits, window {a.window} | {best_pipe / 1e6:.3f} |", flush=True)
+    print(
+        f"| pipelined: one producer, single-request submits, window {a.window} | {best_pipe / 1e6:.3f} |",
+        flush=True,
+    )
     nb = int(300 * scale) + 10
     for op in ("get", "insert"):
         best_b = max(batched(bridge, probe, nb, 1024, op) for _ in range(3))
-        print(f"| batched: 1024 `{op}` requests per submit, submit then results | {best_b / 1e6:.3f} |", flush=True)
+        print(
+            f"| batched: 1024 `{op}` requests per submit, submit then results | {best_b / 1e6:.3f} |",
+            flush=True,
+        )
     best_bp = max(batched_pipelined(bridge, probe, nb, 1024) for _ in range(3))
-    print(f"| batched + pipelined: {nb} submits of 1024 `get`, then all results | {best_bp / 1e6:.3f} |", flush=True)
+    print(
+        f"| batched + pipelined: {nb} submits of 1024 `get`, then all results | {best_bp / 1e6:.3f} |",
+        flush=True,
+    )
     secs = 2.0 * scale + 0.5
     for name, m in (("direct", direct), ("bridge", bridge)):
-        print(f"| two producer threads, sync `m[k]`, {name} map | {two_producers(m, probe, secs) / 1e6:.3f} |", flush=True)
+        print(
+            f"| two producer threads, sync `m[k]`, {name} map | {two_producers(m, probe, secs) / 1e6:.3f} |",
+            flush=True,
+        )
 
     async def run_async() -> None:
         n = int(20_000 * scale)
         await async_latency(bridge, probe, n // 10)
         p = percentiles(await async_latency(bridge, probe, n))
         print(f"\n| asyncio | p50 µs | p99 µs | p99.9 µs |\n|---|---:|---:|---:|")
-        print(f"| `await m.aget(k)`, one at a time | {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} |", flush=True)
+        print(
+            f"| `await m.aget(k)`, one at a time | {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} |",
+            flush=True,
+        )
         rounds = int(100 * scale) + 5
         rate = await async_gather(bridge, probe, rounds, 256)
         base = await noop_gather(rounds, 256)
-        print(f"\n`await asyncio.gather(` 256 × `m.aget(k))`: {rate / 1e6:.3f} M ops/s "
-              f"(256 no-op coroutines gathered the same way: {base / 1e6:.3f} M/s)", flush=True)
+        print(
+            f"\n`await asyncio.gather(` 256 × `m.aget(k))`: {rate / 1e6:.3f} M ops/s "
+            f"(256 no-op coroutines gathered the same way: {base / 1e6:.3f} M/s)",
+            flush=True,
+        )
 
     asyncio.run(run_async())
-    print(f"\nidle bridge map: {idle_cpu(2.0 if not a.quick else 1.0):.2f}% of one core (whole process, 2 s idle)")
+    print(
+        f"\nidle bridge map: {idle_cpu(2.0 if not a.quick else 1.0):.2f}% of one core (whole process, 2 s idle)"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     direct.close()
     bridge.close()

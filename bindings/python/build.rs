@@ -17,7 +17,8 @@ use std::fs;
 use std::path::PathBuf;
 
 fn main() {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-env-changed=FERRYMAP_LIB_DIR");
     let lib_dir = match env::var_os("FERRYMAP_LIB_DIR") {
         Some(dir) => PathBuf::from(dir),
@@ -32,7 +33,9 @@ fn main() {
             lib.display()
         );
     }
-    let lib_dir = lib_dir.canonicalize().expect("the library directory exists");
+    let lib_dir = lib_dir
+        .canonicalize()
+        .expect("the library directory exists");
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
     println!("cargo:rustc-link-lib=dylib=ferrymap");
     println!("cargo:rustc-cdylib-link-arg=-Wl,--enable-new-dtags");
@@ -40,7 +43,10 @@ fn main() {
 
     // Ship the very file we linked against next to the module.
     let shipped = manifest.join("ferrymap").join("libferrymap.so");
-    let same = fs::read(&lib).ok().zip(fs::read(&shipped).ok()).is_some_and(|(a, b)| a == b);
+    let same = fs::read(&lib)
+        .ok()
+        .zip(fs::read(&shipped).ok())
+        .is_some_and(|(a, b)| a == b);
     if !same {
         // Replace rather than overwrite in place: a process may have the old copy mapped.
         let tmp = shipped.with_extension("so.tmp");

@@ -4,22 +4,29 @@
 //! UTF-8), so bad input loses nothing. Once applied, each element is its own
 //! linearizable operation; the batch as a whole is not atomic.
 
-use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, with_map, Out};
 use super::iter::fm_entry;
 use super::ops::{expect_values, Want};
+use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, with_map, Out};
 use crate::epoch;
 use crate::map::{Map, ValIn, FM_FLOAT, FM_INT};
 use crate::status::*;
 use crate::table::KeyRef;
 
-fn insert_many(map_h: fm_handle, n: usize, pair: impl Fn(&Map, usize) -> Result<(KeyRef<'static>, ValIn<'static>)>, replaced_out: *mut usize) -> fm_status {
+fn insert_many(
+    map_h: fm_handle,
+    n: usize,
+    pair: impl Fn(&Map, usize) -> Result<(KeyRef<'static>, ValIn<'static>)>,
+    replaced_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         let replaced = with_map(map_h, &g, |m, _| {
             let mut pairs = Vec::with_capacity(n);
             for i in 0..n {
                 let (k, v) = pair(m, i)?;
-                m.check_key(k).and_then(|_| m.check_val(v)).map_err(|e| Error::new(e.status, format!("entry {i}: {}", e.message)))?;
+                m.check_key(k)
+                    .and_then(|_| m.check_val(v))
+                    .map_err(|e| Error::new(e.status, format!("entry {i}: {}", e.message)))?;
                 pairs.push((k, v));
             }
             let mut replaced = 0;
@@ -40,7 +47,13 @@ fn insert_many(map_h: fm_handle, n: usize, pair: impl Fn(&Map, usize) -> Result<
 /// # Safety
 /// `keys` and `values` valid for `n` reads; `replaced_out` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_many_i64_i64(map: fm_handle, keys: *const i64, values: *const i64, n: usize, replaced_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_insert_many_i64_i64(
+    map: fm_handle,
+    keys: *const i64,
+    values: *const i64,
+    n: usize,
+    replaced_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let ks = array_in(keys, n, "keys")?;
         let vs = array_in(values, n, "values")?;
@@ -64,7 +77,13 @@ pub unsafe extern "C" fn fm_insert_many_i64_i64(map: fm_handle, keys: *const i64
 /// # Safety
 /// `keys` and `values` valid for `n` reads; `replaced_out` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_many_i64_f64(map: fm_handle, keys: *const i64, values: *const f64, n: usize, replaced_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_insert_many_i64_f64(
+    map: fm_handle,
+    keys: *const i64,
+    values: *const f64,
+    n: usize,
+    replaced_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let ks = array_in(keys, n, "keys")?;
         let vs = array_in(values, n, "values")?;
@@ -92,24 +111,34 @@ pub unsafe extern "C" fn fm_insert_many_i64_f64(map: fm_handle, keys: *const i64
 /// # Safety
 /// `entries` valid for `n` reads, and each pointer in them for its length.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_many(map: fm_handle, entries: *const fm_entry, n: usize, replaced_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_insert_many(
+    map: fm_handle,
+    entries: *const fm_entry,
+    n: usize,
+    replaced_out: *mut usize,
+) -> fm_status {
     let es = match array_in(entries, n, "entries") {
         Ok(es) => es,
         Err(e) => return boundary(|| Err(e)),
     };
-    insert_many(map, n, |m, i| {
-        let e = &es[i];
-        let k = match m.key_kind {
-            FM_INT => KeyRef::Int(e.key_int as u64),
-            _ => KeyRef::Bytes(bytes_in(e.key_ptr, e.key_len, "key")?),
-        };
-        let v = match m.val_kind {
-            FM_INT => ValIn::Int(e.value_int),
-            FM_FLOAT => ValIn::Float(e.value_float),
-            _ => ValIn::Bytes(bytes_in(e.value_ptr, e.value_len, "value")?),
-        };
-        Ok((k, v))
-    }, replaced_out)
+    insert_many(
+        map,
+        n,
+        |m, i| {
+            let e = &es[i];
+            let k = match m.key_kind {
+                FM_INT => KeyRef::Int(e.key_int as u64),
+                _ => KeyRef::Bytes(bytes_in(e.key_ptr, e.key_len, "key")?),
+            };
+            let v = match m.val_kind {
+                FM_INT => ValIn::Int(e.value_int),
+                FM_FLOAT => ValIn::Float(e.value_float),
+                _ => ValIn::Bytes(bytes_in(e.value_ptr, e.value_len, "value")?),
+            };
+            Ok((k, v))
+        },
+        replaced_out,
+    )
 }
 
 /// Looks up `n` INT keys of an INT→INT map. For each i: if found,
@@ -121,10 +150,21 @@ pub unsafe extern "C" fn fm_insert_many(map: fm_handle, entries: *const fm_entry
 /// # Safety
 /// `keys` valid for `n` reads, `values` and `found` (unless NULL) for `n` writes.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_many_i64_i64(map: fm_handle, keys: *const i64, n: usize, values: *mut i64, found: *mut u8, found_count: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_many_i64_i64(
+    map: fm_handle,
+    keys: *const i64,
+    n: usize,
+    values: *mut i64,
+    found: *mut u8,
+    found_count: *mut usize,
+) -> fm_status {
     let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
     match io {
-        Ok((ks, vs)) => get_many_scalars(map, Keys::Int(ks), Want::Int, vs, found, found_count, |w| w as i64),
+        Ok((ks, vs)) => {
+            get_many_scalars(map, Keys::Int(ks), Want::Int, vs, found, found_count, |w| {
+                w as i64
+            })
+        }
         Err(e) => boundary(|| Err(e)),
     }
 }
@@ -134,10 +174,25 @@ pub unsafe extern "C" fn fm_get_many_i64_i64(map: fm_handle, keys: *const i64, n
 /// # Safety
 /// `keys` valid for `n` reads, `values` and `found` (unless NULL) for `n` writes.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_many_i64_f64(map: fm_handle, keys: *const i64, n: usize, values: *mut f64, found: *mut u8, found_count: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_many_i64_f64(
+    map: fm_handle,
+    keys: *const i64,
+    n: usize,
+    values: *mut f64,
+    found: *mut u8,
+    found_count: *mut usize,
+) -> fm_status {
     let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
     match io {
-        Ok((ks, vs)) => get_many_scalars(map, Keys::Int(ks), Want::Float, vs, found, found_count, f64::from_bits),
+        Ok((ks, vs)) => get_many_scalars(
+            map,
+            Keys::Int(ks),
+            Want::Float,
+            vs,
+            found,
+            found_count,
+            f64::from_bits,
+        ),
         Err(e) => boundary(|| Err(e)),
     }
 }
@@ -149,10 +204,21 @@ pub unsafe extern "C" fn fm_get_many_i64_f64(map: fm_handle, keys: *const i64, n
 /// `keys` valid for `n` reads (and each key for its length); `values` and
 /// `found` (unless NULL) for `n` writes.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_many_buf_i64(map: fm_handle, keys: *const fm_buf, n: usize, values: *mut i64, found: *mut u8, found_count: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_many_buf_i64(
+    map: fm_handle,
+    keys: *const fm_buf,
+    n: usize,
+    values: *mut i64,
+    found: *mut u8,
+    found_count: *mut usize,
+) -> fm_status {
     let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
     match io {
-        Ok((ks, vs)) => get_many_scalars(map, Keys::Buf(ks), Want::Int, vs, found, found_count, |w| w as i64),
+        Ok((ks, vs)) => {
+            get_many_scalars(map, Keys::Buf(ks), Want::Int, vs, found, found_count, |w| {
+                w as i64
+            })
+        }
         Err(e) => boundary(|| Err(e)),
     }
 }
@@ -163,7 +229,12 @@ pub unsafe extern "C" fn fm_get_many_buf_i64(map: fm_handle, keys: *const fm_buf
 /// # Safety
 /// `keys` valid for `n` reads; `removed_out` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_remove_many_i64(map: fm_handle, keys: *const i64, n: usize, removed_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_remove_many_i64(
+    map: fm_handle,
+    keys: *const i64,
+    n: usize,
+    removed_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let ks = array_in(keys, n, "keys")?;
         let g = epoch::pin();
@@ -186,7 +257,12 @@ pub unsafe extern "C" fn fm_remove_many_i64(map: fm_handle, keys: *const i64, n:
 /// # Safety
 /// `keys` valid for `n` reads, each key for its length; `removed_out` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_remove_many_buf(map: fm_handle, keys: *const fm_buf, n: usize, removed_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_remove_many_buf(
+    map: fm_handle,
+    keys: *const fm_buf,
+    n: usize,
+    removed_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let ks = array_in(keys, n, "keys")?;
         let g = epoch::pin();
@@ -194,7 +270,8 @@ pub unsafe extern "C" fn fm_remove_many_buf(map: fm_handle, keys: *const fm_buf,
             let mut checked = Vec::with_capacity(n);
             for (i, k) in ks.iter().enumerate() {
                 let key = KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?);
-                m.check_key(key).map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
+                m.check_key(key)
+                    .map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
                 checked.push(key);
             }
             let mut removed = 0;
@@ -225,7 +302,12 @@ impl Keys<'_> {
     /// Checks every key, then looks each up in order and hands the value
     /// word to `f`: one bad key fails the call before any output is written.
     /// Blob words stay valid while `g` lives.
-    fn each_word(&self, m: &crate::map::Map, g: &crate::epoch::Guard, mut f: impl FnMut(usize, Option<u64>)) -> Result<()> {
+    fn each_word(
+        &self,
+        m: &crate::map::Map,
+        g: &crate::epoch::Guard,
+        mut f: impl FnMut(usize, Option<u64>),
+    ) -> Result<()> {
         match self {
             Keys::Int(ks) => {
                 m.check_key(KeyRef::Int(0))?;
@@ -240,7 +322,8 @@ impl Keys<'_> {
                     .map(|(i, k)| {
                         // SAFETY: the caller vouches for each key's pointer and length.
                         let key = KeyRef::Bytes(unsafe { bytes_in(k.ptr, k.len, "key") }?);
-                        m.check_key(key).map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
+                        m.check_key(key)
+                            .map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
                         Ok(key)
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -254,10 +337,22 @@ impl Keys<'_> {
 }
 
 /// Shared body of the INT- and FLOAT-valued lookups.
-unsafe fn get_many_scalars<T>(map_h: fm_handle, keys: Keys<'_>, want: Want, values: &mut [T], found: *mut u8, found_count: *mut usize, conv: impl Fn(u64) -> T) -> fm_status {
+unsafe fn get_many_scalars<T>(
+    map_h: fm_handle,
+    keys: Keys<'_>,
+    want: Want,
+    values: &mut [T],
+    found: *mut u8,
+    found_count: *mut usize,
+    conv: impl Fn(u64) -> T,
+) -> fm_status {
     boundary(|| {
         let n = values.len();
-        let mut fs = if found.is_null() { None } else { Some(array_out(found, n, "found")?) };
+        let mut fs = if found.is_null() {
+            None
+        } else {
+            Some(array_out(found, n, "found")?)
+        };
         let g = epoch::pin();
         let hits = with_map(map_h, &g, |m, g| {
             expect_values(m, want)?;
@@ -285,20 +380,45 @@ unsafe fn get_many_scalars<T>(map_h: fm_handle, keys: Keys<'_>, want: Want, valu
 /// `keys` valid for `n` reads (each key for its length); `values` and
 /// `found` (unless NULL) for `n` writes.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_many_buf_f64(map: fm_handle, keys: *const fm_buf, n: usize, values: *mut f64, found: *mut u8, found_count: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_many_buf_f64(
+    map: fm_handle,
+    keys: *const fm_buf,
+    n: usize,
+    values: *mut f64,
+    found: *mut u8,
+    found_count: *mut usize,
+) -> fm_status {
     let io = array_in(keys, n, "keys").and_then(|ks| Ok((ks, array_out(values, n, "values")?)));
     match io {
-        Ok((ks, vs)) => get_many_scalars(map, Keys::Buf(ks), Want::Float, vs, found, found_count, f64::from_bits),
+        Ok((ks, vs)) => get_many_scalars(
+            map,
+            Keys::Buf(ks),
+            Want::Float,
+            vs,
+            found,
+            found_count,
+            f64::from_bits,
+        ),
         Err(e) => boundary(|| Err(e)),
     }
 }
 
 /// Shared body of the STR/BYTES-valued lookups.
-unsafe fn get_many_bytes(map_h: fm_handle, keys: Keys<'_>, buf: *mut u8, cap: usize, values: *mut fm_buf, needed_out: *mut usize) -> fm_status {
+unsafe fn get_many_bytes(
+    map_h: fm_handle,
+    keys: Keys<'_>,
+    buf: *mut u8,
+    cap: usize,
+    values: *mut fm_buf,
+    needed_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let needed = Out::required(needed_out, "needed_out")?;
         if cap > crate::map::MAX_BLOB_LEN {
-            return fail(FM_INVALID_ARGUMENT, format!("buffer capacity {cap} exceeds the 4 GiB limit"));
+            return fail(
+                FM_INVALID_ARGUMENT,
+                format!("buffer capacity {cap} exceeds the 4 GiB limit"),
+            );
         }
         let vs = array_out(values, keys.len(), "values")?;
         let g = epoch::pin();
@@ -306,26 +426,41 @@ unsafe fn get_many_bytes(map_h: fm_handle, keys: Keys<'_>, buf: *mut u8, cap: us
             expect_values(m, Want::Buf)?;
             let mut blobs: Vec<Option<&[u8]>> = Vec::with_capacity(keys.len());
             // SAFETY: blob words found while pinned by `g`.
-            keys.each_word(m, g, |_, w| blobs.push(w.map(|w| unsafe { crate::blob::bytes(w as *const crate::blob::Blob) })))?;
+            keys.each_word(m, g, |_, w| {
+                blobs.push(w.map(|w| unsafe { crate::blob::bytes(w as *const crate::blob::Blob) }))
+            })?;
             let total: usize = blobs.iter().flatten().map(|b| b.len()).sum();
             if total > cap {
                 needed.write(total);
-                return fail(FM_BUFFER_TOO_SMALL, format!("values need {total} bytes, buffer holds {cap}"));
+                return fail(
+                    FM_BUFFER_TOO_SMALL,
+                    format!("values need {total} bytes, buffer holds {cap}"),
+                );
             }
             let dst = array_out(buf, total, "buf")?;
             // A found empty value still gets a non-NULL pointer (into `buf`
             // when there is one) so it differs from a missing key.
-            let base: *const u8 = if buf.is_null() { std::ptr::NonNull::dangling().as_ptr() } else { buf };
+            let base: *const u8 = if buf.is_null() {
+                std::ptr::NonNull::dangling().as_ptr()
+            } else {
+                buf
+            };
             let mut at = 0;
             for (slot, b) in vs.iter_mut().zip(&blobs) {
                 *slot = match b {
                     Some(b) => {
                         dst[at..at + b.len()].copy_from_slice(b);
-                        let out = fm_buf { ptr: base.wrapping_add(at), len: b.len() };
+                        let out = fm_buf {
+                            ptr: base.wrapping_add(at),
+                            len: b.len(),
+                        };
                         at += b.len();
                         out
                     }
-                    None => fm_buf { ptr: std::ptr::null(), len: 0 },
+                    None => fm_buf {
+                        ptr: std::ptr::null(),
+                        len: 0,
+                    },
                 };
             }
             needed.write(total);
@@ -346,7 +481,15 @@ unsafe fn get_many_bytes(map_h: fm_handle, keys: Keys<'_>, buf: *mut u8, cap: us
 /// # Safety
 /// `keys` valid for `n` reads; `values` for `n` writes; `buf` for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_many_i64_buf(map: fm_handle, keys: *const i64, n: usize, buf: *mut u8, cap: usize, values: *mut fm_buf, needed_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_many_i64_buf(
+    map: fm_handle,
+    keys: *const i64,
+    n: usize,
+    buf: *mut u8,
+    cap: usize,
+    values: *mut fm_buf,
+    needed_out: *mut usize,
+) -> fm_status {
     match array_in(keys, n, "keys") {
         Ok(ks) => get_many_bytes(map, Keys::Int(ks), buf, cap, values, needed_out),
         Err(e) => boundary(|| Err(e)),
@@ -359,7 +502,15 @@ pub unsafe extern "C" fn fm_get_many_i64_buf(map: fm_handle, keys: *const i64, n
 /// `keys` valid for `n` reads (each key for its length); `values` for `n`
 /// writes; `buf` for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_many_buf_buf(map: fm_handle, keys: *const fm_buf, n: usize, buf: *mut u8, cap: usize, values: *mut fm_buf, needed_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_many_buf_buf(
+    map: fm_handle,
+    keys: *const fm_buf,
+    n: usize,
+    buf: *mut u8,
+    cap: usize,
+    values: *mut fm_buf,
+    needed_out: *mut usize,
+) -> fm_status {
     match array_in(keys, n, "keys") {
         Ok(ks) => get_many_bytes(map, Keys::Buf(ks), buf, cap, values, needed_out),
         Err(e) => boundary(|| Err(e)),

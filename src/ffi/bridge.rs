@@ -5,10 +5,14 @@
 use std::time::Duration;
 
 use super::{array_in, array_out, boundary, bytes_in, fm_handle, Out};
-use crate::bridge::{fm_op, ticket_of, Bridge, OwnedKey, OwnedVal, Request, Requests, TicketInner, TicketRef, Wait};
+use crate::bridge::{
+    fm_op, ticket_of, Bridge, OwnedKey, OwnedVal, Request, Requests, TicketInner, TicketRef, Wait,
+};
 use crate::epoch;
 use crate::map::{FM_FLOAT, FM_INT};
-use crate::registry::{self, Object, Subscription, FM_HANDLE_MAP, FM_HANDLE_SUBSCRIPTION, FM_HANDLE_TICKET};
+use crate::registry::{
+    self, Object, Subscription, FM_HANDLE_MAP, FM_HANDLE_SUBSCRIPTION, FM_HANDLE_TICKET,
+};
 use crate::status::*;
 
 /// One request of an asynchronous submission. `op` is an `fm_op`:
@@ -113,7 +117,13 @@ fn value_fields(v: &OwnedVal) -> (i64, f64, *const u8, usize) {
 /// # Safety
 /// `map_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_bridge_new(key_kind: u32, value_kind: u32, capacity: usize, queue_capacity: usize, map_out: *mut fm_handle) -> fm_status {
+pub unsafe extern "C" fn fm_bridge_new(
+    key_kind: u32,
+    value_kind: u32,
+    capacity: usize,
+    queue_capacity: usize,
+    map_out: *mut fm_handle,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(map_out, "map_out")?;
         let key = super::lifecycle::kind_arg(key_kind, "key kind")?;
@@ -164,10 +174,20 @@ pub extern "C" fn fm_last_seq() -> u64 {
 /// # Safety
 /// The request's pointers valid for their lengths.
 #[inline(always)]
-unsafe fn own_request(i: usize, r: &fm_request, kk: crate::map::fm_kind, vk: crate::map::fm_kind) -> Result<Request> {
+unsafe fn own_request(
+    i: usize,
+    r: &fm_request,
+    kk: crate::map::fm_kind,
+    vk: crate::map::fm_kind,
+) -> Result<Request> {
     let op = fm_op::from_raw(r.op)
         .filter(|op| *op != crate::bridge::FM_OP_UPDATE)
-        .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("request {i}: op {} cannot be submitted", r.op)))?;
+        .ok_or_else(|| {
+            Error::new(
+                FM_INVALID_ARGUMENT,
+                format!("request {i}: op {} cannot be submitted", r.op),
+            )
+        })?;
     let needs_key = !matches!(op, crate::bridge::FM_OP_CLEAR | crate::bridge::FM_OP_LEN);
     let needs_value = matches!(op, crate::bridge::FM_OP_INSERT | crate::bridge::FM_OP_ADD);
     let key = match (needs_key, kk) {
@@ -198,12 +218,21 @@ unsafe fn own_request(i: usize, r: &fm_request, kk: crate::map::fm_kind, vk: cra
 /// `requests` valid for `n` reads (and their pointers for their lengths);
 /// `ticket_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_submit(map: fm_handle, requests: *const fm_request, n: usize, timeout_us: i64, ticket_out: *mut fm_handle) -> fm_status {
+pub unsafe extern "C" fn fm_submit(
+    map: fm_handle,
+    requests: *const fm_request,
+    n: usize,
+    timeout_us: i64,
+    ticket_out: *mut fm_handle,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(ticket_out, "ticket_out")?;
         let reqs = array_in(requests, n, "requests")?;
         if reqs.is_empty() {
-            return fail(FM_INVALID_ARGUMENT, "a submission needs at least one request");
+            return fail(
+                FM_INVALID_ARGUMENT,
+                "a submission needs at least one request",
+            );
         }
         let g = epoch::pin();
         let b = bridge(map, &g)?;
@@ -278,11 +307,19 @@ pub extern "C" fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_statu
 /// # Safety
 /// `results` valid for `cap` writes; `count_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_ticket_results(ticket: fm_handle, results: *mut crate::ffi::bridge::fm_result, cap: usize, count_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_ticket_results(
+    ticket: fm_handle,
+    results: *mut crate::ffi::bridge::fm_result,
+    cap: usize,
+    count_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(count_out, "count_out")?;
         if cap > crate::map::MAX_BLOB_LEN {
-            return fail(FM_INVALID_ARGUMENT, format!("results capacity {cap} exceeds the 4 GiB limit"));
+            return fail(
+                FM_INVALID_ARGUMENT,
+                format!("results capacity {cap} exceeds the 4 GiB limit"),
+            );
         }
         let g = epoch::pin();
         let t = self::ticket(ticket, &g)?;
@@ -292,12 +329,24 @@ pub unsafe extern "C" fn fm_ticket_results(ticket: fm_handle, results: *mut crat
         };
         if rs.len() > cap {
             out.write(rs.len());
-            return fail(FM_BUFFER_TOO_SMALL, format!("{} results, room for {cap}", rs.len()));
+            return fail(
+                FM_BUFFER_TOO_SMALL,
+                format!("{} results, room for {cap}", rs.len()),
+            );
         }
         let dst = array_out(results, rs.len(), "results")?;
         for (d, r) in dst.iter_mut().zip(rs.iter()) {
             let (vi, vf, vp, vl) = value_fields(&r.value);
-            *d = fm_result { status: r.status as i32, flag: r.flag, seq: r.seq, len: r.len, value_int: vi, value_float: vf, value_ptr: vp, value_len: vl };
+            *d = fm_result {
+                status: r.status as i32,
+                flag: r.flag,
+                seq: r.seq,
+                len: r.len,
+                value_int: vi,
+                value_float: vf,
+                value_ptr: vp,
+                value_len: vl,
+            };
         }
         out.write(rs.len());
         Ok(())
@@ -320,13 +369,21 @@ pub extern "C" fn fm_ticket_free(ticket: fm_handle) -> fm_status {
 /// # Safety
 /// `sub_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_subscribe(map: fm_handle, bound: usize, sub_out: *mut fm_handle) -> fm_status {
+pub unsafe extern "C" fn fm_subscribe(
+    map: fm_handle,
+    bound: usize,
+    sub_out: *mut fm_handle,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(sub_out, "sub_out")?;
         let g = epoch::pin();
         let b = bridge(map, &g)?;
         let queue = b.subscribe(bound)?;
-        let sub = Subscription { queue, feed: b.feed().clone(), current: Default::default() };
+        let sub = Subscription {
+            queue,
+            feed: b.feed().clone(),
+            current: Default::default(),
+        };
         out.write(registry::insert(Object::Subscription(sub))?);
         Ok(())
     })
@@ -342,7 +399,11 @@ pub unsafe extern "C" fn fm_subscribe(map: fm_handle, bound: usize, sub_out: *mu
 /// # Safety
 /// `event_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_sub_next(sub: fm_handle, timeout_us: i64, event_out: *mut fm_event) -> fm_status {
+pub unsafe extern "C" fn fm_sub_next(
+    sub: fm_handle,
+    timeout_us: i64,
+    event_out: *mut fm_event,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(event_out, "event_out")?;
         let g = epoch::pin();
@@ -363,7 +424,18 @@ pub unsafe extern "C" fn fm_sub_next(sub: fm_handle, timeout_us: i64, event_out:
             OwnedKey::Bytes(b) => (0, b.as_ptr(), b.len()),
         };
         let (value_int, value_float, value_ptr, value_len) = value_fields(&e.value);
-        out.write(fm_event { seq: e.seq, op: e.op as u32, lost: e.lost, key_int, key_ptr, key_len, value_int, value_float, value_ptr, value_len });
+        out.write(fm_event {
+            seq: e.seq,
+            op: e.op as u32,
+            lost: e.lost,
+            key_int,
+            key_ptr,
+            key_len,
+            value_int,
+            value_float,
+            value_ptr,
+            value_len,
+        });
         Ok(())
     })
 }

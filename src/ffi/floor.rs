@@ -30,7 +30,11 @@ pub unsafe extern "C" fn fmbench_floor_insert(m: *mut std::ffi::c_void, key: i64
 /// # Safety
 /// `m` from `fmbench_floor_new`; `out` writable; no concurrent writer.
 #[no_mangle]
-pub unsafe extern "C" fn fmbench_floor_get(m: *const std::ffi::c_void, key: i64, out: *mut i64) -> i32 {
+pub unsafe extern "C" fn fmbench_floor_get(
+    m: *const std::ffi::c_void,
+    key: i64,
+    out: *mut i64,
+) -> i32 {
     match (*(m as *const Plain)).get(&(key as u64)) {
         Some(&v) => {
             *out = v as i64;

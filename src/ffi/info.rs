@@ -99,8 +99,9 @@ pub extern "C" fn fm_library_path() -> *const c_char {
 pub unsafe extern "C" fn fm_census(kind: u32, count: *mut u64) -> fm_status {
     boundary(|| {
         let out = Out::required(count, "count")?;
-        let kind = fm_handle_kind::from_raw(kind)
-            .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("unknown handle kind {kind}")))?;
+        let kind = fm_handle_kind::from_raw(kind).ok_or_else(|| {
+            Error::new(FM_INVALID_ARGUMENT, format!("unknown handle kind {kind}"))
+        })?;
         out.write(registry::census(kind));
         Ok(())
     })
@@ -110,7 +111,5 @@ pub unsafe extern "C" fn fm_census(kind: u32, count: *mut u64) -> fm_status {
 /// `fm_census` counts them (one pass over the handle slots). Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_census_total() -> u64 {
-    boundary_value(0, || {
-        Ok(registry::census_total())
-    })
+    boundary_value(0, || Ok(registry::census_total()))
 }

@@ -130,14 +130,24 @@ pub unsafe extern "C" fn fm_iter_next(iter: fm_handle, entry_out: *mut fm_entry)
 /// # Safety
 /// `entries` valid for `cap` writes; `count_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_iter_next_batch(iter: fm_handle, entries: *mut fm_entry, cap: usize, count_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_iter_next_batch(
+    iter: fm_handle,
+    entries: *mut fm_entry,
+    cap: usize,
+    count_out: *mut usize,
+) -> fm_status {
     next_batch(iter, entries, cap, count_out)
 }
 
 /// The body of `fm_iter_next_batch`, which `fm_iter_next` calls directly:
 /// a call through the exported symbol could bind to another copy of the
 /// library that is in the global scope, and reach the wrong registry.
-unsafe fn next_batch(iter: fm_handle, entries: *mut fm_entry, cap: usize, count_out: *mut usize) -> fm_status {
+unsafe fn next_batch(
+    iter: fm_handle,
+    entries: *mut fm_entry,
+    cap: usize,
+    count_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(count_out, "count_out")?;
         let dst = array_out(entries, cap, "entries")?;
@@ -165,7 +175,13 @@ unsafe fn next_batch(iter: fm_handle, entries: *mut fm_entry, cap: usize, count_
 /// # Safety
 /// `keys` and `values` valid for `cap` writes; `count_out` for one.
 #[no_mangle]
-pub unsafe extern "C" fn fm_iter_next_i64(iter: fm_handle, keys: *mut i64, values: *mut i64, cap: usize, count_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_iter_next_i64(
+    iter: fm_handle,
+    keys: *mut i64,
+    values: *mut i64,
+    cap: usize,
+    count_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(count_out, "count_out")?;
         let ks = array_out(keys, cap, "keys")?;
@@ -174,7 +190,10 @@ pub unsafe extern "C" fn fm_iter_next_i64(iter: fm_handle, keys: *mut i64, value
         let it = iterator(iter, &g)?;
         let snap = it.snapshot();
         if snap.key_kind != FM_INT || snap.val_kind.is_blob() {
-            return fail(FM_WRONG_KIND, "fm_iter_next_i64 needs INT keys and INT or FLOAT values");
+            return fail(
+                FM_WRONG_KIND,
+                "fm_iter_next_i64 needs INT keys and INT or FLOAT values",
+            );
         }
         let mut i = 0;
         let n = it.next_batch(cap, |k, v| {
@@ -212,7 +231,8 @@ pub(crate) fn free_handle(handle: fm_handle, kind: registry::fm_handle_kind) -> 
 /// pointers are valid only during the callback. A call into the same map
 /// returns FM_REENTRANT; other maps may be used freely. Must not unwind.
 #[allow(non_camel_case_types)]
-pub type fm_foreach_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, entry: *const fm_entry) -> i32>;
+pub type fm_foreach_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, entry: *const fm_entry) -> i32>;
 
 /// Calls `callback(ctx, entry)` for every entry of a snapshot of the map (as
 /// an iterator would see it), on the calling thread. `callback` must not be
@@ -221,7 +241,11 @@ pub type fm_foreach_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, entry: *c
 /// # Safety
 /// `callback` must be a valid function of that type.
 #[no_mangle]
-pub unsafe extern "C" fn fm_for_each(map: fm_handle, callback: fm_foreach_fn, ctx: *mut c_void) -> fm_status {
+pub unsafe extern "C" fn fm_for_each(
+    map: fm_handle,
+    callback: fm_foreach_fn,
+    ctx: *mut c_void,
+) -> fm_status {
     boundary(|| {
         let f = callback.ok_or_else(|| Error::new(FM_NULL_ARGUMENT, "callback is NULL"))?;
         let g = epoch::pin();
@@ -232,7 +256,10 @@ pub unsafe extern "C" fn fm_for_each(map: fm_handle, callback: fm_foreach_fn, ct
                 // SAFETY: the entry lives on our stack for the call.
                 match unsafe { f(ctx, &e) } {
                     0 => Ok(()),
-                    rc => fail(FM_CALLBACK_STOPPED, format!("for_each callback returned {rc}")),
+                    rc => fail(
+                        FM_CALLBACK_STOPPED,
+                        format!("for_each callback returned {rc}"),
+                    ),
                 }
             })
         })
@@ -241,7 +268,13 @@ pub unsafe extern "C" fn fm_for_each(map: fm_handle, callback: fm_foreach_fn, ct
 
 // ---- views ----------------------------------------------------------------
 
-fn make_view(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
+fn make_view(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    view_out: *mut fm_handle,
+    ptr_out: *mut *const u8,
+    len_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let out = unsafe { Out::required(view_out, "view_out") }?;
         let g = epoch::pin();
@@ -269,8 +302,20 @@ fn make_view(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, vi
 /// # Safety
 /// Non-NULL pointers valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_view_i64(map: fm_handle, key: i64, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
-    make_view(map, move || Ok(KeyRef::Int(key as u64)), view_out, ptr_out, len_out)
+pub unsafe extern "C" fn fm_view_i64(
+    map: fm_handle,
+    key: i64,
+    view_out: *mut fm_handle,
+    ptr_out: *mut *const u8,
+    len_out: *mut usize,
+) -> fm_status {
+    make_view(
+        map,
+        move || Ok(KeyRef::Int(key as u64)),
+        view_out,
+        ptr_out,
+        len_out,
+    )
 }
 
 /// As `fm_view_i64` for a STR/BYTES key (`key` NULL only if `key_len` is 0).
@@ -278,8 +323,21 @@ pub unsafe extern "C" fn fm_view_i64(map: fm_handle, key: i64, view_out: *mut fm
 /// # Safety
 /// `key` valid for `key_len` bytes; non-NULL out pointers valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_view_buf(map: fm_handle, key: *const u8, key_len: usize, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
-    make_view(map, move || Ok(KeyRef::Bytes(bytes_in(key, key_len, "key")?)), view_out, ptr_out, len_out)
+pub unsafe extern "C" fn fm_view_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    view_out: *mut fm_handle,
+    ptr_out: *mut *const u8,
+    len_out: *mut usize,
+) -> fm_status {
+    make_view(
+        map,
+        move || Ok(KeyRef::Bytes(bytes_in(key, key_len, "key")?)),
+        view_out,
+        ptr_out,
+        len_out,
+    )
 }
 
 /// Writes the address and length of a view's bytes (valid until the view is
@@ -288,7 +346,11 @@ pub unsafe extern "C" fn fm_view_buf(map: fm_handle, key: *const u8, key_len: us
 /// # Safety
 /// Out pointers valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_view_bytes(view: fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_view_bytes(
+    view: fm_handle,
+    ptr_out: *mut *const u8,
+    len_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let p = Out::required(ptr_out, "ptr_out")?;
         let l = Out::required(len_out, "len_out")?;
@@ -320,14 +382,20 @@ pub extern "C" fn fm_view_release(view: fm_handle) -> fm_status {
 /// # Safety
 /// Non-NULL pointers valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_export(map: fm_handle, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_export(
+    map: fm_handle,
+    view_out: *mut fm_handle,
+    ptr_out: *mut *const u8,
+    len_out: *mut usize,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(view_out, "view_out")?;
         let g = epoch::pin();
         let snap = with_map(map, &g, |m, _| Ok(m.snapshot()))?;
         let bytes = codec::export(&snap);
         drop(snap);
-        let v = View::of_bytes(&bytes).ok_or_else(|| Error::new(FM_OUT_OF_MEMORY, "export buffer"))?;
+        let v =
+            View::of_bytes(&bytes).ok_or_else(|| Error::new(FM_OUT_OF_MEMORY, "export buffer"))?;
         let (p, n) = (v.bytes().as_ptr(), v.bytes().len());
         out.write(registry::insert(Object::View(v))?);
         Out::optional(ptr_out).write(p);
@@ -346,7 +414,11 @@ pub unsafe extern "C" fn fm_export(map: fm_handle, view_out: *mut fm_handle, ptr
 /// # Safety
 /// `data` valid for `len` bytes; `map_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_import(data: *const u8, len: usize, map_out: *mut fm_handle) -> fm_status {
+pub unsafe extern "C" fn fm_import(
+    data: *const u8,
+    len: usize,
+    map_out: *mut fm_handle,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(map_out, "map_out")?;
         let bytes = bytes_in(data, len, "data")?;

@@ -7,7 +7,8 @@ use crate::registry::{self, Object, FM_HANDLE_MAP};
 use crate::status::*;
 
 pub(crate) fn kind_arg(raw: u32, what: &'static str) -> Result<fm_kind> {
-    fm_kind::from_raw(raw).ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("{what}: unknown kind {raw}")))
+    fm_kind::from_raw(raw)
+        .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("{what}: unknown kind {raw}")))
 }
 
 /// Figures about one map, filled in by `fm_map_stats`.
@@ -41,10 +42,19 @@ pub struct fm_stats {
 /// # Safety
 /// `map_out` must be valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_map_new(key_kind: u32, value_kind: u32, capacity: usize, map_out: *mut fm_handle) -> fm_status {
+pub unsafe extern "C" fn fm_map_new(
+    key_kind: u32,
+    value_kind: u32,
+    capacity: usize,
+    map_out: *mut fm_handle,
+) -> fm_status {
     boundary(|| {
         let out = Out::required(map_out, "map_out")?;
-        let m = Map::new(kind_arg(key_kind, "key kind")?, kind_arg(value_kind, "value kind")?, capacity)?;
+        let m = Map::new(
+            kind_arg(key_kind, "key kind")?,
+            kind_arg(value_kind, "value kind")?,
+            capacity,
+        )?;
         out.write(registry::insert(Object::Map(m))?);
         Ok(())
     })
@@ -137,7 +147,11 @@ pub unsafe extern "C" fn fm_map_clone(map: fm_handle, clone_out: *mut fm_handle)
 /// # Safety
 /// Non-NULL pointers must be valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_map_schema(map: fm_handle, key_kind_out: *mut u32, value_kind_out: *mut u32) -> fm_status {
+pub unsafe extern "C" fn fm_map_schema(
+    map: fm_handle,
+    key_kind_out: *mut u32,
+    value_kind_out: *mut u32,
+) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         let (k, v) = with_map(map, &g, |m, _| Ok((m.key_kind, m.val_kind)))?;
@@ -163,7 +177,11 @@ pub unsafe extern "C" fn fm_map_stats(map: fm_handle, stats_out: *mut fm_stats) 
             len: s.len as u64,
             capacity: s.capacity as u64,
             memory_bytes: s.memory as u64,
-            load_factor: if s.capacity == 0 { 0.0 } else { s.len as f64 / s.capacity as f64 },
+            load_factor: if s.capacity == 0 {
+                0.0
+            } else {
+                s.len as f64 / s.capacity as f64
+            },
             open_iterators: s.iterators as u64,
             open_views: s.views as u64,
             writes: s.writes,

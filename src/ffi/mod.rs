@@ -26,10 +26,10 @@ pub mod floor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::epoch::Guard;
+use crate::iter::{Iter, View};
 use crate::map::{Map, MAX_BLOB_LEN};
 use crate::registry::{self, Object, FM_HANDLE_ITERATOR, FM_HANDLE_MAP, FM_HANDLE_VIEW};
 use crate::status::*;
-use crate::iter::{Iter, View};
 
 /// A handle: an opaque 64-bit number naming a map, iterator or view. 0 is never valid.
 #[allow(non_camel_case_types)]
@@ -105,7 +105,11 @@ fn not_reentrant<'m>(m: &'m Map, guard: &Guard) -> Result<&'m Map> {
 /// direct map, on the owner thread for a bridge map (this thread waits).
 /// `op` gets the guard of the thread it runs on.
 #[inline]
-pub fn with_map<R>(handle: fm_handle, guard: &Guard, op: impl FnOnce(&Map, &Guard) -> Result<R>) -> Result<R> {
+pub fn with_map<R>(
+    handle: fm_handle,
+    guard: &Guard,
+    op: impl FnOnce(&Map, &Guard) -> Result<R>,
+) -> Result<R> {
     match registry::get(handle, FM_HANDLE_MAP, guard)? {
         Object::Map(m) => op(not_reentrant(m, guard)?, guard),
         Object::Bridge(b) => b.run(|m, g| op(not_reentrant(m, g)?, g)),
@@ -133,13 +137,19 @@ pub fn view<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g View> {
 /// Unless NULL, `ptr` must be valid for reads of `len` bytes for the call.
 pub unsafe fn bytes_in<'a>(ptr: *const u8, len: usize, what: &'static str) -> Result<&'a [u8]> {
     if len > MAX_BLOB_LEN {
-        return fail(FM_INVALID_ARGUMENT, format!("{what}: length {len} exceeds the 4 GiB limit"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("{what}: length {len} exceeds the 4 GiB limit"),
+        );
     }
     if ptr.is_null() {
         if len == 0 {
             return Ok(&[]);
         }
-        return fail(FM_NULL_ARGUMENT, format!("{what} is NULL with length {len}"));
+        return fail(
+            FM_NULL_ARGUMENT,
+            format!("{what} is NULL with length {len}"),
+        );
     }
     Ok(std::slice::from_raw_parts(ptr, len))
 }
@@ -150,7 +160,10 @@ pub unsafe fn bytes_in<'a>(ptr: *const u8, len: usize, what: &'static str) -> Re
 /// Unless NULL, `ptr` must be valid for reads of `n` elements.
 pub unsafe fn array_in<'a, T>(ptr: *const T, n: usize, what: &'static str) -> Result<&'a [T]> {
     if n > MAX_BLOB_LEN || n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return fail(FM_INVALID_ARGUMENT, format!("{what}: count {n} is impossible"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("{what}: count {n} is impossible"),
+        );
     }
     if ptr.is_null() {
         if n == 0 {
@@ -167,7 +180,10 @@ pub unsafe fn array_in<'a, T>(ptr: *const T, n: usize, what: &'static str) -> Re
 /// Unless NULL, `ptr` must be valid for writes of `n` elements.
 pub unsafe fn array_out<'a, T>(ptr: *mut T, n: usize, what: &'static str) -> Result<&'a mut [T]> {
     if n > MAX_BLOB_LEN || n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return fail(FM_INVALID_ARGUMENT, format!("{what}: count {n} is impossible"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("{what}: count {n} is impossible"),
+        );
     }
     if ptr.is_null() {
         if n == 0 {
@@ -220,7 +236,10 @@ pub unsafe fn copy_out(data: &[u8], buf: *mut u8, cap: usize, len_out: Out<usize
     let needed = data.len();
     if needed > cap {
         len_out.write(needed);
-        return fail(FM_BUFFER_TOO_SMALL, format!("value needs {needed} bytes, buffer holds {cap}"));
+        return fail(
+            FM_BUFFER_TOO_SMALL,
+            format!("value needs {needed} bytes, buffer holds {cap}"),
+        );
     }
     let dst = array_out(buf, needed, "buffer")?;
     dst.copy_from_slice(data);

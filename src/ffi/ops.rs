@@ -9,12 +9,14 @@
 
 use super::{boundary, bytes_in, copy_out, fm_handle, non_null, with_map, Out};
 use crate::epoch;
-use std::sync::atomic::Ordering;
-use std::panic::catch_unwind;
-use crate::map::{fast_int_schema, Map, Shards, ValIn, FAST_SCHEMA_MASK, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
+use crate::map::{
+    fast_int_schema, Map, Shards, ValIn, FAST_SCHEMA_MASK, FM_BYTES, FM_FLOAT, FM_INT, FM_STR,
+};
 use crate::registry;
 use crate::status::*;
 use crate::table::KeyRef;
+use std::panic::catch_unwind;
+use std::sync::atomic::Ordering;
 
 /// The value types a call expects to read back.
 #[derive(Clone, Copy)]
@@ -25,17 +27,29 @@ pub(crate) enum Want {
 }
 
 pub(crate) fn expect_values(m: &Map, want: Want) -> Result<()> {
-    let ok = matches!((want, m.val_kind), (Want::Int, FM_INT) | (Want::Float, FM_FLOAT) | (Want::Buf, FM_STR | FM_BYTES));
+    let ok = matches!(
+        (want, m.val_kind),
+        (Want::Int, FM_INT) | (Want::Float, FM_FLOAT) | (Want::Buf, FM_STR | FM_BYTES)
+    );
     if ok {
         Ok(())
     } else {
-        fail(FM_WRONG_KIND, format!("map values are {}", m.val_kind.name()))
+        fail(
+            FM_WRONG_KIND,
+            format!("map values are {}", m.val_kind.name()),
+        )
     }
 }
 
 /// Shared body of the inserts: `overwrite` false leaves an existing value.
 /// `present` receives whether the key was there before.
-fn insert(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, val: impl FnOnce() -> Result<ValIn<'static>>, overwrite: bool, present: *mut bool) -> fm_status {
+fn insert(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    val: impl FnOnce() -> Result<ValIn<'static>>,
+    overwrite: bool,
+    present: *mut bool,
+) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         let was = with_map(map_h, &g, |m, _| {
@@ -53,7 +67,12 @@ fn insert(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, val: 
 
 /// Shared body of the lookups: `deliver` gets the value word while the
 /// thread is still pinned (so a blob word is alive).
-fn lookup(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, want: Want, deliver: impl FnOnce(u64) -> Result<()>) -> fm_status {
+fn lookup(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    want: Want,
+    deliver: impl FnOnce(u64) -> Result<()>,
+) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         with_map(map_h, &g, |m, g| {
@@ -68,7 +87,12 @@ fn lookup(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, want:
 
 /// Shared body of the takes: `deliver` gets the value word under the shard
 /// lock; if it fails (a buffer too small) nothing is removed.
-fn take(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, want: Want, deliver: impl FnOnce(u64) -> Result<()>) -> fm_status {
+fn take(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    want: Want,
+    deliver: impl FnOnce(u64) -> Result<()>,
+) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         with_map(map_h, &g, |m, _| {
@@ -99,10 +123,17 @@ unsafe fn buf_val(ptr: *const u8, len: usize) -> impl FnOnce() -> Result<ValIn<'
 }
 
 /// Copies a STR/BYTES value word out with the buffer-too-small protocol.
-unsafe fn deliver_buf(buf: *mut u8, cap: usize, len_out: *mut usize) -> Result<impl FnOnce(u64) -> Result<()>> {
+unsafe fn deliver_buf(
+    buf: *mut u8,
+    cap: usize,
+    len_out: *mut usize,
+) -> Result<impl FnOnce(u64) -> Result<()>> {
     let len_out = Out::required(len_out, "len_out")?;
     if cap > crate::map::MAX_BLOB_LEN {
-        return fail(FM_INVALID_ARGUMENT, format!("buffer capacity {cap} exceeds the 4 GiB limit"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("buffer capacity {cap} exceeds the 4 GiB limit"),
+        );
     }
     Ok(move |word: u64| {
         // SAFETY: a blob word found while pinned stays alive for this call.
@@ -119,7 +150,12 @@ unsafe fn deliver_buf(buf: *mut u8, cap: usize, len_out: *mut usize) -> Result<i
 /// # Safety
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64, replaced: *mut bool) -> fm_status {
+pub unsafe extern "C" fn fm_insert_i64_i64(
+    map: fm_handle,
+    key: i64,
+    value: i64,
+    replaced: *mut bool,
+) -> fm_status {
     match insert_int_plain(map, key as u64, FM_INT, value as u64) {
         Some(was) => {
             Out::optional(replaced).write(was);
@@ -141,7 +177,12 @@ pub unsafe extern "C" fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64,
 /// registers: at 10M keys the insert is bound by how much it executes
 /// while its slot's line comes in, and every saved register counts.
 #[inline(always)]
-fn insert_int_plain(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vword: u64) -> Option<bool> {
+fn insert_int_plain(
+    map: fm_handle,
+    key: u64,
+    val_kind: crate::map::fm_kind,
+    vword: u64,
+) -> Option<bool> {
     let g = epoch::pin_outermost_read()?;
     remembered_int_map(map, val_kind, &g)?.insert_int_plain(key, vword, g.thread_id())
 }
@@ -152,7 +193,12 @@ fn insert_int_plain(map: fm_handle, key: u64, val_kind: crate::map::fm_kind, vwo
 /// allocate and retire); then the general path, which also reports every
 /// error (an insert that ran out of memory changed nothing and ends there).
 #[inline(never)]
-fn insert_int_slow(map: fm_handle, key: i64, value: ValIn<'static>, replaced: *mut bool) -> fm_status {
+fn insert_int_slow(
+    map: fm_handle,
+    key: i64,
+    value: ValIn<'static>,
+    replaced: *mut bool,
+) -> fm_status {
     let (val_kind, vword) = match value {
         ValIn::Int(v) => (FM_INT, v as u64),
         ValIn::Float(f) => (FM_FLOAT, f.to_bits()),
@@ -167,7 +213,9 @@ fn insert_int_slow(map: fm_handle, key: i64, value: ValIn<'static>, replaced: *m
         catch_unwind(|| {
             let g = epoch::pin_outermost()?;
             match super::direct_map(map, &g) {
-                Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => m.insert_int(key as u64, vword).ok(),
+                Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => {
+                    m.insert_int(key as u64, vword).ok()
+                }
                 _ => None,
             }
         })
@@ -188,7 +236,12 @@ fn insert_int_slow(map: fm_handle, key: i64, value: ValIn<'static>, replaced: *m
 /// # Safety
 /// `replaced`, if not NULL, must be valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64, replaced: *mut bool) -> fm_status {
+pub unsafe extern "C" fn fm_insert_i64_f64(
+    map: fm_handle,
+    key: i64,
+    value: f64,
+    replaced: *mut bool,
+) -> fm_status {
     match insert_int_plain(map, key as u64, FM_FLOAT, value.to_bits()) {
         Some(was) => {
             Out::optional(replaced).write(was);
@@ -205,7 +258,13 @@ pub unsafe extern "C" fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64,
 /// # Safety
 /// `value` valid for `value_len` bytes; `replaced` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_i64_buf(map: fm_handle, key: i64, value: *const u8, value_len: usize, replaced: *mut bool) -> fm_status {
+pub unsafe extern "C" fn fm_insert_i64_buf(
+    map: fm_handle,
+    key: i64,
+    value: *const u8,
+    value_len: usize,
+    replaced: *mut bool,
+) -> fm_status {
     insert(map, int_key(key), buf_val(value, value_len), true, replaced)
 }
 
@@ -215,8 +274,20 @@ pub unsafe extern "C" fn fm_insert_i64_buf(map: fm_handle, key: i64, value: *con
 /// # Safety
 /// `key` valid for `key_len` bytes; `replaced` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value: i64, replaced: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), move || Ok(ValIn::Int(value)), true, replaced)
+pub unsafe extern "C" fn fm_insert_buf_i64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value: i64,
+    replaced: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        buf_key(key, key_len),
+        move || Ok(ValIn::Int(value)),
+        true,
+        replaced,
+    )
 }
 
 /// Inserts or overwrites in a STR/BYTES→FLOAT map. As `fm_insert_buf_i64`.
@@ -224,8 +295,20 @@ pub unsafe extern "C" fn fm_insert_buf_i64(map: fm_handle, key: *const u8, key_l
 /// # Safety
 /// `key` valid for `key_len` bytes; `replaced` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value: f64, replaced: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), move || Ok(ValIn::Float(value)), true, replaced)
+pub unsafe extern "C" fn fm_insert_buf_f64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value: f64,
+    replaced: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        buf_key(key, key_len),
+        move || Ok(ValIn::Float(value)),
+        true,
+        replaced,
+    )
 }
 
 /// Inserts or overwrites in a STR/BYTES→STR/BYTES map. Key and value bytes
@@ -235,8 +318,21 @@ pub unsafe extern "C" fn fm_insert_buf_f64(map: fm_handle, key: *const u8, key_l
 /// # Safety
 /// Pointers valid for their lengths; `replaced` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_buf_buf(map: fm_handle, key: *const u8, key_len: usize, value: *const u8, value_len: usize, replaced: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), buf_val(value, value_len), true, replaced)
+pub unsafe extern "C" fn fm_insert_buf_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    replaced: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        buf_key(key, key_len),
+        buf_val(value, value_len),
+        true,
+        replaced,
+    )
 }
 
 // ---- insert if absent -----------------------------------------------------
@@ -248,8 +344,19 @@ pub unsafe extern "C" fn fm_insert_buf_buf(map: fm_handle, key: *const u8, key_l
 /// # Safety
 /// `present` NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_if_absent_i64_i64(map: fm_handle, key: i64, value: i64, present: *mut bool) -> fm_status {
-    insert(map, int_key(key), move || Ok(ValIn::Int(value)), false, present)
+pub unsafe extern "C" fn fm_insert_if_absent_i64_i64(
+    map: fm_handle,
+    key: i64,
+    value: i64,
+    present: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        int_key(key),
+        move || Ok(ValIn::Int(value)),
+        false,
+        present,
+    )
 }
 
 /// As `fm_insert_if_absent_i64_i64` for an INT→FLOAT map.
@@ -257,8 +364,19 @@ pub unsafe extern "C" fn fm_insert_if_absent_i64_i64(map: fm_handle, key: i64, v
 /// # Safety
 /// `present` NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_if_absent_i64_f64(map: fm_handle, key: i64, value: f64, present: *mut bool) -> fm_status {
-    insert(map, int_key(key), move || Ok(ValIn::Float(value)), false, present)
+pub unsafe extern "C" fn fm_insert_if_absent_i64_f64(
+    map: fm_handle,
+    key: i64,
+    value: f64,
+    present: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        int_key(key),
+        move || Ok(ValIn::Float(value)),
+        false,
+        present,
+    )
 }
 
 /// As `fm_insert_if_absent_i64_i64` for an INT→STR/BYTES map (the value
@@ -267,7 +385,13 @@ pub unsafe extern "C" fn fm_insert_if_absent_i64_f64(map: fm_handle, key: i64, v
 /// # Safety
 /// `value` valid for `value_len` bytes; `present` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_if_absent_i64_buf(map: fm_handle, key: i64, value: *const u8, value_len: usize, present: *mut bool) -> fm_status {
+pub unsafe extern "C" fn fm_insert_if_absent_i64_buf(
+    map: fm_handle,
+    key: i64,
+    value: *const u8,
+    value_len: usize,
+    present: *mut bool,
+) -> fm_status {
     insert(map, int_key(key), buf_val(value, value_len), false, present)
 }
 
@@ -276,8 +400,20 @@ pub unsafe extern "C" fn fm_insert_if_absent_i64_buf(map: fm_handle, key: i64, v
 /// # Safety
 /// `key` valid for `key_len` bytes; `present` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_if_absent_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value: i64, present: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), move || Ok(ValIn::Int(value)), false, present)
+pub unsafe extern "C" fn fm_insert_if_absent_buf_i64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value: i64,
+    present: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        buf_key(key, key_len),
+        move || Ok(ValIn::Int(value)),
+        false,
+        present,
+    )
 }
 
 /// As `fm_insert_if_absent_i64_i64` for a STR/BYTES→FLOAT map.
@@ -285,8 +421,20 @@ pub unsafe extern "C" fn fm_insert_if_absent_buf_i64(map: fm_handle, key: *const
 /// # Safety
 /// `key` valid for `key_len` bytes; `present` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_if_absent_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value: f64, present: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), move || Ok(ValIn::Float(value)), false, present)
+pub unsafe extern "C" fn fm_insert_if_absent_buf_f64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value: f64,
+    present: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        buf_key(key, key_len),
+        move || Ok(ValIn::Float(value)),
+        false,
+        present,
+    )
 }
 
 /// As `fm_insert_if_absent_i64_i64` for a STR/BYTES→STR/BYTES map.
@@ -294,8 +442,21 @@ pub unsafe extern "C" fn fm_insert_if_absent_buf_f64(map: fm_handle, key: *const
 /// # Safety
 /// Pointers valid for their lengths; `present` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_insert_if_absent_buf_buf(map: fm_handle, key: *const u8, key_len: usize, value: *const u8, value_len: usize, present: *mut bool) -> fm_status {
-    insert(map, buf_key(key, key_len), buf_val(value, value_len), false, present)
+pub unsafe extern "C" fn fm_insert_if_absent_buf_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    present: *mut bool,
+) -> fm_status {
+    insert(
+        map,
+        buf_key(key, key_len),
+        buf_val(value, value_len),
+        false,
+        present,
+    )
 }
 
 // ---- get ------------------------------------------------------------------
@@ -306,7 +467,11 @@ pub unsafe extern "C" fn fm_insert_if_absent_buf_buf(map: fm_handle, key: *const
 /// # Safety
 /// `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
+pub unsafe extern "C" fn fm_get_i64_i64(
+    map: fm_handle,
+    key: i64,
+    value_out: *mut i64,
+) -> fm_status {
     if !value_out.is_null() {
         if let Some(found) = get_int_plain(map, key as u64, FM_INT) {
             return deliver_int(found, value_out, |w| w as i64);
@@ -320,7 +485,11 @@ pub unsafe extern "C" fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mu
 /// # Safety
 /// `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
+pub unsafe extern "C" fn fm_get_i64_f64(
+    map: fm_handle,
+    key: i64,
+    value_out: *mut f64,
+) -> fm_status {
     if !value_out.is_null() {
         if let Some(found) = get_int_plain(map, key as u64, FM_FLOAT) {
             return deliver_int(found, value_out, f64::from_bits);
@@ -351,7 +520,11 @@ fn get_int_plain(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Opt
 /// # Safety
 /// `value_out` valid for a write.
 #[inline(always)]
-unsafe fn deliver_int<T>(found: Option<u64>, value_out: *mut T, convert: impl FnOnce(u64) -> T) -> fm_status {
+unsafe fn deliver_int<T>(
+    found: Option<u64>,
+    value_out: *mut T,
+    convert: impl FnOnce(u64) -> T,
+) -> fm_status {
     match found {
         Some(w) => {
             value_out.write(convert(w));
@@ -380,7 +553,14 @@ unsafe fn get_i64_f64_slow(map: fm_handle, key: i64, value_out: *mut f64) -> fm_
 /// # Safety
 /// `value_out` NULL or valid for a write.
 #[inline(always)]
-unsafe fn get_int_slow<T>(map: fm_handle, key: i64, val_kind: crate::map::fm_kind, want: Want, value_out: *mut T, convert: impl Fn(u64) -> T) -> fm_status {
+unsafe fn get_int_slow<T>(
+    map: fm_handle,
+    key: i64,
+    val_kind: crate::map::fm_kind,
+    want: Want,
+    value_out: *mut T,
+    convert: impl Fn(u64) -> T,
+) -> fm_status {
     if value_out.is_null() {
         return boundary(|| non_null(value_out, "value_out"));
     }
@@ -403,7 +583,11 @@ unsafe fn get_int_slow<T>(map: fm_handle, key: i64, val_kind: crate::map::fm_kin
 /// handle). A thread that keeps using one map finds it in its memo
 /// (`epoch::MapCache`) without going through the registry.
 #[inline(always)]
-fn int_map_shards<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
+fn int_map_shards<'g>(
+    map: fm_handle,
+    val_kind: crate::map::fm_kind,
+    g: &'g epoch::Guard,
+) -> Option<&'g Shards> {
     match remembered_int_map(map, val_kind, g) {
         Some(shards) => Some(shards),
         None => int_map_of_word(remember_map(map, g.map_cache())?, val_kind, g),
@@ -412,9 +596,16 @@ fn int_map_shards<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoc
 
 /// `int_map_shards` when the memo answers; None otherwise. Calls nothing.
 #[inline(always)]
-fn remembered_int_map<'g>(map: fm_handle, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
+fn remembered_int_map<'g>(
+    map: fm_handle,
+    val_kind: crate::map::fm_kind,
+    g: &'g epoch::Guard,
+) -> Option<&'g Shards> {
     let memo = g.map_cache();
-    if memo.handle.load(Ordering::Relaxed) != map || memo.stamp.load(Ordering::Relaxed) != memo_stamp(registry::map_frees(), fast_int_schema(val_kind)) {
+    if memo.handle.load(Ordering::Relaxed) != map
+        || memo.stamp.load(Ordering::Relaxed)
+            != memo_stamp(registry::map_frees(), fast_int_schema(val_kind))
+    {
         return None;
     }
     let shards = memo.shards.load(Ordering::Relaxed) as *const Shards;
@@ -439,7 +630,11 @@ fn memo_stamp(frees: u64, schema: u64) -> u64 {
 /// The shards behind `word`, a fast word of a map whose handle is live, if
 /// its schema is INT keys and `val_kind` values.
 #[inline(always)]
-fn int_map_of_word<'g>(word: u64, val_kind: crate::map::fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
+fn int_map_of_word<'g>(
+    word: u64,
+    val_kind: crate::map::fm_kind,
+    g: &'g epoch::Guard,
+) -> Option<&'g Shards> {
     if word & FAST_SCHEMA_MASK != fast_int_schema(val_kind) {
         return None;
     }
@@ -462,8 +657,12 @@ fn remember_map(map: fm_handle, memo: &epoch::MapCache) -> Option<u64> {
     };
     // A bridge's map has word 0: schema bits 0 match no integer path.
     memo.handle.store(map, Ordering::Relaxed);
-    memo.shards.store(word & !FAST_SCHEMA_MASK, Ordering::Relaxed);
-    memo.stamp.store(memo_stamp(frees, word & FAST_SCHEMA_MASK), Ordering::Relaxed);
+    memo.shards
+        .store(word & !FAST_SCHEMA_MASK, Ordering::Relaxed);
+    memo.stamp.store(
+        memo_stamp(frees, word & FAST_SCHEMA_MASK),
+        Ordering::Relaxed,
+    );
     Some(word)
 }
 
@@ -477,7 +676,13 @@ fn remember_map(map: fm_handle, memo: &epoch::MapCache) -> Option<u64> {
 /// # Safety
 /// `buf` valid for `cap` bytes; `len_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_i64_buf(map: fm_handle, key: i64, buf: *mut u8, cap: usize, len_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_i64_buf(
+    map: fm_handle,
+    key: i64,
+    buf: *mut u8,
+    cap: usize,
+    len_out: *mut usize,
+) -> fm_status {
     match deliver_buf(buf, cap, len_out) {
         Ok(deliver) => lookup(map, int_key(key), Want::Buf, deliver),
         Err(e) => boundary(|| Err(e)),
@@ -490,7 +695,12 @@ pub unsafe extern "C" fn fm_get_i64_buf(map: fm_handle, key: i64, buf: *mut u8, 
 /// # Safety
 /// `key` valid for `key_len` bytes; `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut i64) -> fm_status {
+pub unsafe extern "C" fn fm_get_buf_i64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value_out: *mut i64,
+) -> fm_status {
     if value_out.is_null() {
         return boundary(|| non_null(value_out, "value_out"));
     }
@@ -506,7 +716,12 @@ pub unsafe extern "C" fn fm_get_buf_i64(map: fm_handle, key: *const u8, key_len:
 /// # Safety
 /// `key` valid for `key_len` bytes; `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut f64) -> fm_status {
+pub unsafe extern "C" fn fm_get_buf_f64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value_out: *mut f64,
+) -> fm_status {
     if value_out.is_null() {
         return boundary(|| non_null(value_out, "value_out"));
     }
@@ -523,7 +738,14 @@ pub unsafe extern "C" fn fm_get_buf_f64(map: fm_handle, key: *const u8, key_len:
 /// # Safety
 /// `key` valid for `key_len` bytes; `buf` for `cap` bytes; `len_out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_get_buf_buf(map: fm_handle, key: *const u8, key_len: usize, buf: *mut u8, cap: usize, len_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_get_buf_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    cap: usize,
+    len_out: *mut usize,
+) -> fm_status {
     match deliver_buf(buf, cap, len_out) {
         Ok(deliver) => lookup(map, buf_key(key, key_len), Want::Buf, deliver),
         Err(e) => boundary(|| Err(e)),
@@ -532,7 +754,11 @@ pub unsafe extern "C" fn fm_get_buf_buf(map: fm_handle, key: *const u8, key_len:
 
 // ---- contains / remove ----------------------------------------------------
 
-fn contains(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, found: *mut bool) -> fm_status {
+fn contains(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    found: *mut bool,
+) -> fm_status {
     boundary(|| {
         let out = unsafe { Out::required(found, "found_out") }?;
         let g = epoch::pin();
@@ -542,7 +768,11 @@ fn contains(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, fou
     })
 }
 
-fn remove(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, removed: *mut bool) -> fm_status {
+fn remove(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    removed: *mut bool,
+) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         let was = with_map(map_h, &g, |m, _| m.remove(key()?))?;
@@ -556,7 +786,11 @@ fn remove(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, remov
 /// # Safety
 /// `found_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_contains_i64(map: fm_handle, key: i64, found_out: *mut bool) -> fm_status {
+pub unsafe extern "C" fn fm_contains_i64(
+    map: fm_handle,
+    key: i64,
+    found_out: *mut bool,
+) -> fm_status {
     contains(map, int_key(key), found_out)
 }
 
@@ -565,7 +799,12 @@ pub unsafe extern "C" fn fm_contains_i64(map: fm_handle, key: i64, found_out: *m
 /// # Safety
 /// `key` valid for `key_len` bytes; `found_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_contains_buf(map: fm_handle, key: *const u8, key_len: usize, found_out: *mut bool) -> fm_status {
+pub unsafe extern "C" fn fm_contains_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    found_out: *mut bool,
+) -> fm_status {
     contains(map, buf_key(key, key_len), found_out)
 }
 
@@ -583,7 +822,12 @@ pub unsafe extern "C" fn fm_remove_i64(map: fm_handle, key: i64, removed: *mut b
 /// # Safety
 /// `key` valid for `key_len` bytes; `removed` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_remove_buf(map: fm_handle, key: *const u8, key_len: usize, removed: *mut bool) -> fm_status {
+pub unsafe extern "C" fn fm_remove_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    removed: *mut bool,
+) -> fm_status {
     remove(map, buf_key(key, key_len), removed)
 }
 
@@ -595,7 +839,11 @@ pub unsafe extern "C" fn fm_remove_buf(map: fm_handle, key: *const u8, key_len: 
 /// # Safety
 /// `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_take_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status {
+pub unsafe extern "C" fn fm_take_i64_i64(
+    map: fm_handle,
+    key: i64,
+    value_out: *mut i64,
+) -> fm_status {
     match Out::required(value_out, "value_out") {
         Ok(out) => take(map, int_key(key), Want::Int, move |w| {
             out.write(w as i64);
@@ -610,7 +858,11 @@ pub unsafe extern "C" fn fm_take_i64_i64(map: fm_handle, key: i64, value_out: *m
 /// # Safety
 /// `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_take_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status {
+pub unsafe extern "C" fn fm_take_i64_f64(
+    map: fm_handle,
+    key: i64,
+    value_out: *mut f64,
+) -> fm_status {
     match Out::required(value_out, "value_out") {
         Ok(out) => take(map, int_key(key), Want::Float, move |w| {
             out.write(f64::from_bits(w));
@@ -627,7 +879,13 @@ pub unsafe extern "C" fn fm_take_i64_f64(map: fm_handle, key: i64, value_out: *m
 /// # Safety
 /// `buf` valid for `cap` bytes; `len_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_take_i64_buf(map: fm_handle, key: i64, buf: *mut u8, cap: usize, len_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_take_i64_buf(
+    map: fm_handle,
+    key: i64,
+    buf: *mut u8,
+    cap: usize,
+    len_out: *mut usize,
+) -> fm_status {
     match deliver_buf(buf, cap, len_out) {
         Ok(deliver) => take(map, int_key(key), Want::Buf, deliver),
         Err(e) => boundary(|| Err(e)),
@@ -639,7 +897,12 @@ pub unsafe extern "C" fn fm_take_i64_buf(map: fm_handle, key: i64, buf: *mut u8,
 /// # Safety
 /// `key` valid for `key_len` bytes; `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_take_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut i64) -> fm_status {
+pub unsafe extern "C" fn fm_take_buf_i64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value_out: *mut i64,
+) -> fm_status {
     match Out::required(value_out, "value_out") {
         Ok(out) => take(map, buf_key(key, key_len), Want::Int, move |w| {
             out.write(w as i64);
@@ -654,7 +917,12 @@ pub unsafe extern "C" fn fm_take_buf_i64(map: fm_handle, key: *const u8, key_len
 /// # Safety
 /// `key` valid for `key_len` bytes; `value_out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_take_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut f64) -> fm_status {
+pub unsafe extern "C" fn fm_take_buf_f64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    value_out: *mut f64,
+) -> fm_status {
     match Out::required(value_out, "value_out") {
         Ok(out) => take(map, buf_key(key, key_len), Want::Float, move |w| {
             out.write(f64::from_bits(w));
@@ -669,7 +937,14 @@ pub unsafe extern "C" fn fm_take_buf_f64(map: fm_handle, key: *const u8, key_len
 /// # Safety
 /// `key` valid for `key_len` bytes; `buf` for `cap` bytes; `len_out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_take_buf_buf(map: fm_handle, key: *const u8, key_len: usize, buf: *mut u8, cap: usize, len_out: *mut usize) -> fm_status {
+pub unsafe extern "C" fn fm_take_buf_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    cap: usize,
+    len_out: *mut usize,
+) -> fm_status {
     match deliver_buf(buf, cap, len_out) {
         Ok(deliver) => take(map, buf_key(key, key_len), Want::Buf, deliver),
         Err(e) => boundary(|| Err(e)),
@@ -678,7 +953,12 @@ pub unsafe extern "C" fn fm_take_buf_buf(map: fm_handle, key: *const u8, key_len
 
 // ---- add / update ---------------------------------------------------------
 
-fn add(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, delta: ValIn<'static>, deliver: impl FnOnce(u64)) -> fm_status {
+fn add(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    delta: ValIn<'static>,
+    deliver: impl FnOnce(u64),
+) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
         let new = with_map(map_h, &g, |m, _| m.add(key()?, delta))?;
@@ -694,8 +974,15 @@ fn add(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, delta: V
 /// # Safety
 /// `new_value` NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_add_i64_i64(map: fm_handle, key: i64, delta: i64, new_value: *mut i64) -> fm_status {
-    add(map, int_key(key), ValIn::Int(delta), |w| Out::optional(new_value).write(w as i64))
+pub unsafe extern "C" fn fm_add_i64_i64(
+    map: fm_handle,
+    key: i64,
+    delta: i64,
+    new_value: *mut i64,
+) -> fm_status {
+    add(map, int_key(key), ValIn::Int(delta), |w| {
+        Out::optional(new_value).write(w as i64)
+    })
 }
 
 /// Adds `delta` to the FLOAT value of `key` in one atomic step; an absent
@@ -704,8 +991,15 @@ pub unsafe extern "C" fn fm_add_i64_i64(map: fm_handle, key: i64, delta: i64, ne
 /// # Safety
 /// `new_value` NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn fm_add_i64_f64(map: fm_handle, key: i64, delta: f64, new_value: *mut f64) -> fm_status {
-    add(map, int_key(key), ValIn::Float(delta), |w| Out::optional(new_value).write(f64::from_bits(w)))
+pub unsafe extern "C" fn fm_add_i64_f64(
+    map: fm_handle,
+    key: i64,
+    delta: f64,
+    new_value: *mut f64,
+) -> fm_status {
+    add(map, int_key(key), ValIn::Float(delta), |w| {
+        Out::optional(new_value).write(f64::from_bits(w))
+    })
 }
 
 /// As `fm_add_i64_i64` for a STR/BYTES key.
@@ -713,8 +1007,16 @@ pub unsafe extern "C" fn fm_add_i64_f64(map: fm_handle, key: i64, delta: f64, ne
 /// # Safety
 /// `key` valid for `key_len` bytes; `new_value` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_add_buf_i64(map: fm_handle, key: *const u8, key_len: usize, delta: i64, new_value: *mut i64) -> fm_status {
-    add(map, buf_key(key, key_len), ValIn::Int(delta), |w| Out::optional(new_value).write(w as i64))
+pub unsafe extern "C" fn fm_add_buf_i64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    delta: i64,
+    new_value: *mut i64,
+) -> fm_status {
+    add(map, buf_key(key, key_len), ValIn::Int(delta), |w| {
+        Out::optional(new_value).write(w as i64)
+    })
 }
 
 /// As `fm_add_i64_f64` for a STR/BYTES key.
@@ -722,8 +1024,16 @@ pub unsafe extern "C" fn fm_add_buf_i64(map: fm_handle, key: *const u8, key_len:
 /// # Safety
 /// `key` valid for `key_len` bytes; `new_value` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fm_add_buf_f64(map: fm_handle, key: *const u8, key_len: usize, delta: f64, new_value: *mut f64) -> fm_status {
-    add(map, buf_key(key, key_len), ValIn::Float(delta), |w| Out::optional(new_value).write(f64::from_bits(w)))
+pub unsafe extern "C" fn fm_add_buf_f64(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    delta: f64,
+    new_value: *mut f64,
+) -> fm_status {
+    add(map, buf_key(key, key_len), ValIn::Float(delta), |w| {
+        Out::optional(new_value).write(f64::from_bits(w))
+    })
 }
 
 /// Callback for `fm_update_*`: `value` points to the current value, which the
@@ -737,9 +1047,15 @@ pub unsafe extern "C" fn fm_add_buf_f64(map: fm_handle, key: *const u8, key_len:
 /// into the same map returns FM_REENTRANT; it must not unwind (C++
 /// exceptions, longjmp) through ferrymap.
 #[allow(non_camel_case_types)]
-pub type fm_update_fn = Option<unsafe extern "C" fn(ctx: *mut std::ffi::c_void, value: *mut u8, len: usize) -> i32>;
+pub type fm_update_fn =
+    Option<unsafe extern "C" fn(ctx: *mut std::ffi::c_void, value: *mut u8, len: usize) -> i32>;
 
-fn update(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, f: fm_update_fn, ctx: *mut std::ffi::c_void) -> fm_status {
+fn update(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<KeyRef<'static>>,
+    f: fm_update_fn,
+    ctx: *mut std::ffi::c_void,
+) -> fm_status {
     boundary(|| {
         let f = f.ok_or_else(|| Error::new(FM_NULL_ARGUMENT, "callback is NULL"))?;
         let g = epoch::pin();
@@ -748,7 +1064,10 @@ fn update(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, f: fm
                 // SAFETY: the callback gets a pointer valid for len bytes during the call.
                 match unsafe { f(ctx, bytes.as_mut_ptr(), bytes.len()) } {
                     0 => Ok(()),
-                    rc => fail(FM_CALLBACK_STOPPED, format!("update callback returned {rc}")),
+                    rc => fail(
+                        FM_CALLBACK_STOPPED,
+                        format!("update callback returned {rc}"),
+                    ),
                 }
             })
         })
@@ -763,7 +1082,12 @@ fn update(map_h: fm_handle, key: impl FnOnce() -> Result<KeyRef<'static>>, f: fm
 /// # Safety
 /// `callback` must be a valid function of that type.
 #[no_mangle]
-pub unsafe extern "C" fn fm_update_i64(map: fm_handle, key: i64, callback: fm_update_fn, ctx: *mut std::ffi::c_void) -> fm_status {
+pub unsafe extern "C" fn fm_update_i64(
+    map: fm_handle,
+    key: i64,
+    callback: fm_update_fn,
+    ctx: *mut std::ffi::c_void,
+) -> fm_status {
     update(map, int_key(key), callback, ctx)
 }
 
@@ -772,6 +1096,12 @@ pub unsafe extern "C" fn fm_update_i64(map: fm_handle, key: i64, callback: fm_up
 /// # Safety
 /// `key` valid for `key_len` bytes; `callback` a valid function.
 #[no_mangle]
-pub unsafe extern "C" fn fm_update_buf(map: fm_handle, key: *const u8, key_len: usize, callback: fm_update_fn, ctx: *mut std::ffi::c_void) -> fm_status {
+pub unsafe extern "C" fn fm_update_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    callback: fm_update_fn,
+    ctx: *mut std::ffi::c_void,
+) -> fm_status {
     update(map, buf_key(key, key_len), callback, ctx)
 }

@@ -43,7 +43,15 @@ fn non_null(array: jobject, what: &'static str) -> Result<()> {
 /// `int putAllLL(long h, long[] keys, long[] values, int offset, int count)`:
 /// returns how many overwrote an existing value.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_putAllLL(env: *mut JNIEnv, _: jclass, h: jlong, keys: jlongArray, values: jlongArray, offset: jint, count: jint) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_putAllLL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    keys: jlongArray,
+    values: jlongArray,
+    offset: jint,
+    count: jint,
+) -> jint {
     jcall(env, 0, |env| {
         non_null(keys, "keys")?;
         non_null(values, "values")?;
@@ -72,7 +80,17 @@ pub extern "system" fn Java_dev_ferrymap_Native_putAllLL(env: *mut JNIEnv, _: jc
 /// was present. Returns the number found.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_getAllLL(env: *mut JNIEnv, _: jclass, h: jlong, keys: jlongArray, values: jlongArray, found: jbooleanArray, offset: jint, count: jint, if_absent: jlong) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_getAllLL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    keys: jlongArray,
+    values: jlongArray,
+    found: jbooleanArray,
+    offset: jint,
+    count: jint,
+    if_absent: jlong,
+) -> jint {
     jcall(env, 0, |env| {
         non_null(keys, "keys")?;
         non_null(values, "values")?;
@@ -107,7 +125,14 @@ pub extern "system" fn Java_dev_ferrymap_Native_getAllLL(env: *mut JNIEnv, _: jc
 /// `int removeAllL(long h, long[] keys, int offset, int count)`: returns how
 /// many were present.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_removeAllL(env: *mut JNIEnv, _: jclass, h: jlong, keys: jlongArray, offset: jint, count: jint) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_removeAllL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    keys: jlongArray,
+    offset: jint,
+    count: jint,
+) -> jint {
     jcall(env, 0, |env| {
         non_null(keys, "keys")?;
         let (off, n) = check_range(offset, count, env.array_len(keys), "keys")?;
@@ -134,21 +159,35 @@ pub extern "system" fn Java_dev_ferrymap_Native_removeAllL(env: *mut JNIEnv, _: 
 /// The address of `count` elements of `size` bytes at byte `position` of a
 /// direct buffer (IllegalArgumentException for a heap buffer or a range
 /// outside it).
-fn direct(env: Env, buf: jobject, position: jint, count: usize, size: usize, what: &'static str) -> Result<*mut u8> {
+fn direct(
+    env: Env,
+    buf: jobject,
+    position: jint,
+    count: usize,
+    size: usize,
+    what: &'static str,
+) -> Result<*mut u8> {
     non_null(buf, what)?;
     let Some((addr, cap)) = env.direct_buffer(buf) else {
-        return fail(FM_INVALID_ARGUMENT, format!("{what} is not a direct ByteBuffer"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("{what} is not a direct ByteBuffer"),
+        );
     };
     let end = (position as usize).checked_add(count.saturating_mul(size));
     if position < 0 || !matches!(end, Some(e) if e <= cap) {
-        return fail(FM_INVALID_ARGUMENT, format!("{what}: {count} elements at byte {position} do not fit in {cap} bytes"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("{what}: {count} elements at byte {position} do not fit in {cap} bytes"),
+        );
     }
     // SAFETY: inside the buffer, checked above.
     Ok(unsafe { addr.add(position as usize) })
 }
 
 fn count_of(count: jint) -> Result<usize> {
-    usize::try_from(count).map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("count is negative: {count}")))
+    usize::try_from(count)
+        .map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("count is negative: {count}")))
 }
 
 /// Reads element `i` of a native-order long array at `p` (any alignment).
@@ -164,7 +203,16 @@ unsafe fn read_at(p: *const u8, i: usize) -> i64 {
 /// starting at the given byte positions. Returns how many replaced a value.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_putAllDirect(env: *mut JNIEnv, _: jclass, h: jlong, keys: jobject, key_pos: jint, values: jobject, value_pos: jint, count: jint) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_putAllDirect(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    keys: jobject,
+    key_pos: jint,
+    values: jobject,
+    value_pos: jint,
+    count: jint,
+) -> jint {
     jcall(env, 0, |env| {
         let n = count_of(count)?;
         let kp = direct(env, keys, key_pos, n, 8, "keys")?;
@@ -190,12 +238,28 @@ pub extern "system" fn Java_dev_ferrymap_Native_putAllDirect(env: *mut JNIEnv, _
 /// key, 1 if present. Returns the number found.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_getAllDirect(env: *mut JNIEnv, _: jclass, h: jlong, keys: jobject, key_pos: jint, values: jobject, value_pos: jint, found: jobject, found_pos: jint, count: jint, if_absent: jlong) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_getAllDirect(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    keys: jobject,
+    key_pos: jint,
+    values: jobject,
+    value_pos: jint,
+    found: jobject,
+    found_pos: jint,
+    count: jint,
+    if_absent: jlong,
+) -> jint {
     jcall(env, 0, |env| {
         let n = count_of(count)?;
         let kp = direct(env, keys, key_pos, n, 8, "keys")?;
         let vp = direct(env, values, value_pos, n, 8, "values")?;
-        let fp = if found.is_null() { None } else { Some(direct(env, found, found_pos, n, 1, "found")?) };
+        let fp = if found.is_null() {
+            None
+        } else {
+            Some(direct(env, found, found_pos, n, 1, "found")?)
+        };
         let mut hits = 0;
         for start in (0..n).step_by(CHUNK) {
             with_ll_map(h, |m, g| {
@@ -203,7 +267,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_getAllDirect(env: *mut JNIEnv, _
                     // SAFETY: i < n, checked against every buffer.
                     let k = unsafe { read_at(kp, i) };
                     let w = m.get_word(KeyRef::Int(k as u64), g)?;
-                    unsafe { (vp as *mut i64).add(i).write_unaligned(w.map_or(if_absent, |w| w as i64)) };
+                    unsafe {
+                        (vp as *mut i64)
+                            .add(i)
+                            .write_unaligned(w.map_or(if_absent, |w| w as i64))
+                    };
                     if let Some(fp) = fp {
                         unsafe { fp.add(i).write(w.is_some() as u8) };
                     }
@@ -218,7 +286,14 @@ pub extern "system" fn Java_dev_ferrymap_Native_getAllDirect(env: *mut JNIEnv, _
 
 /// `int removeAllDirect(long h, ByteBuffer keys, int keyPos, int count)`.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_removeAllDirect(env: *mut JNIEnv, _: jclass, h: jlong, keys: jobject, key_pos: jint, count: jint) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_removeAllDirect(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    keys: jobject,
+    key_pos: jint,
+    count: jint,
+) -> jint {
     jcall(env, 0, |env| {
         let n = count_of(count)?;
         let kp = direct(env, keys, key_pos, n, 8, "keys")?;

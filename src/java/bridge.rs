@@ -21,10 +21,16 @@ use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jni::sys::{jboolean, jbyteArray, jclass, jint, jintArray, jlong, jlongArray, jobjectArray, JNIEnv, JavaVM, JavaVMAttachArgs};
+use jni::sys::{
+    jboolean, jbyteArray, jclass, jint, jintArray, jlong, jlongArray, jobjectArray, JNIEnv, JavaVM,
+    JavaVMAttachArgs,
+};
 
 use super::{check_range, jcall, Env};
-use crate::bridge::{fm_op, OwnedKey, OwnedVal, Request, TicketInner, TicketRef, Wait, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE};
+use crate::bridge::{
+    fm_op, OwnedKey, OwnedVal, Request, TicketInner, TicketRef, Wait, FM_OP_ADD, FM_OP_CLEAR,
+    FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE,
+};
 use crate::epoch;
 use crate::ffi::bridge::bridge;
 use crate::map::{fm_kind, FM_FLOAT, FM_INT};
@@ -50,7 +56,11 @@ fn timeout(timeout_ns: jlong) -> Option<Duration> {
 
 /// `boolean isBridge(long map)`: whether the map handle names a bridge map.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_isBridge(env: *mut JNIEnv, _: jclass, h: jlong) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_isBridge(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jboolean {
     jcall(env, false, |_| {
         let g = epoch::pin();
         match registry::get(h as u64, FM_HANDLE_MAP, &g)? {
@@ -64,7 +74,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_isBridge(env: *mut JNIEnv, _: jc
 /// `boolean bridgeFailed(long map)`: whether the owner thread caught a panic
 /// (IllegalArgumentException for a direct map).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_bridgeFailed(env: *mut JNIEnv, _: jclass, h: jlong) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_bridgeFailed(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jboolean {
     jcall(env, false, |_| {
         let g = epoch::pin();
         Ok(bridge(h as u64, &g)?.failed())
@@ -74,7 +88,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeFailed(env: *mut JNIEnv, _
 /// `long bridgeSeq(long map)`: the sequence number of the last committed
 /// mutation (0 before the first).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_bridgeSeq(env: *mut JNIEnv, _: jclass, h: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_bridgeSeq(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         Ok(bridge(h as u64, &g)?.feed().last() as jlong)
@@ -117,7 +135,12 @@ fn request(
     // UPDATE needs a callback: refused at submission, as fm_submit does.
     let op = fm_op::from_raw(op as u32)
         .filter(|op| *op != FM_OP_UPDATE)
-        .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("request {i}: op {op} cannot be submitted")))?;
+        .ok_or_else(|| {
+            Error::new(
+                FM_INVALID_ARGUMENT,
+                format!("request {i}: op {op} cannot be submitted"),
+            )
+        })?;
     let needs_key = !matches!(op, FM_OP_CLEAR | FM_OP_LEN);
     let needs_value = matches!(op, FM_OP_INSERT | FM_OP_ADD);
     let key = match (needs_key, kk) {
@@ -149,12 +172,19 @@ fn element_bytes(env: Env, array: jobjectArray, i: usize, what: &'static str) ->
 /// Queues `build(key kind, value kind)` and returns its ticket handle. A
 /// full queue that stays full for the whole timeout is reported as
 /// FM_QUEUE_FULL (QueueFullException), like a try-submit.
-fn submit(h: jlong, timeout_ns: jlong, build: impl FnOnce(fm_kind, fm_kind) -> Result<Vec<Request>>) -> Result<jlong> {
+fn submit(
+    h: jlong,
+    timeout_ns: jlong,
+    build: impl FnOnce(fm_kind, fm_kind) -> Result<Vec<Request>>,
+) -> Result<jlong> {
     let g = epoch::pin();
     let b = bridge(h as u64, &g)?;
     let requests = build(b.map().key_kind, b.map().val_kind)?;
     match b.submit(requests, wait_for(timeout_ns)) {
-        Err(e) if e.status == FM_TIMEOUT => fail(FM_QUEUE_FULL, format!("the bridge queue stayed full for {} ns", timeout_ns)),
+        Err(e) if e.status == FM_TIMEOUT => fail(
+            FM_QUEUE_FULL,
+            format!("the bridge queue stayed full for {} ns", timeout_ns),
+        ),
         other => Ok(other? as jlong),
     }
 }
@@ -164,7 +194,17 @@ fn submit(h: jlong, timeout_ns: jlong, build: impl FnOnce(fm_kind, fm_kind) -> R
 /// batch of one; returns its ticket (the caller owns it).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_submit1(env: *mut JNIEnv, _: jclass, h: jlong, op: jint, ik: jlong, bk: jbyteArray, word: jlong, vb: jbyteArray, timeout_ns: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_submit1(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    op: jint,
+    ik: jlong,
+    bk: jbyteArray,
+    word: jlong,
+    vb: jbyteArray,
+    timeout_ns: jlong,
+) -> jlong {
     jcall(env, 0, |env| {
         submit(h, timeout_ns, |kk, vk| {
             let key = || owned_bytes(env, bk, "key");
@@ -180,7 +220,18 @@ pub extern "system" fn Java_dev_ferrymap_Native_submit1(env: *mut JNIEnv, _: jcl
 /// (`bytesValues`) may be null when the map's keys (values) are INT/FLOAT.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_submitMany(env: *mut JNIEnv, _: jclass, h: jlong, ops: jintArray, int_keys: jlongArray, bytes_keys: jobjectArray, words: jlongArray, bytes_values: jobjectArray, count: jint, timeout_ns: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_submitMany(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ops: jintArray,
+    int_keys: jlongArray,
+    bytes_keys: jobjectArray,
+    words: jlongArray,
+    bytes_values: jobjectArray,
+    count: jint,
+    timeout_ns: jlong,
+) -> jlong {
     jcall(env, 0, |env| {
         for (a, what) in [(ops, "ops"), (int_keys, "intKeys"), (words, "words")] {
             if a.is_null() {
@@ -191,7 +242,10 @@ pub extern "system" fn Java_dev_ferrymap_Native_submitMany(env: *mut JNIEnv, _: 
         check_range(0, count, env.array_len(int_keys), "intKeys")?;
         check_range(0, count, env.array_len(words), "words")?;
         if n == 0 {
-            return fail(FM_INVALID_ARGUMENT, "a submission needs at least one request");
+            return fail(
+                FM_INVALID_ARGUMENT,
+                "a submission needs at least one request",
+            );
         }
         let mut op = vec![0i32; n];
         let mut ik = vec![0i64; n];
@@ -219,7 +273,14 @@ pub extern "system" fn Java_dev_ferrymap_Native_submitMany(env: *mut JNIEnv, _: 
 /// may be null for maps with INT/FLOAT values), frees the ticket and returns
 /// the number of results.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(env: *mut JNIEnv, _: jclass, t: jlong, timeout_ns: jlong, out: jlongArray, bytes_out: jobjectArray) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(
+    env: *mut JNIEnv,
+    _: jclass,
+    t: jlong,
+    timeout_ns: jlong,
+    out: jlongArray,
+    bytes_out: jobjectArray,
+) -> jint {
     jcall(env, -1, |env| {
         if out.is_null() {
             return fail(FM_NULL_ARGUMENT, "out is null");
@@ -246,7 +307,15 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(env: *mut JNIEnv, _: 
 /// `out` and `bytesOut` right after those of the tickets before it. Returns
 /// how many tickets were taken (and freed); the rest are left as they were.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(env: *mut JNIEnv, _: jclass, tickets: jlongArray, count: jint, sizes: jintArray, out: jlongArray, bytes_out: jobjectArray) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(
+    env: *mut JNIEnv,
+    _: jclass,
+    tickets: jlongArray,
+    count: jint,
+    sizes: jintArray,
+    out: jlongArray,
+    bytes_out: jobjectArray,
+) -> jint {
     jcall(env, 0, |env| {
         if tickets.is_null() || sizes.is_null() || out.is_null() {
             return fail(FM_NULL_ARGUMENT, "tickets, sizes and out must not be null");
@@ -283,20 +352,34 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(env: *mut JNIEnv,
     })
 }
 
-fn copy_results(env: Env, inner: &TicketInner, out: jlongArray, bytes_out: jobjectArray) -> Result<jint> {
+fn copy_results(
+    env: Env,
+    inner: &TicketInner,
+    out: jlongArray,
+    bytes_out: jobjectArray,
+) -> Result<jint> {
     copy_results_at(env, inner, out, bytes_out, 0)
 }
 
 /// Copies a finished ticket's results into `ticketTake`'s arrays, from
 /// result `at` on; returns their number.
-fn copy_results_at(env: Env, inner: &TicketInner, out: jlongArray, bytes_out: jobjectArray, at: usize) -> Result<jint> {
+fn copy_results_at(
+    env: Env,
+    inner: &TicketInner,
+    out: jlongArray,
+    bytes_out: jobjectArray,
+    at: usize,
+) -> Result<jint> {
     let guard = inner.results_ref();
     let Some(results) = guard.as_ref() else {
         return fail(FM_INTERNAL_ERROR, "a finished ticket has no results");
     };
     let n = results.len();
     if env.array_len(out) < (at + n) * RESULT_LONGS {
-        return fail(FM_INVALID_ARGUMENT, format!("out must hold {} longs", (at + n) * RESULT_LONGS));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("out must hold {} longs", (at + n) * RESULT_LONGS),
+        );
     }
     let mut buf = Vec::with_capacity(n * RESULT_LONGS);
     for r in results.iter() {
@@ -305,14 +388,23 @@ fn copy_results_at(env: Env, inner: &TicketInner, out: jlongArray, bytes_out: jo
             OwnedVal::Float(f) => f.to_bits() as i64,
             _ => 0,
         };
-        buf.extend_from_slice(&[r.status as i64, r.flag as i64, r.seq as i64, r.len as i64, word]);
+        buf.extend_from_slice(&[
+            r.status as i64,
+            r.flag as i64,
+            r.seq as i64,
+            r.len as i64,
+            word,
+        ]);
     }
     env.write_longs(out, at * RESULT_LONGS, &buf);
     for (i, r) in results.iter().enumerate() {
         let i = at + i;
         if let OwnedVal::Bytes(b) = &r.value {
             if bytes_out.is_null() || env.array_len(bytes_out) <= i {
-                return fail(FM_INVALID_ARGUMENT, format!("bytesOut must hold {} values", at + n));
+                return fail(
+                    FM_INVALID_ARGUMENT,
+                    format!("bytesOut must hold {} values", at + n),
+                );
             }
             let array = env.new_bytes(b);
             if array.is_null() {
@@ -330,9 +422,15 @@ fn copy_results_at(env: Env, inner: &TicketInner, out: jlongArray, bytes_out: jo
 /// `long subscribe(long map, long bound)`: a subscription to the bridge
 /// map's change feed (through `fm_subscribe`); the caller owns it.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_subscribe(env: *mut JNIEnv, _: jclass, h: jlong, bound: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_subscribe(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    bound: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
-        let bound = usize::try_from(bound).map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("bound is negative: {bound}")))?;
+        let bound = usize::try_from(bound)
+            .map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("bound is negative: {bound}")))?;
         let mut sub = 0;
         // SAFETY: `sub` is a valid out-parameter.
         match unsafe { crate::ffi::bridge::fm_subscribe(h as u64, bound, &mut sub) } {
@@ -348,13 +446,23 @@ pub extern "system" fn Java_dev_ferrymap_Native_subscribe(env: *mut JNIEnv, _: j
 /// `bytesOut[0]` and `bytesOut[1]`, else null), 0 if none came within the
 /// timeout, -1 once the bridge is closed and every event was delivered.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_subNext(env: *mut JNIEnv, _: jclass, s: jlong, timeout_ns: jlong, out: jlongArray, bytes_out: jobjectArray) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_subNext(
+    env: *mut JNIEnv,
+    _: jclass,
+    s: jlong,
+    timeout_ns: jlong,
+    out: jlongArray,
+    bytes_out: jobjectArray,
+) -> jint {
     jcall(env, 0, |env| {
         if out.is_null() || bytes_out.is_null() {
             return fail(FM_NULL_ARGUMENT, "out is null");
         }
         if env.array_len(out) < EVENT_LONGS || env.array_len(bytes_out) < 2 {
-            return fail(FM_INVALID_ARGUMENT, "out must hold 5 longs and bytesOut 2 arrays");
+            return fail(
+                FM_INVALID_ARGUMENT,
+                "out must hold 5 longs and bytesOut 2 arrays",
+            );
         }
         let queue = {
             let g = epoch::pin();
@@ -378,7 +486,10 @@ pub extern "system" fn Java_dev_ferrymap_Native_subNext(env: *mut JNIEnv, _: jcl
             OwnedVal::Float(f) => f.to_bits() as i64,
             _ => 0,
         };
-        for (i, bytes) in [(0, matches!(&e.key, OwnedKey::Bytes(_))), (1, matches!(&e.value, OwnedVal::Bytes(_)))] {
+        for (i, bytes) in [
+            (0, matches!(&e.key, OwnedKey::Bytes(_))),
+            (1, matches!(&e.value, OwnedVal::Bytes(_))),
+        ] {
             let array = if !bytes {
                 ptr::null_mut()
             } else {
@@ -395,7 +506,17 @@ pub extern "system" fn Java_dev_ferrymap_Native_subNext(env: *mut JNIEnv, _: jcl
             env.set_element(bytes_out, i, array);
             env.delete_local(array);
         }
-        env.write_longs(out, 0, &[e.seq as i64, e.op as i64, e.lost as i64, key_word, value_word]);
+        env.write_longs(
+            out,
+            0,
+            &[
+                e.seq as i64,
+                e.op as i64,
+                e.lost as i64,
+                key_word,
+                value_word,
+            ],
+        );
         Ok(1)
     })
 }
@@ -429,11 +550,24 @@ pub(crate) fn attached_env(vm: *mut JavaVM) -> Result<Env> {
     if rc == jni::sys::JNI_OK && !penv.is_null() {
         return Ok(Env(penv.cast()));
     }
-    let mut args = JavaVMAttachArgs { version: jni::sys::JNI_VERSION_1_8, name: c"ferrymap-bridge".as_ptr() as *mut _, group: ptr::null_mut() };
+    let mut args = JavaVMAttachArgs {
+        version: jni::sys::JNI_VERSION_1_8,
+        name: c"ferrymap-bridge".as_ptr() as *mut _,
+        group: ptr::null_mut(),
+    };
     // SAFETY: as above; `args` lives for the call.
-    let rc = unsafe { ((**vm).v1_4.AttachCurrentThreadAsDaemon)(vm, &mut penv, (&mut args as *mut JavaVMAttachArgs).cast()) };
+    let rc = unsafe {
+        ((**vm).v1_4.AttachCurrentThreadAsDaemon)(
+            vm,
+            &mut penv,
+            (&mut args as *mut JavaVMAttachArgs).cast(),
+        )
+    };
     if rc != jni::sys::JNI_OK || penv.is_null() {
-        return fail(FM_INTERNAL_ERROR, format!("cannot attach the bridge owner thread to the JVM (JNI error {rc})"));
+        return fail(
+            FM_INTERNAL_ERROR,
+            format!("cannot attach the bridge owner thread to the JVM (JNI error {rc})"),
+        );
     }
     ATTACHED.with(|a| *a.borrow_mut() = Some(Detach(vm)));
     Ok(Env(penv.cast()))

@@ -10,7 +10,10 @@
 use std::ffi::{c_void, CStr};
 use std::ptr;
 
-use jni::sys::{jarray, jbyteArray, jclass, jint, jlong, jmethodID, jobject, jobjectArray, jsize, jthrowable, jvalue, JNIEnv, JavaVM};
+use jni::sys::{
+    jarray, jbyteArray, jclass, jint, jlong, jmethodID, jobject, jobjectArray, jsize, jthrowable,
+    jvalue, JNIEnv, JavaVM,
+};
 
 /// The calling thread's JNI environment, valid for one native call.
 #[derive(Clone, Copy)]
@@ -65,18 +68,37 @@ impl Env {
     /// Copies `dst.len()` bytes of a Java byte[] starting at `start`. The
     /// caller has checked the bounds, so nothing can be thrown.
     pub(crate) fn read_bytes(self, array: jbyteArray, start: usize, dst: &mut [u8]) {
-        jni!(self, v1_1, GetByteArrayRegion, array, start as jsize, dst.len() as jsize, dst.as_mut_ptr().cast());
+        jni!(
+            self,
+            v1_1,
+            GetByteArrayRegion,
+            array,
+            start as jsize,
+            dst.len() as jsize,
+            dst.as_mut_ptr().cast()
+        );
     }
 
     pub(crate) fn write_bytes(self, array: jbyteArray, start: usize, src: &[u8]) {
-        jni!(self, v1_1, SetByteArrayRegion, array, start as jsize, src.len() as jsize, src.as_ptr().cast());
+        jni!(
+            self,
+            v1_1,
+            SetByteArrayRegion,
+            array,
+            start as jsize,
+            src.len() as jsize,
+            src.as_ptr().cast()
+        );
     }
 
     /// A new Java byte[] holding a copy of `bytes`; null with
     /// OutOfMemoryError pending if the JVM could not allocate it.
     pub(crate) fn new_bytes(self, bytes: &[u8]) -> jbyteArray {
         let Ok(len) = jsize::try_from(bytes.len()) else {
-            self.throw(c"java/lang/OutOfMemoryError", c"value is longer than a Java array can be");
+            self.throw(
+                c"java/lang/OutOfMemoryError",
+                c"value is longer than a Java array can be",
+            );
             return ptr::null_mut();
         };
         let array = jni!(self, v1_1, NewByteArray, len);
@@ -87,19 +109,50 @@ impl Env {
     }
 
     pub(crate) fn read_longs(self, array: jarray, start: usize, dst: &mut [i64]) {
-        jni!(self, v1_1, GetLongArrayRegion, array, start as jsize, dst.len() as jsize, dst.as_mut_ptr());
+        jni!(
+            self,
+            v1_1,
+            GetLongArrayRegion,
+            array,
+            start as jsize,
+            dst.len() as jsize,
+            dst.as_mut_ptr()
+        );
     }
 
     pub(crate) fn write_longs(self, array: jarray, start: usize, src: &[i64]) {
-        jni!(self, v1_1, SetLongArrayRegion, array, start as jsize, src.len() as jsize, src.as_ptr());
+        jni!(
+            self,
+            v1_1,
+            SetLongArrayRegion,
+            array,
+            start as jsize,
+            src.len() as jsize,
+            src.as_ptr()
+        );
     }
 
     pub(crate) fn write_booleans(self, array: jarray, start: usize, src: &[bool]) {
-        jni!(self, v1_1, SetBooleanArrayRegion, array, start as jsize, src.len() as jsize, src.as_ptr());
+        jni!(
+            self,
+            v1_1,
+            SetBooleanArrayRegion,
+            array,
+            start as jsize,
+            src.len() as jsize,
+            src.as_ptr()
+        );
     }
 
     pub(crate) fn set_element(self, array: jobjectArray, index: usize, value: jobject) {
-        jni!(self, v1_1, SetObjectArrayElement, array, index as jsize, value);
+        jni!(
+            self,
+            v1_1,
+            SetObjectArrayElement,
+            array,
+            index as jsize,
+            value
+        );
     }
 
     /// Address and capacity of a direct buffer; None for a heap buffer.
@@ -113,8 +166,18 @@ impl Env {
     /// them). Null with an exception pending on failure.
     pub(crate) fn new_direct_buffer(self, ptr: *const u8, len: usize) -> jobject {
         // A zero-length buffer still needs a non-null address.
-        let addr = if ptr.is_null() { ptr::NonNull::<u8>::dangling().as_ptr() } else { ptr as *mut u8 };
-        jni!(self, v1_4, NewDirectByteBuffer, addr as *mut c_void, len as jlong)
+        let addr = if ptr.is_null() {
+            ptr::NonNull::<u8>::dangling().as_ptr()
+        } else {
+            ptr as *mut u8
+        };
+        jni!(
+            self,
+            v1_4,
+            NewDirectByteBuffer,
+            addr as *mut c_void,
+            len as jlong
+        )
     }
 
     pub(crate) fn method_id(self, class: jclass, name: &CStr, sig: &CStr) -> jmethodID {
@@ -134,7 +197,15 @@ impl Env {
     }
 
     pub(crate) fn read_ints(self, array: jarray, start: usize, dst: &mut [i32]) {
-        jni!(self, v1_1, GetIntArrayRegion, array, start as jsize, dst.len() as jsize, dst.as_mut_ptr());
+        jni!(
+            self,
+            v1_1,
+            GetIntArrayRegion,
+            array,
+            start as jsize,
+            dst.len() as jsize,
+            dst.as_mut_ptr()
+        );
     }
 
     /// Element `index` of an Object[] (a new local reference; null for null).

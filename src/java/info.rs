@@ -25,7 +25,10 @@ pub extern "system" fn Java_dev_ferrymap_Native_registryId(env: *mut JNIEnv, _: 
 /// `byte[] libraryPath()`: the path this copy was loaded from, as the
 /// loader's bytes (decoded on the Java side).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_libraryPath(env: *mut JNIEnv, _: jclass) -> jbyteArray {
+pub extern "system" fn Java_dev_ferrymap_Native_libraryPath(
+    env: *mut JNIEnv,
+    _: jclass,
+) -> jbyteArray {
     jcall(env, std::ptr::null_mut(), |env| {
         // SAFETY: fm_library_path returns a static NUL-terminated string.
         let path = unsafe { CStr::from_ptr(fm_library_path()) };
@@ -39,10 +42,15 @@ pub extern "system" fn Java_dev_ferrymap_Native_libraryPath(env: *mut JNIEnv, _:
 
 /// `long census(int handleKind)`: live handles of one kind.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_census(env: *mut JNIEnv, _: jclass, kind: jint) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_census(
+    env: *mut JNIEnv,
+    _: jclass,
+    kind: jint,
+) -> jlong {
     jcall(env, 0, |_| {
-        let kind = fm_handle_kind::from_raw(kind as u32)
-            .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("unknown handle kind {kind}")))?;
+        let kind = fm_handle_kind::from_raw(kind as u32).ok_or_else(|| {
+            Error::new(FM_INVALID_ARGUMENT, format!("unknown handle kind {kind}"))
+        })?;
         Ok(registry::census(kind) as jlong)
     })
 }
@@ -50,7 +58,5 @@ pub extern "system" fn Java_dev_ferrymap_Native_census(env: *mut JNIEnv, _: jcla
 /// `long censusTotal()`: live handles of every kind together.
 #[no_mangle]
 pub extern "system" fn Java_dev_ferrymap_Native_censusTotal(env: *mut JNIEnv, _: jclass) -> jlong {
-    jcall(env, 0, |_| {
-        Ok(registry::census_total() as jlong)
-    })
+    jcall(env, 0, |_| Ok(registry::census_total() as jlong))
 }

@@ -23,7 +23,11 @@ const BATCH: usize = 256;
 /// `long iterNew(long map)`: an iterator over a snapshot of the map, O(shards).
 /// The caller owns it (free with kind 2).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_iterNew(env: *mut JNIEnv, _: jclass, h: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_iterNew(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         let it = with_map(h as u64, &g, |m, _| Ok(Iter::new(m)))?;
@@ -33,7 +37,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_iterNew(env: *mut JNIEnv, _: jcl
 
 /// `long iterLen(long iter)`: entries in the snapshot (all, not just those left).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_iterLen(env: *mut JNIEnv, _: jclass, it: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_iterLen(
+    env: *mut JNIEnv,
+    _: jclass,
+    it: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         Ok(ffi::iterator(it as u64, &g)?.snapshot().len() as jlong)
@@ -61,7 +69,15 @@ fn array_cap(env: Env, array: jobjectArray) -> usize {
 /// The arrays the schema does not use may be null. Returns how many; 0 at the
 /// end.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_iterNext(env: *mut JNIEnv, _: jclass, it: jlong, int_keys: jlongArray, bytes_keys: jobjectArray, words: jlongArray, bytes_values: jobjectArray) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_iterNext(
+    env: *mut JNIEnv,
+    _: jclass,
+    it: jlong,
+    int_keys: jlongArray,
+    bytes_keys: jobjectArray,
+    words: jlongArray,
+    bytes_values: jobjectArray,
+) -> jint {
     jcall(env, 0, |env| {
         let g = epoch::pin();
         let it = ffi::iterator(it as u64, &g)?;
@@ -69,9 +85,14 @@ pub extern "system" fn Java_dev_ferrymap_Native_iterNext(env: *mut JNIEnv, _: jc
         let key_array = if kk == FM_INT { int_keys } else { bytes_keys };
         let value_array = if vk.is_blob() { bytes_values } else { words };
         if key_array.is_null() || value_array.is_null() {
-            return fail(FM_NULL_ARGUMENT, "the output arrays this map's schema needs are null");
+            return fail(
+                FM_NULL_ARGUMENT,
+                "the output arrays this map's schema needs are null",
+            );
         }
-        let cap = BATCH.min(array_cap(env, key_array)).min(array_cap(env, value_array));
+        let cap = BATCH
+            .min(array_cap(env, key_array))
+            .min(array_cap(env, value_array));
         let mut ks = [0i64; BATCH];
         let mut vs = [0i64; BATCH];
         let mut n = 0;
@@ -115,7 +136,11 @@ fn store_bytes(env: Env, array: jobjectArray, index: usize, bytes: &[u8]) -> Res
 /// `byte[] export(long map)`: a versioned, checksummed snapshot of the map
 /// (docs/architecture.md, "Export format").
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_export(env: *mut JNIEnv, _: jclass, h: jlong) -> jbyteArray {
+pub extern "system" fn Java_dev_ferrymap_Native_export(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jbyteArray {
     jcall(env, std::ptr::null_mut(), |env| {
         let snap = {
             let g = epoch::pin();
@@ -135,7 +160,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_export(env: *mut JNIEnv, _: jcla
 /// input: corruption is IllegalArgumentException and no map is made. The
 /// caller owns the new map.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_importMap(env: *mut JNIEnv, _: jclass, data: jbyteArray) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_importMap(
+    env: *mut JNIEnv,
+    _: jclass,
+    data: jbyteArray,
+) -> jlong {
     jcall(env, 0, |env| {
         with_bytes(env, data, "data", |bytes| {
             let _g = epoch::pin();

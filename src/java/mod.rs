@@ -86,7 +86,11 @@ pub(crate) fn exception_class(status: fm_status) -> &'static CStr {
         FM_CLOSED => c"dev/ferrymap/BridgeClosedException",
         FM_QUEUE_FULL => c"dev/ferrymap/QueueFullException",
         FM_BRIDGE_FAILED => c"dev/ferrymap/BridgeFailedException",
-        FM_WRONG_KIND | FM_INVALID_UTF8 | FM_INVALID_ARGUMENT | FM_CORRUPT_DATA | FM_UNSUPPORTED_VERSION
+        FM_WRONG_KIND
+        | FM_INVALID_UTF8
+        | FM_INVALID_ARGUMENT
+        | FM_CORRUPT_DATA
+        | FM_UNSUPPORTED_VERSION
         | FM_BUFFER_TOO_SMALL => c"java/lang/IllegalArgumentException",
         FM_NOT_FOUND | FM_END => c"java/util/NoSuchElementException",
         FM_OVERFLOW => c"java/lang/ArithmeticException",
@@ -106,7 +110,13 @@ fn throw(env: Env, e: &Error) {
     // ThrowNew takes modified UTF-8: keep the message ASCII so it reads the same.
     let text: String = format!("ferrymap: {e}")
         .chars()
-        .flat_map(|c| if c.is_ascii() && c != '\0' { vec![c] } else { c.escape_unicode().collect() })
+        .flat_map(|c| {
+            if c.is_ascii() && c != '\0' {
+                vec![c]
+            } else {
+                c.escape_unicode().collect()
+            }
+        })
         .collect();
     let message = CString::new(text).unwrap_or_default();
     env.throw(exception_class(e.status), &message);
@@ -124,7 +134,12 @@ const STACK_BYTES: usize = 256;
 
 /// Runs `f` on a copy of the bytes of a Java byte[] (NullPointerException
 /// for null).
-pub(crate) fn with_bytes<R>(env: Env, array: jbyteArray, what: &'static str, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
+pub(crate) fn with_bytes<R>(
+    env: Env,
+    array: jbyteArray,
+    what: &'static str,
+    f: impl FnOnce(&[u8]) -> Result<R>,
+) -> Result<R> {
     if array.is_null() {
         return fail(FM_NULL_ARGUMENT, format!("{what} is null"));
     }
@@ -141,7 +156,11 @@ pub(crate) fn with_bytes<R>(env: Env, array: jbyteArray, what: &'static str, f: 
 }
 
 /// Runs `f` on a copy of the bytes of a Java byte[], or on None for null.
-pub(crate) fn with_opt_bytes<R>(env: Env, array: jbyteArray, f: impl FnOnce(Option<&[u8]>) -> Result<R>) -> Result<R> {
+pub(crate) fn with_opt_bytes<R>(
+    env: Env,
+    array: jbyteArray,
+    f: impl FnOnce(Option<&[u8]>) -> Result<R>,
+) -> Result<R> {
     if array.is_null() {
         f(None)
     } else {
@@ -154,7 +173,11 @@ pub(crate) fn with_opt_bytes<R>(env: Env, array: jbyteArray, f: impl FnOnce(Opti
 /// bytes of the Java byte[] (NullPointerException if it was null). The bytes
 /// were copied on the calling thread, so this may run on a bridge map's
 /// owner thread.
-pub(crate) fn key_ref<'a>(m: &Map, int_key: jlong, bytes_key: Option<&'a [u8]>) -> Result<KeyRef<'a>> {
+pub(crate) fn key_ref<'a>(
+    m: &Map,
+    int_key: jlong,
+    bytes_key: Option<&'a [u8]>,
+) -> Result<KeyRef<'a>> {
     match (m.key_kind, bytes_key) {
         (FM_INT, None) => Ok(KeyRef::Int(int_key as u64)),
         (FM_INT, Some(_)) => fail(FM_WRONG_KIND, "map keys are INT, not bytes"),
@@ -170,7 +193,10 @@ pub(crate) fn val_in<'a>(m: &Map, word: jlong, bytes: Option<&'a [u8]>) -> Resul
     match (m.val_kind, bytes) {
         (FM_INT, None) => Ok(ValIn::Int(word)),
         (FM_FLOAT, None) => Ok(ValIn::Float(f64::from_bits(word as u64))),
-        (FM_INT | FM_FLOAT, Some(_)) => fail(FM_WRONG_KIND, format!("map values are {}, not bytes", m.val_kind.name())),
+        (FM_INT | FM_FLOAT, Some(_)) => fail(
+            FM_WRONG_KIND,
+            format!("map values are {}, not bytes", m.val_kind.name()),
+        ),
         (_, Some(b)) => Ok(ValIn::Bytes(b)),
         (_, None) => fail(FM_NULL_ARGUMENT, "value is null"),
     }
@@ -186,8 +212,17 @@ pub(crate) struct MethodCache {
 }
 
 impl MethodCache {
-    pub(crate) const fn new(class: &'static CStr, name: &'static CStr, sig: &'static CStr) -> MethodCache {
-        MethodCache { class, name, sig, id: AtomicPtr::new(std::ptr::null_mut()) }
+    pub(crate) const fn new(
+        class: &'static CStr,
+        name: &'static CStr,
+        sig: &'static CStr,
+    ) -> MethodCache {
+        MethodCache {
+            class,
+            name,
+            sig,
+            id: AtomicPtr::new(std::ptr::null_mut()),
+        }
     }
 
     pub(crate) fn get(&self, env: Env) -> Result<jmethodID> {
@@ -210,9 +245,17 @@ impl MethodCache {
 }
 
 /// Checks an `(offset, count)` range against an array of `len` elements.
-pub(crate) fn check_range(offset: i32, count: i32, len: usize, what: &'static str) -> Result<(usize, usize)> {
+pub(crate) fn check_range(
+    offset: i32,
+    count: i32,
+    len: usize,
+    what: &'static str,
+) -> Result<(usize, usize)> {
     if offset < 0 || count < 0 || offset as usize + count as usize > len {
-        return fail(FM_INVALID_ARGUMENT, format!("{what}: range {offset}+{count} is outside an array of {len}"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("{what}: range {offset}+{count} is outside an array of {len}"),
+        );
     }
     Ok((offset as usize, count as usize))
 }

@@ -11,8 +11,8 @@ use jni::sys::{jboolean, jbyteArray, jclass, jint, jlong, jlongArray, jobject, j
 
 use super::{java_pending, jcall, key_ref, val_in, with_opt_bytes, Env, MethodCache};
 use crate::epoch;
-use crate::ffi::ops::{expect_values, Want};
 use crate::ffi::lifecycle::kind_arg;
+use crate::ffi::ops::{expect_values, Want};
 use crate::ffi::{self, with_map};
 use crate::iter::View;
 use crate::map::{Map, ValIn, FM_FLOAT, FM_INT};
@@ -21,16 +21,27 @@ use crate::status::*;
 use crate::table::KeyRef;
 
 fn count_arg(n: jlong, what: &'static str) -> Result<usize> {
-    usize::try_from(n).map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("{what} is negative: {n}")))
+    usize::try_from(n)
+        .map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("{what} is negative: {n}")))
 }
 
 // ---- lifecycle --------------------------------------------------------------
 
 /// `long mapNew(int keyKind, int valueKind, long capacity)`: a new map; the caller owns it.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapNew(env: *mut JNIEnv, _: jclass, key_kind: jint, value_kind: jint, capacity: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_mapNew(
+    env: *mut JNIEnv,
+    _: jclass,
+    key_kind: jint,
+    value_kind: jint,
+    capacity: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
-        let m = Map::new(kind_arg(key_kind as u32, "key kind")?, kind_arg(value_kind as u32, "value kind")?, count_arg(capacity, "capacity")?)?;
+        let m = Map::new(
+            kind_arg(key_kind as u32, "key kind")?,
+            kind_arg(value_kind as u32, "value kind")?,
+            count_arg(capacity, "capacity")?,
+        )?;
         Ok(registry::insert(Object::Map(m))? as jlong)
     })
 }
@@ -40,12 +51,24 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapNew(env: *mut JNIEnv, _: jcla
 /// Every call of this binding serves it (on its owner thread); `update` runs
 /// its Java callback there too (the owner thread attached to the JVM).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(env: *mut JNIEnv, _: jclass, key_kind: jint, value_kind: jint, capacity: jlong, queue: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(
+    env: *mut JNIEnv,
+    _: jclass,
+    key_kind: jint,
+    value_kind: jint,
+    capacity: jlong,
+    queue: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
-        let (capacity, queue) = (count_arg(capacity, "capacity")?, count_arg(queue, "queue capacity")?);
+        let (capacity, queue) = (
+            count_arg(capacity, "capacity")?,
+            count_arg(queue, "queue capacity")?,
+        );
         let mut h = 0;
         // SAFETY: `h` is a valid out-parameter.
-        match unsafe { ffi::bridge::fm_bridge_new(key_kind as u32, value_kind as u32, capacity, queue, &mut h) } {
+        match unsafe {
+            ffi::bridge::fm_bridge_new(key_kind as u32, value_kind as u32, capacity, queue, &mut h)
+        } {
             FM_OK => Ok(h as jlong),
             status => Err(Error::new(status, last_error())),
         }
@@ -57,14 +80,24 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(env: *mut JNIEnv, _: j
 /// closed the way C would close it (tickets are freed by `ticketTake`). 0 is a no-op; a second free throws
 /// IllegalStateException.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_free(env: *mut JNIEnv, _: jclass, h: jlong, kind: jint) {
+pub extern "system" fn Java_dev_ferrymap_Native_free(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    kind: jint,
+) {
     jcall(env, (), |_| {
         let status = match registry::fm_handle_kind::from_raw(kind as u32) {
             Some(registry::FM_HANDLE_MAP) => ffi::lifecycle::fm_map_free(h as u64),
             Some(registry::FM_HANDLE_ITERATOR) => ffi::iter::fm_iter_free(h as u64),
             Some(registry::FM_HANDLE_VIEW) => ffi::iter::fm_view_release(h as u64),
             Some(registry::FM_HANDLE_SUBSCRIPTION) => ffi::bridge::fm_sub_free(h as u64),
-            _ => return fail(FM_INVALID_ARGUMENT, format!("cannot free handle kind {kind} from Java")),
+            _ => {
+                return fail(
+                    FM_INVALID_ARGUMENT,
+                    format!("cannot free handle kind {kind} from Java"),
+                )
+            }
         };
         match status {
             FM_OK => Ok(()),
@@ -74,7 +107,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_free(env: *mut JNIEnv, _: jclass
 }
 
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapLen(env: *mut JNIEnv, _: jclass, h: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_mapLen(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         Ok(with_map(h as u64, &g, |m, _| Ok(m.len()))? as jlong)
@@ -93,7 +130,12 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapClear(env: *mut JNIEnv, _: jc
 }
 
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapReserve(env: *mut JNIEnv, _: jclass, h: jlong, additional: jlong) {
+pub extern "system" fn Java_dev_ferrymap_Native_mapReserve(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    additional: jlong,
+) {
     jcall(env, (), |_| {
         let additional = count_arg(additional, "additional")?;
         let g = epoch::pin();
@@ -103,7 +145,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapReserve(env: *mut JNIEnv, _: 
 
 /// `long mapClone(long handle)`: an independent copy-on-write copy; the caller owns it.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapClone(env: *mut JNIEnv, _: jclass, h: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_mapClone(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         let copy = with_map(h as u64, &g, |m, _| Ok(m.clone_map()))?;
@@ -113,17 +159,28 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapClone(env: *mut JNIEnv, _: jc
 
 /// `int mapSchema(long handle)`: `keyKind << 8 | valueKind`.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapSchema(env: *mut JNIEnv, _: jclass, h: jlong) -> jint {
+pub extern "system" fn Java_dev_ferrymap_Native_mapSchema(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) -> jint {
     jcall(env, 0, |_| {
         let g = epoch::pin();
-        with_map(h as u64, &g, |m, _| Ok((m.key_kind as jint) << 8 | m.val_kind as jint))
+        with_map(h as u64, &g, |m, _| {
+            Ok((m.key_kind as jint) << 8 | m.val_kind as jint)
+        })
     })
 }
 
 /// `void mapStats(long handle, long[] out)`: len, capacity, memory bytes,
 /// open iterators, open views, writes (out must hold 6).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapStats(env: *mut JNIEnv, _: jclass, h: jlong, out: jlongArray) {
+pub extern "system" fn Java_dev_ferrymap_Native_mapStats(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    out: jlongArray,
+) {
     jcall(env, (), |env| {
         let out = long_out(env, out, 6)?;
         let g = epoch::pin();
@@ -141,7 +198,10 @@ fn long_out(env: Env, out: jlongArray, n: usize) -> Result<jlongArray> {
         return fail(FM_NULL_ARGUMENT, "out array is null");
     }
     if env.array_len(out) < n {
-        return fail(FM_INVALID_ARGUMENT, format!("out array must hold {n} elements"));
+        return fail(
+            FM_INVALID_ARGUMENT,
+            format!("out array must hold {n} elements"),
+        );
     }
     Ok(out)
 }
@@ -150,19 +210,31 @@ fn long_out(env: Env, out: jlongArray, n: usize) -> Result<jlongArray> {
 
 /// `long getLL(long handle, long key, long ifAbsent)`.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_getLL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong, if_absent: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_getLL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    key: jlong,
+    if_absent: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, g| {
             expect_values(m, Want::Int)?;
-            Ok(m.get_word(KeyRef::Int(key as u64), g)?.map_or(if_absent, |w| w as i64))
+            Ok(m.get_word(KeyRef::Int(key as u64), g)?
+                .map_or(if_absent, |w| w as i64))
         })
     })
 }
 
 /// `long getLLOrThrow(long handle, long key)`: NoSuchElementException on a miss.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_getLLOrThrow(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_getLLOrThrow(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    key: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, g| {
@@ -177,16 +249,29 @@ pub extern "system" fn Java_dev_ferrymap_Native_getLLOrThrow(env: *mut JNIEnv, _
 
 /// `boolean putLL(long handle, long key, long value)`: whether a value was replaced.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_putLL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong, value: jlong) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_putLL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    key: jlong,
+    value: jlong,
+) -> jboolean {
     jcall(env, false, |_| {
         let g = epoch::pin();
-        with_map(h as u64, &g, |m, _| m.insert(KeyRef::Int(key as u64), ValIn::Int(value)))
+        with_map(h as u64, &g, |m, _| {
+            m.insert(KeyRef::Int(key as u64), ValIn::Int(value))
+        })
     })
 }
 
 /// `boolean containsL(long handle, long key)`.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_containsL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_containsL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    key: jlong,
+) -> jboolean {
     jcall(env, false, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, g| m.contains(KeyRef::Int(key as u64), g))
@@ -195,7 +280,12 @@ pub extern "system" fn Java_dev_ferrymap_Native_containsL(env: *mut JNIEnv, _: j
 
 /// `boolean removeL(long handle, long key)`: whether the key was present.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_removeL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_removeL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    key: jlong,
+) -> jboolean {
     jcall(env, false, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, _| m.remove(KeyRef::Int(key as u64)))
@@ -205,10 +295,18 @@ pub extern "system" fn Java_dev_ferrymap_Native_removeL(env: *mut JNIEnv, _: jcl
 /// `long addLL(long handle, long key, long delta)`: the new value
 /// (ArithmeticException on overflow, value unchanged).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_addLL(env: *mut JNIEnv, _: jclass, h: jlong, key: jlong, delta: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_addLL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    key: jlong,
+    delta: jlong,
+) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
-        Ok(with_map(h as u64, &g, |m, _| m.add(KeyRef::Int(key as u64), ValIn::Int(delta)))? as i64)
+        Ok(with_map(h as u64, &g, |m, _| {
+            m.add(KeyRef::Int(key as u64), ValIn::Int(delta))
+        })? as i64)
     })
 }
 
@@ -216,12 +314,22 @@ pub extern "system" fn Java_dev_ferrymap_Native_addLL(env: *mut JNIEnv, _: jclas
 
 /// `boolean put(long h, long intKey, byte[] bytesKey, long word, byte[] bytesValue)`.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_put(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, vw: jlong, vb: jbyteArray) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_put(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    vw: jlong,
+    vb: jbyteArray,
+) -> jboolean {
     jcall(env, false, |env| {
         with_opt_bytes(env, bk, |kb| {
             with_opt_bytes(env, vb, |vbytes| {
                 let g = epoch::pin();
-                with_map(h as u64, &g, |m, _| m.insert(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?))
+                with_map(h as u64, &g, |m, _| {
+                    m.insert(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?)
+                })
             })
         })
     })
@@ -231,14 +339,24 @@ pub extern "system" fn Java_dev_ferrymap_Native_put(env: *mut JNIEnv, _: jclass,
 /// INT/FLOAT values, writes the value's word to `out[0]` and returns true, or
 /// returns false on a miss.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_findWord(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, out: jlongArray) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_findWord(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    out: jlongArray,
+) -> jboolean {
     jcall(env, false, |env| {
         let out = long_out(env, out, 1)?;
         let found = with_opt_bytes(env, bk, |kb| {
             let g = epoch::pin();
             with_map(h as u64, &g, |m, g| {
                 if m.val_kind.is_blob() {
-                    return fail(FM_WRONG_KIND, format!("map values are {}", m.val_kind.name()));
+                    return fail(
+                        FM_WRONG_KIND,
+                        format!("map values are {}", m.val_kind.name()),
+                    );
                 }
                 m.get_word(key_ref(m, ik, kb)?, g)
             })
@@ -269,7 +387,13 @@ fn bytes_of(env: Env, v: Option<View>) -> Result<jbyteArray> {
 /// `byte[] getBytes(long h, long intKey, byte[] bytesKey)`: a copy of the
 /// STR/BYTES value, or null on a miss.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_getBytes(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jbyteArray {
+pub extern "system" fn Java_dev_ferrymap_Native_getBytes(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+) -> jbyteArray {
     jcall(env, std::ptr::null_mut(), |env| {
         // The value is held by a view (a reference to its immutable blob) while
         // it is copied into a Java array on this thread.
@@ -290,12 +414,22 @@ pub extern "system" fn Java_dev_ferrymap_Native_getBytes(env: *mut JNIEnv, _: jc
 /// inserts only if the key is absent; returns whether it was already present
 /// (then nothing changed).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, vw: jlong, vb: jbyteArray) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    vw: jlong,
+    vb: jbyteArray,
+) -> jboolean {
     jcall(env, false, |env| {
         with_opt_bytes(env, bk, |kb| {
             with_opt_bytes(env, vb, |vbytes| {
                 let g = epoch::pin();
-                with_map(h as u64, &g, |m, _| m.insert_if_absent(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?))
+                with_map(h as u64, &g, |m, _| {
+                    m.insert_if_absent(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?)
+                })
             })
         })
     })
@@ -305,14 +439,24 @@ pub extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(env: *mut JNIEnv, _:
 /// the key of a map with INT/FLOAT values and writes the value it had to
 /// `out[0]`, as one atomic step; false (nothing written) if it was absent.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_takeWord(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, out: jlongArray) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_takeWord(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    out: jlongArray,
+) -> jboolean {
     jcall(env, false, |env| {
         let out = long_out(env, out, 1)?;
         let taken = with_opt_bytes(env, bk, |kb| {
             let g = epoch::pin();
             with_map(h as u64, &g, |m, _| {
                 if m.val_kind.is_blob() {
-                    return fail(FM_WRONG_KIND, format!("map values are {}", m.val_kind.name()));
+                    return fail(
+                        FM_WRONG_KIND,
+                        format!("map values are {}", m.val_kind.name()),
+                    );
                 }
                 let mut word = None;
                 m.take(key_ref(m, ik, kb)?, &mut |w| {
@@ -336,7 +480,13 @@ pub extern "system" fn Java_dev_ferrymap_Native_takeWord(env: *mut JNIEnv, _: jc
 /// a map with STR/BYTES values and returns a copy of the value it had, as one
 /// atomic step; null if it was absent.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_takeBytes(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jbyteArray {
+pub extern "system" fn Java_dev_ferrymap_Native_takeBytes(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+) -> jbyteArray {
     jcall(env, std::ptr::null_mut(), |env| {
         let view = with_opt_bytes(env, bk, |kb| {
             let g = epoch::pin();
@@ -356,7 +506,13 @@ pub extern "system" fn Java_dev_ferrymap_Native_takeBytes(env: *mut JNIEnv, _: j
 }
 
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_contains(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_contains(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+) -> jboolean {
     jcall(env, false, |env| {
         with_opt_bytes(env, bk, |kb| {
             let g = epoch::pin();
@@ -366,7 +522,13 @@ pub extern "system" fn Java_dev_ferrymap_Native_contains(env: *mut JNIEnv, _: jc
 }
 
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_remove(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray) -> jboolean {
+pub extern "system" fn Java_dev_ferrymap_Native_remove(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+) -> jboolean {
     jcall(env, false, |env| {
         with_opt_bytes(env, bk, |kb| {
             let g = epoch::pin();
@@ -379,7 +541,14 @@ pub extern "system" fn Java_dev_ferrymap_Native_remove(env: *mut JNIEnv, _: jcla
 /// to an INT value (delta as is) or a FLOAT value (delta as bits); returns
 /// the new value's word.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_addWord(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, delta: jlong) -> jlong {
+pub extern "system" fn Java_dev_ferrymap_Native_addWord(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    delta: jlong,
+) -> jlong {
     jcall(env, 0, |env| {
         let new = with_opt_bytes(env, bk, |kb| {
             let g = epoch::pin();
@@ -387,7 +556,15 @@ pub extern "system" fn Java_dev_ferrymap_Native_addWord(env: *mut JNIEnv, _: jcl
                 let delta = match m.val_kind {
                     FM_INT => ValIn::Int(delta),
                     FM_FLOAT => ValIn::Float(f64::from_bits(delta as u64)),
-                    kind => return fail(FM_WRONG_KIND, format!("add needs INT or FLOAT values, map values are {}", kind.name())),
+                    kind => {
+                        return fail(
+                            FM_WRONG_KIND,
+                            format!(
+                                "add needs INT or FLOAT values, map values are {}",
+                                kind.name()
+                            ),
+                        )
+                    }
                 };
                 m.add(key_ref(m, ik, kb)?, delta)
             })
@@ -398,9 +575,21 @@ pub extern "system" fn Java_dev_ferrymap_Native_addWord(env: *mut JNIEnv, _: jcl
 
 // ---- update with a Java callback ----------------------------------------------
 
-static LONG_OP: MethodCache = MethodCache::new(c"java/util/function/LongUnaryOperator", c"applyAsLong", c"(J)J");
-static DOUBLE_OP: MethodCache = MethodCache::new(c"java/util/function/DoubleUnaryOperator", c"applyAsDouble", c"(D)D");
-static BYTES_OP: MethodCache = MethodCache::new(c"java/util/function/Consumer", c"accept", c"(Ljava/lang/Object;)V");
+static LONG_OP: MethodCache = MethodCache::new(
+    c"java/util/function/LongUnaryOperator",
+    c"applyAsLong",
+    c"(J)J",
+);
+static DOUBLE_OP: MethodCache = MethodCache::new(
+    c"java/util/function/DoubleUnaryOperator",
+    c"applyAsDouble",
+    c"(D)D",
+);
+static BYTES_OP: MethodCache = MethodCache::new(
+    c"java/util/function/Consumer",
+    c"accept",
+    c"(Ljava/lang/Object;)V",
+);
 
 /// `void update(long h, long intKey, byte[] bytesKey, Object op)`: runs `op`
 /// on the value in place, under the key's shard lock, and stores the result
@@ -412,7 +601,14 @@ static BYTES_OP: MethodCache = MethodCache::new(c"java/util/function/Consumer", 
 /// NoSuchElementException if the key is absent. On a bridge map `op` runs
 /// on the owner thread (see [`update`]).
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_update(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, op: jobject) {
+pub extern "system" fn Java_dev_ferrymap_Native_update(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    op: jobject,
+) {
     jcall(env, (), |env| {
         if op.is_null() {
             return fail(FM_NULL_ARGUMENT, "update function is null");
@@ -446,9 +642,14 @@ fn update(env: Env, h: jlong, ik: jlong, kb: Option<&[u8]>, op: jobject) -> Resu
     };
     if !is_bridge {
         let m = ffi::map(h as u64, &g)?;
-        return not_found_message(key_ref(m, ik, kb).and_then(|k| m.update(k, &mut |value| call(env, op, method, val_kind, value))));
+        return not_found_message(
+            key_ref(m, ik, kb)
+                .and_then(|k| m.update(k, &mut |value| call(env, op, method, val_kind, value))),
+        );
     }
-    let vm = env.java_vm().ok_or_else(|| Error::new(FM_INTERNAL_ERROR, "GetJavaVM failed"))?;
+    let vm = env
+        .java_vm()
+        .ok_or_else(|| Error::new(FM_INTERNAL_ERROR, "GetJavaVM failed"))?;
     let global = env.new_global(op);
     if global.is_null() {
         return Err(java_pending());
@@ -492,7 +693,13 @@ fn not_found_message(result: Result<()>) -> Result<()> {
 
 /// Runs the Java callback `op` on `value` in place with the environment of
 /// the current thread; a Java exception it throws is left pending.
-fn call(env: Env, op: jobject, method: jni::sys::jmethodID, kind: crate::map::fm_kind, value: &mut [u8]) -> Result<()> {
+fn call(
+    env: Env,
+    op: jobject,
+    method: jni::sys::jmethodID,
+    kind: crate::map::fm_kind,
+    value: &mut [u8],
+) -> Result<()> {
     match kind {
         FM_INT => {
             let old = i64::from_ne_bytes(value[..8].try_into().expect("8 bytes"));
@@ -535,7 +742,14 @@ fn call(env: Env, op: jobject, method: jni::sys::jmethodID, kind: crate::map::fm
 /// the view handle written to `viewOut[0]` is released; null on a miss. The
 /// Java side hands out only read-only duplicates of it.
 #[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_view(env: *mut JNIEnv, _: jclass, h: jlong, ik: jlong, bk: jbyteArray, view_out: jlongArray) -> jobject {
+pub extern "system" fn Java_dev_ferrymap_Native_view(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    view_out: jlongArray,
+) -> jobject {
     jcall(env, std::ptr::null_mut(), |env| {
         let out = long_out(env, view_out, 1)?;
         let view = with_opt_bytes(env, bk, |kb| {

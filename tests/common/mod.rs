@@ -36,7 +36,9 @@ impl Drop for Leakcheck {
 pub fn last_error() -> String {
     // SAFETY: fm_last_error never returns NULL and the string lives until the
     // next failing call on this thread.
-    unsafe { CStr::from_ptr(fm_last_error()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(fm_last_error()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[track_caller]
@@ -80,7 +82,16 @@ pub fn put_bb(map: fm_handle, k: &[u8], v: &[u8]) -> fm_status {
 /// Gets a STR/BYTES value by STR/BYTES key, using the buffer-too-small protocol.
 pub fn get_bb(map: fm_handle, k: &[u8]) -> Option<Vec<u8>> {
     let mut needed = 0;
-    match unsafe { fm_get_buf_buf(map, k.as_ptr(), k.len(), std::ptr::null_mut(), 0, &mut needed) } {
+    match unsafe {
+        fm_get_buf_buf(
+            map,
+            k.as_ptr(),
+            k.len(),
+            std::ptr::null_mut(),
+            0,
+            &mut needed,
+        )
+    } {
         FM_NOT_FOUND => return None,
         FM_OK => return Some(Vec::new()),
         FM_BUFFER_TOO_SMALL => {}
@@ -88,7 +99,16 @@ pub fn get_bb(map: fm_handle, k: &[u8]) -> Option<Vec<u8>> {
     }
     let mut buf = vec![0u8; needed];
     let mut got = 0;
-    ok(unsafe { fm_get_buf_buf(map, k.as_ptr(), k.len(), buf.as_mut_ptr(), buf.len(), &mut got) });
+    ok(unsafe {
+        fm_get_buf_buf(
+            map,
+            k.as_ptr(),
+            k.len(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut got,
+        )
+    });
     assert_eq!(got, needed);
     Some(buf)
 }
@@ -100,7 +120,8 @@ pub fn drain_ii(iter: fm_handle) -> Vec<(i64, i64)> {
     let mut vs = [0i64; 97];
     loop {
         let mut n = 0;
-        match unsafe { fm_iter_next_i64(iter, ks.as_mut_ptr(), vs.as_mut_ptr(), ks.len(), &mut n) } {
+        match unsafe { fm_iter_next_i64(iter, ks.as_mut_ptr(), vs.as_mut_ptr(), ks.len(), &mut n) }
+        {
             FM_OK => out.extend(ks[..n].iter().copied().zip(vs[..n].iter().copied())),
             FM_END => return out,
             other => panic!("iteration failed: {other:?} {}", last_error()),

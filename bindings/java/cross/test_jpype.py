@@ -42,7 +42,10 @@ def main() -> int:
 
     # One core, one registry.
     assert to_python(Library.registryId()) == ferrymap.registry_id(), "two registries"
-    assert str(Library.libraryPath()) == ferrymap.library_path(), (str(Library.libraryPath()), ferrymap.library_path())
+    assert str(Library.libraryPath()) == ferrymap.library_path(), (
+        str(Library.libraryPath()),
+        ferrymap.library_path(),
+    )
     mapped = [line for line in open("/proc/self/maps") if "libferrymap" in line]
     assert len({line.split()[-1] for line in mapped}) == 1, mapped
     checks += 1
@@ -64,13 +67,13 @@ def main() -> int:
     jm = FerryMap.create(Codec.STRING, Codec.STRING)
     try:
         pm = ferrymap.Map.attach(to_python(jm.handle()))
-        tricky = ["", "nul\0inside", "emoji \U0001F680", "caf\u00e9"]
+        tricky = ["", "nul\0inside", "emoji \U0001f680", "caf\u00e9"]
         for s in tricky:
             pm[s] = s + "|py"
         for s in tricky:
             assert str(jm.get(jpype.JString(s))) == s + "|py", s
-        jm.put(jpype.JString("from java \U0001F980\0"), jpype.JString("v"))
-        assert pm["from java \U0001F980\0"] == "v"
+        jm.put(jpype.JString("from java \U0001f980\0"), jpype.JString("v"))
+        assert pm["from java \U0001f980\0"] == "v"
         pm.close()
     finally:
         jm.close()

@@ -135,7 +135,11 @@ def _exception_for(status: int) -> BaseException:
 
     for name in dir(_native):
         cls = getattr(_native, name)
-        if isinstance(cls, type) and issubclass(cls, Error) and getattr(cls, "status", None) == status:
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, Error)
+            and getattr(cls, "status", None) == status
+        ):
             return cls(f"request failed with status {status}")
     return _native.InternalError(f"request failed with status {status}")
 
@@ -152,7 +156,8 @@ def _executor() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(
-                max_workers=max(8, 4 * (os.cpu_count() or 1)), thread_name_prefix="ferrymap-await"
+                max_workers=max(8, 4 * (os.cpu_count() or 1)),
+                thread_name_prefix="ferrymap-await",
             )
         return _pool
 
@@ -175,7 +180,12 @@ def _fill_subscription(sub: Subscription, stop: threading.Event) -> None:
             return
 
 
-def _submit_blocking(m: Map[Any, Any], requests: list[Any], timeout: Optional[float], stop: threading.Event) -> Ticket:
+def _submit_blocking(
+    m: Map[Any, Any],
+    requests: list[Any],
+    timeout: Optional[float],
+    stop: threading.Event,
+) -> Ticket:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = None if deadline is None else deadline - time.monotonic()
@@ -222,7 +232,9 @@ async def anext_event(sub: Subscription) -> Event:
         await _in_worker(_fill_subscription, sub)
 
 
-async def asubmit(m: Map[Any, Any], requests: Iterable[RequestLike], timeout: Optional[float] = None) -> list[Result]:
+async def asubmit(
+    m: Map[Any, Any], requests: Iterable[RequestLike], timeout: Optional[float] = None
+) -> list[Result]:
     """``await m.asubmit(requests)``: submits and returns the results.
 
     A full queue is waited for in a worker thread (up to ``timeout``

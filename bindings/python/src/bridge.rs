@@ -56,7 +56,10 @@ fn poll(h: u64) -> fm_status {
 /// Whether `handle` is a bridge map (working or failed).
 pub fn is_bridge(handle: u64) -> bool {
     // SAFETY: plain call (an atomic read: never waits).
-    matches!(unsafe { fm_bridge_status(handle) }, FM_OK | FM_BRIDGE_FAILED)
+    matches!(
+        unsafe { fm_bridge_status(handle) },
+        FM_OK | FM_BRIDGE_FAILED
+    )
 }
 
 /// An attribute of `ferrymap._bridge` (the named tuples, the asyncio helpers).
@@ -66,20 +69,31 @@ pub fn helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     m.bind(py).getattr(name)
 }
 
-fn named_tuple_type<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> PyResult<&'py Bound<'py, PyType>> {
-    let t = cell.get_or_try_init(py, || Ok::<_, PyErr>(helper(py, name)?.cast_into::<PyType>()?.unbind()))?;
+fn named_tuple_type<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyType>> {
+    let t = cell.get_or_try_init(py, || {
+        Ok::<_, PyErr>(helper(py, name)?.cast_into::<PyType>()?.unbind())
+    })?;
     Ok(t.bind(py))
 }
 
 /// An instance of a named-tuple class (`tuple.__new__(cls, items)`, in C:
 /// no Python frame per result or event).
-fn named_tuple<'py>(cls: &Bound<'py, PyType>, items: Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+fn named_tuple<'py>(
+    cls: &Bound<'py, PyType>,
+    items: Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = cls.py();
     let args = PyTuple::new(py, [items])?;
     // SAFETY: tuple's tp_new with a tuple subclass, an args tuple and no
     // kwargs, as `tuple.__new__(cls, items)` calls it; a new reference or NULL.
     unsafe {
-        let new = (*std::ptr::addr_of_mut!(ffi::PyTuple_Type)).tp_new.expect("tuple has tp_new");
+        let new = (*std::ptr::addr_of_mut!(ffi::PyTuple_Type))
+            .tp_new
+            .expect("tuple has tp_new");
         let obj = new(cls.as_type_ptr(), args.as_ptr(), std::ptr::null_mut());
         Bound::from_owned_ptr_or_err(py, obj)
     }
@@ -99,12 +113,19 @@ impl Deadline {
     pub fn from_timeout(timeout: Option<f64>) -> PyResult<Deadline> {
         match timeout {
             None => Ok(Deadline::Forever),
-            Some(t) if t.is_nan() || t < 0.0 => Err(PyValueError::new_err("timeout must be a non-negative number of seconds or None")),
+            Some(t) if t.is_nan() || t < 0.0 => Err(PyValueError::new_err(
+                "timeout must be a non-negative number of seconds or None",
+            )),
             Some(t) if t == 0.0 => Ok(Deadline::Now),
-            Some(t) => Ok(match Duration::try_from_secs_f64(t).ok().and_then(|d| Instant::now().checked_add(d)) {
-                Some(at) => Deadline::Until(at),
-                None => Deadline::Forever,
-            }),
+            Some(t) => Ok(
+                match Duration::try_from_secs_f64(t)
+                    .ok()
+                    .and_then(|d| Instant::now().checked_add(d))
+                {
+                    Some(at) => Deadline::Until(at),
+                    None => Deadline::Forever,
+                },
+            ),
         }
     }
 
@@ -115,7 +136,10 @@ impl Deadline {
             Deadline::Now => (0, true),
             Deadline::Forever => (SLICE_US, false),
             Deadline::Until(at) => {
-                let left = at.saturating_duration_since(Instant::now()).as_micros().min(i64::MAX as u128) as i64;
+                let left = at
+                    .saturating_duration_since(Instant::now())
+                    .as_micros()
+                    .min(i64::MAX as u128) as i64;
                 if left <= SLICE_US {
                     (left, true)
                 } else {
@@ -145,9 +169,10 @@ fn lock<'a, T>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
     match m.try_lock() {
         Ok(g) => g,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(std::sync::TryLockError::WouldBlock) => {
-            detach(py, || AssertSend(m.lock().unwrap_or_else(|p| p.into_inner()))).into_inner()
-        }
+        Err(std::sync::TryLockError::WouldBlock) => detach(py, || {
+            AssertSend(m.lock().unwrap_or_else(|p| p.into_inner()))
+        })
+        .into_inner(),
     }
 }
 
@@ -173,7 +198,10 @@ fn op_from_py(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
     }
     let code = int_arg(obj, "request op")?;
     match u32::try_from(code) {
-        Ok(c @ (FM_OP_INSERT | FM_OP_REMOVE | FM_OP_ADD | FM_OP_CLEAR | FM_OP_GET | FM_OP_CONTAINS | FM_OP_LEN)) => Ok(c),
+        Ok(
+            c @ (FM_OP_INSERT | FM_OP_REMOVE | FM_OP_ADD | FM_OP_CLEAR | FM_OP_GET | FM_OP_CONTAINS
+            | FM_OP_LEN),
+        ) => Ok(c),
         _ => Err(PyValueError::new_err(format!("unknown request op {code}"))),
     }
 }
@@ -196,7 +224,10 @@ fn parse_request<'py>(i: usize, item: &Bound<'py, PyAny>) -> PyResult<Given<'py>
     } else {
         return Err(PyTypeError::new_err(format!(
             "request {i} must be a tuple such as ('get', key) or a ferrymap.Request, not {}",
-            item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            item.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         )));
     };
     let n = fields.len();
@@ -219,7 +250,10 @@ fn parse_request<'py>(i: usize, item: &Bound<'py, PyAny>) -> PyResult<Given<'py>
             (true, false) => "(op, key)",
             _ => "(op,)",
         };
-        return Err(PyValueError::new_err(format!("request {i}: {} takes {shape}", op_name(op))));
+        return Err(PyValueError::new_err(format!(
+            "request {i}: {} takes {shape}",
+            op_name(op)
+        )));
     }
     let key = if needs_key { Some(field(1)?) } else { None };
     let value = if needs_value { Some(field(2)?) } else { None };
@@ -227,9 +261,18 @@ fn parse_request<'py>(i: usize, item: &Bound<'py, PyAny>) -> PyResult<Given<'py>
 }
 
 /// Converts and queues a batch; waits for room as `deadline` says.
-pub fn submit(py: Python<'_>, map: &Map, h: u64, requests: &Bound<'_, PyAny>, deadline: Deadline) -> PyResult<Ticket> {
+pub fn submit(
+    py: Python<'_>,
+    map: &Map,
+    h: u64,
+    requests: &Bound<'_, PyAny>,
+    deadline: Deadline,
+) -> PyResult<Ticket> {
     if !map.bridge {
-        return Err(wrong_kind(py, "submit needs a bridge map (Map.bridge)".into()));
+        return Err(wrong_kind(
+            py,
+            "submit needs a bridge map (Map.bridge)".into(),
+        ));
     }
     let given = requests
         .try_iter()?
@@ -252,7 +295,13 @@ pub fn submit(py: Python<'_>, map: &Map, h: u64, requests: &Bound<'_, PyAny>, de
                 Kind::Int => Arg::Int(int_arg(d, "delta")?),
                 Kind::Float => Arg::Float(float_arg(d, "delta")?),
                 other => {
-                    return Err(wrong_kind(py, format!("add needs int or float values; this map's are {}", other.name())))
+                    return Err(wrong_kind(
+                        py,
+                        format!(
+                            "add needs int or float values; this map's are {}",
+                            other.name()
+                        ),
+                    ))
                 }
             }),
             (Some(v), _) => Some(arg(v, map.val, "value")?),
@@ -307,7 +356,14 @@ pub fn submit(py: Python<'_>, map: &Map, h: u64, requests: &Bound<'_, PyAny>, de
         }
     }
     let ops = given.iter().map(|g| g.op as u8).collect();
-    Ok(Ticket { handle: AtomicU64::new(ticket), map: h, val: map.val, ops, results: PyOnceLock::new(), fetch: Mutex::new(()) })
+    Ok(Ticket {
+        handle: AtomicU64::new(ticket),
+        map: h,
+        val: map.val,
+        ops,
+        results: PyOnceLock::new(),
+        fetch: Mutex::new(()),
+    })
 }
 
 // ---- Ticket ------------------------------------------------------------------------
@@ -345,7 +401,14 @@ impl Drop for Ticket {
     }
 }
 
-fn decode_value<'py>(py: Python<'py>, kind: Kind, int: i64, float: f64, ptr: *const u8, len: usize) -> PyResult<Bound<'py, PyAny>> {
+fn decode_value<'py>(
+    py: Python<'py>,
+    kind: Kind,
+    int: i64,
+    float: f64,
+    ptr: *const u8,
+    len: usize,
+) -> PyResult<Bound<'py, PyAny>> {
     match kind {
         Kind::Int => Ok(int_to_py(py, int)),
         Kind::Float => Ok(float_to_py(py, float)),
@@ -383,11 +446,21 @@ impl Ticket {
         let mut items = Vec::with_capacity(count);
         for (r, &op) in out[..count].iter().zip(self.ops.iter()) {
             let op = op as u32;
-            let value = if r.status != FM_OK || (op == FM_OP_GET && !r.flag) || !matches!(op, FM_OP_GET | FM_OP_ADD) {
+            let value = if r.status != FM_OK
+                || (op == FM_OP_GET && !r.flag)
+                || !matches!(op, FM_OP_GET | FM_OP_ADD)
+            {
                 py.None().into_bound(py)
             } else {
                 // The bytes live until the core ticket is freed (below, by us).
-                decode_value(py, self.val, r.value_int, r.value_float, r.value_ptr, r.value_len)?
+                decode_value(
+                    py,
+                    self.val,
+                    r.value_int,
+                    r.value_float,
+                    r.value_ptr,
+                    r.value_len,
+                )?
             };
             let fields = PyTuple::new(
                 py,
@@ -421,7 +494,11 @@ impl Ticket {
             let h = self.handle.load(Ordering::Acquire);
             if h == 0 {
                 // Freed: by close(), or by a concurrent fetch (results kept).
-                return if self.results.get(py).is_some() { Ok(true) } else { Err(closed_err(py, "the ticket")) };
+                return if self.results.get(py).is_some() {
+                    Ok(true)
+                } else {
+                    Err(closed_err(py, "the ticket"))
+                };
             }
             let (wait_us, last) = deadline.slice();
             let st = if wait_us == 0 {
@@ -433,7 +510,8 @@ impl Ticket {
                 // is often done sooner: poll for a short while first
                 // (yielding the CPU, which the owner thread may need).
                 detach(py, move || {
-                    let spin_until = Instant::now() + Duration::from_micros(SPIN_US.min(wait_us as u64));
+                    let spin_until =
+                        Instant::now() + Duration::from_micros(SPIN_US.min(wait_us as u64));
                     let mut i = 0u32;
                     loop {
                         match poll(h) {
@@ -516,7 +594,9 @@ impl Ticket {
 
     /// `await ticket`: the list of Results, without blocking the event loop.
     fn __await__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        helper(slf.py(), "await_ticket")?.call1((slf,))?.call_method0("__await__")
+        helper(slf.py(), "await_ticket")?
+            .call1((slf,))?
+            .call_method0("__await__")
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -580,7 +660,11 @@ pub fn subscribe(py: Python<'_>, map: &Map, h: u64, bound: usize) -> PyResult<Su
         map: h,
         key: map.key,
         val: map.val,
-        state: Mutex::new(SubState { buffered: VecDeque::new(), ended: false, lost: 0 }),
+        state: Mutex::new(SubState {
+            buffered: VecDeque::new(),
+            ended: false,
+            lost: 0,
+        }),
     })
 }
 
@@ -623,12 +707,21 @@ impl Drop for Subscription {
 
 impl Subscription {
     fn ended_err(py: Python<'_>) -> PyErr {
-        status_err_msg(py, FM_CLOSED, "the bridge map is closed and every event was delivered".into())
+        status_err_msg(
+            py,
+            FM_CLOSED,
+            "the bridge map is closed and every event was delivered".into(),
+        )
     }
 
     /// One read from the core, waiting up to `wait_us`. None on timeout.
     /// BridgeClosedError once the map is closed and everything was read.
-    fn pull<'py>(&self, py: Python<'py>, st: &mut SubState, wait_us: i64) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn pull<'py>(
+        &self,
+        py: Python<'py>,
+        st: &mut SubState,
+        wait_us: i64,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         if st.ended {
             return Err(Self::ended_err(py));
         }
@@ -644,7 +737,9 @@ impl Subscription {
             refuse_owner_wait(py, self.map, "waiting for an event")?;
             let out = AssertSend(&mut ev as *mut fm_event);
             // SAFETY: out pointer valid.
-            detach(py, move || unsafe { fm_sub_next(h, wait_us, out.into_inner()) })
+            detach(py, move || unsafe {
+                fm_sub_next(h, wait_us, out.into_inner())
+            })
         };
         match status {
             FM_OK => {}
@@ -666,7 +761,14 @@ impl Subscription {
         };
         let value = match ev.op {
             FM_OP_REMOVE | FM_OP_CLEAR => py.None().into_bound(py),
-            _ => decode_value(py, self.val, ev.value_int, ev.value_float, ev.value_ptr, ev.value_len)?,
+            _ => decode_value(
+                py,
+                self.val,
+                ev.value_int,
+                ev.value_float,
+                ev.value_ptr,
+                ev.value_len,
+            )?,
         };
         static EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         let cls = named_tuple_type(py, &EVENT, "Event")?;
@@ -683,7 +785,11 @@ impl Subscription {
         named_tuple(cls, fields).map(Some)
     }
 
-    fn next_until<'py>(&self, py: Python<'py>, deadline: Deadline) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn next_until<'py>(
+        &self,
+        py: Python<'py>,
+        deadline: Deadline,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         loop {
             let (wait_us, last) = deadline.slice();
             {

@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyByteArray, PyDict, PyList, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 
 use crate::convert::*;
 use crate::gil::{detach, AssertSend};
@@ -20,7 +20,10 @@ use crate::sys::*;
 
 /// A 1-D, C-contiguous buffer of `T` (int64: format q or l; float64: d), if `obj` is one.
 fn typed_buffer<T: Element>(obj: &Bound<'_, PyAny>) -> Option<PyBuffer<T>> {
-    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyString>() {
+    if obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyByteArray>()
+        || obj.is_instance_of::<PyString>()
+    {
         return None;
     }
     // SAFETY: type check only.
@@ -36,8 +39,14 @@ fn typed_buffer<T: Element>(obj: &Bound<'_, PyAny>) -> Option<PyBuffer<T>> {
 /// A new array.array of `n` zeros with the given typecode.
 fn new_array<'py>(py: Python<'py>, typecode: &str, n: usize) -> PyResult<Bound<'py, PyAny>> {
     static ARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let array = ARRAY.get_or_try_init(py, || py.import("array")?.getattr("array").map(Bound::unbind))?;
-    let zero: Bound<'py, PyAny> = if typecode == "d" { 0.0f64.into_pyobject(py)?.into_any() } else { 0i64.into_pyobject(py)?.into_any() };
+    let array = ARRAY.get_or_try_init(py, || {
+        py.import("array")?.getattr("array").map(Bound::unbind)
+    })?;
+    let zero: Bound<'py, PyAny> = if typecode == "d" {
+        0.0f64.into_pyobject(py)?.into_any()
+    } else {
+        0i64.into_pyobject(py)?.into_any()
+    };
     let one = array.bind(py).call1((typecode, PyList::new(py, [zero])?))?;
     one.mul(n)
 }
@@ -69,17 +78,33 @@ pub fn get_many<'py>(
             return get_many_int_list(py, map, h, &ks, default);
         }
         if out.is_some() {
-            return Err(PyTypeError::new_err("out= needs the keys as an int64 buffer (array('q'), numpy int64)"));
+            return Err(PyTypeError::new_err(
+                "out= needs the keys as an int64 buffer (array('q'), numpy int64)",
+            ));
         }
-        let ks = objects(keys)?.iter().map(|k| int_arg(k, "key")).collect::<PyResult<Vec<i64>>>()?;
+        let ks = objects(keys)?
+            .iter()
+            .map(|k| int_arg(k, "key"))
+            .collect::<PyResult<Vec<i64>>>()?;
         return get_many_int_list(py, map, h, &ks, default);
     }
     if out.is_some() {
-        return Err(PyTypeError::new_err("out= needs int keys and int or float values"));
+        return Err(PyTypeError::new_err(
+            "out= needs int keys and int or float values",
+        ));
     }
     let objs = objects(keys)?;
-    let ks = objs.iter().map(|k| key_arg(k, map.key)).collect::<PyResult<Vec<KeyIn<'_>>>>()?;
-    let bufs: Vec<fm_buf> = ks.iter().map(|k| { let (ptr, len) = k.buf(); fm_buf { ptr, len } }).collect();
+    let ks = objs
+        .iter()
+        .map(|k| key_arg(k, map.key))
+        .collect::<PyResult<Vec<KeyIn<'_>>>>()?;
+    let bufs: Vec<fm_buf> = ks
+        .iter()
+        .map(|k| {
+            let (ptr, len) = k.buf();
+            fm_buf { ptr, len }
+        })
+        .collect();
     let n = bufs.len();
     let default = default.unwrap_or_else(|| py.None().into_bound(py));
     let kp = AssertSend(bufs.as_ptr());
@@ -129,13 +154,24 @@ fn get_many_buf_values<'py>(
     default: Bound<'py, PyAny>,
     call: impl Fn(*mut u8, usize, *mut fm_buf, *mut usize) -> fm_status,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let mut values = vec![fm_buf { ptr: std::ptr::null(), len: 0 }; n];
+    let mut values = vec![
+        fm_buf {
+            ptr: std::ptr::null(),
+            len: 0
+        };
+        n
+    ];
     // A first guess; a retry gets exactly what the core asked for.
     let mut buf = vec![0u8; (n * 32).clamp(256, 1 << 20)];
     let mut tries = 0;
     loop {
         let mut needed = 0usize;
-        let args = AssertSend((buf.as_mut_ptr(), buf.len(), values.as_mut_ptr(), &mut needed as *mut usize));
+        let args = AssertSend((
+            buf.as_mut_ptr(),
+            buf.len(),
+            values.as_mut_ptr(),
+            &mut needed as *mut usize,
+        ));
         let call = &call;
         let st = detach(py, move || {
             let (b, cap, v, nd) = args.into_inner();
@@ -226,15 +262,21 @@ fn get_many_into_array<'py>(
     };
     // The output buffer, held open until the end; both element types are 8 bytes.
     let (vp, _held): (*mut i64, Box<dyn std::any::Any>) = if is_float {
-        let b = PyBuffer::<f64>::get(&out).map_err(|_| PyTypeError::new_err("out must be a float64 buffer"))?;
+        let b = PyBuffer::<f64>::get(&out)
+            .map_err(|_| PyTypeError::new_err("out must be a float64 buffer"))?;
         if b.readonly() || !b.is_c_contiguous() || b.item_count() != n {
-            return Err(PyValueError::new_err(format!("out must be a writable, contiguous buffer of {n} float64")));
+            return Err(PyValueError::new_err(format!(
+                "out must be a writable, contiguous buffer of {n} float64"
+            )));
         }
         (b.buf_ptr() as *mut i64, Box::new(b))
     } else {
-        let b = PyBuffer::<i64>::get(&out).map_err(|_| PyTypeError::new_err("out must be an int64 buffer"))?;
+        let b = PyBuffer::<i64>::get(&out)
+            .map_err(|_| PyTypeError::new_err("out must be an int64 buffer"))?;
         if b.readonly() || !b.is_c_contiguous() || b.item_count() != n {
-            return Err(PyValueError::new_err(format!("out must be a writable, contiguous buffer of {n} int64")));
+            return Err(PyValueError::new_err(format!(
+                "out must be a writable, contiguous buffer of {n} int64"
+            )));
         }
         (b.buf_ptr() as *mut i64, Box::new(b))
     };
@@ -260,13 +302,20 @@ fn get_many_into_array<'py>(
     if found_count < n {
         match default {
             None => {
-                let i = found.iter().position(|&f| f == 0).expect("a key is missing");
+                let i = found
+                    .iter()
+                    .position(|&f| f == 0)
+                    .expect("a key is missing");
                 // SAFETY: i < n, keys buffer held open.
                 let k = unsafe { kp.add(i).read() };
                 return Err(PyKeyError::new_err((k,)));
             }
             Some(d) => {
-                let word = if is_float { float_arg(&d, "default")?.to_bits() as i64 } else { int_arg(&d, "default")? };
+                let word = if is_float {
+                    float_arg(&d, "default")?.to_bits() as i64
+                } else {
+                    int_arg(&d, "default")?
+                };
                 for (i, &f) in found.iter().enumerate() {
                     if f == 0 {
                         // SAFETY: i < n, out buffer held open and writable.
@@ -279,7 +328,13 @@ fn get_many_into_array<'py>(
     Ok(out)
 }
 
-pub fn set_many(py: Python<'_>, map: &Map, h: u64, keys: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<usize> {
+pub fn set_many(
+    py: Python<'_>,
+    map: &Map,
+    h: u64,
+    keys: &Bound<'_, PyAny>,
+    values: &Bound<'_, PyAny>,
+) -> PyResult<usize> {
     if map.key == Kind::Int && matches!(map.val, Kind::Int | Kind::Float) {
         if let Some(kb) = typed_buffer::<i64>(keys) {
             let n = kb.item_count();
@@ -288,9 +343,13 @@ pub fn set_many(py: Python<'_>, map: &Map, h: u64, keys: &Bound<'_, PyAny>, valu
             let st = if map.val == Kind::Int {
                 if let Some(vb) = typed_buffer::<i64>(values) {
                     if vb.item_count() != n {
-                        return Err(PyValueError::new_err(format!("{n} keys but {} values", vb.item_count())));
+                        return Err(PyValueError::new_err(format!(
+                            "{n} keys but {} values",
+                            vb.item_count()
+                        )));
                     }
-                    let args = AssertSend((kp, vb.buf_ptr() as *const i64, &mut replaced as *mut usize));
+                    let args =
+                        AssertSend((kp, vb.buf_ptr() as *const i64, &mut replaced as *mut usize));
                     // SAFETY: two n-element buffers held open.
                     Some(detach(py, move || {
                         let (k, v, r) = args.into_inner();
@@ -301,9 +360,13 @@ pub fn set_many(py: Python<'_>, map: &Map, h: u64, keys: &Bound<'_, PyAny>, valu
                 }
             } else if let Some(vb) = typed_buffer::<f64>(values) {
                 if vb.item_count() != n {
-                    return Err(PyValueError::new_err(format!("{n} keys but {} values", vb.item_count())));
+                    return Err(PyValueError::new_err(format!(
+                        "{n} keys but {} values",
+                        vb.item_count()
+                    )));
                 }
-                let args = AssertSend((kp, vb.buf_ptr() as *const f64, &mut replaced as *mut usize));
+                let args =
+                    AssertSend((kp, vb.buf_ptr() as *const f64, &mut replaced as *mut usize));
                 // SAFETY: as above.
                 Some(detach(py, move || {
                     let (k, v, r) = args.into_inner();
@@ -321,14 +384,21 @@ pub fn set_many(py: Python<'_>, map: &Map, h: u64, keys: &Bound<'_, PyAny>, valu
     let ks = objects(keys)?;
     let vs = objects(values)?;
     if ks.len() != vs.len() {
-        return Err(PyValueError::new_err(format!("{} keys but {} values", ks.len(), vs.len())));
+        return Err(PyValueError::new_err(format!(
+            "{} keys but {} values",
+            ks.len(),
+            vs.len()
+        )));
     }
     insert_pairs(py, map, h, ks.into_iter().zip(vs).collect())
 }
 
 /// update()'s argument as pairs: a Map (one snapshot), a dict, any mapping
 /// (keys() and []), or an iterable of pairs.
-fn pairs_of<'py>(py: Python<'py>, other: &Bound<'py, PyAny>) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+fn pairs_of<'py>(
+    py: Python<'py>,
+    other: &Bound<'py, PyAny>,
+) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
     let mut pairs = Vec::new();
     if let Ok(m) = other.cast::<Map>() {
         let it = m.get().iterator(py, Mode::Items)?;
@@ -359,7 +429,10 @@ fn pairs_of<'py>(py: Python<'py>, other: &Bound<'py, PyAny>) -> PyResult<Vec<(Bo
                 }
             };
             let [k, v]: [Bound<'py, PyAny>; 2] = pair.try_into().map_err(|p: Vec<_>| {
-                PyValueError::new_err(format!("update sequence element #{i} has length {}; 2 is required", p.len()))
+                PyValueError::new_err(format!(
+                    "update sequence element #{i} has length {}; 2 is required",
+                    p.len()
+                ))
             })?;
             pairs.push((k, v));
         }
@@ -374,7 +447,12 @@ pub fn update_from(py: Python<'_>, map: &Map, h: u64, other: &Bound<'_, PyAny>) 
 
 /// Converts every pair (raising on the first bad one, before anything is
 /// inserted), then inserts them all in one call with the GIL released.
-fn insert_pairs(py: Python<'_>, map: &Map, h: u64, pairs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>) -> PyResult<usize> {
+fn insert_pairs(
+    py: Python<'_>,
+    map: &Map,
+    h: u64,
+    pairs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
+) -> PyResult<usize> {
     let n = pairs.len();
     if n == 0 {
         return Ok(0);
@@ -453,7 +531,10 @@ pub fn remove_many(py: Python<'_>, map: &Map, h: u64, keys: &Bound<'_, PyAny>) -
         let (kp, n) = match &held {
             Some(kb) => (kb.buf_ptr() as *const i64, kb.item_count()),
             None => {
-                owned = objects(keys)?.iter().map(|k| int_arg(k, "key")).collect::<PyResult<Vec<i64>>>()?;
+                owned = objects(keys)?
+                    .iter()
+                    .map(|k| int_arg(k, "key"))
+                    .collect::<PyResult<Vec<i64>>>()?;
                 (owned.as_ptr(), owned.len())
             }
         };
@@ -465,8 +546,17 @@ pub fn remove_many(py: Python<'_>, map: &Map, h: u64, keys: &Bound<'_, PyAny>) -
         })
     } else {
         let objs = objects(keys)?;
-        let ks = objs.iter().map(|k| key_arg(k, map.key)).collect::<PyResult<Vec<KeyIn<'_>>>>()?;
-        let bufs: Vec<fm_buf> = ks.iter().map(|k| { let (ptr, len) = k.buf(); fm_buf { ptr, len } }).collect();
+        let ks = objs
+            .iter()
+            .map(|k| key_arg(k, map.key))
+            .collect::<PyResult<Vec<KeyIn<'_>>>>()?;
+        let bufs: Vec<fm_buf> = ks
+            .iter()
+            .map(|k| {
+                let (ptr, len) = k.buf();
+                fm_buf { ptr, len }
+            })
+            .collect();
         let n = bufs.len();
         let args = AssertSend((bufs.as_ptr(), &mut removed as *mut usize));
         // SAFETY: n fm_bufs whose bytes are held by `ks`.

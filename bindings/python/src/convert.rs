@@ -97,7 +97,9 @@ impl BufIn<'_> {
         match self {
             BufIn::Borrowed(s) => s,
             // SAFETY: a C-contiguous buffer of len_bytes bytes, held open by `b`.
-            BufIn::Held(b) => unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) },
+            BufIn::Held(b) => unsafe {
+                std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes())
+            },
         }
     }
 }
@@ -110,7 +112,10 @@ pub enum Arg<'a> {
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// An `int` (or anything with `__index__`, such as numpy integers) as i64.
@@ -121,13 +126,18 @@ pub fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
     unsafe {
         let p = obj.as_ptr();
         if ffi::PyLong_Check(p) == 0 && ffi::PyIndex_Check(p) == 0 {
-            return Err(wrong_kind(py, format!("{what} must be int, not {}", type_name(obj))));
+            return Err(wrong_kind(
+                py,
+                format!("{what} must be int, not {}", type_name(obj)),
+            ));
         }
         let v = ffi::PyLong_AsLongLong(p);
         if v == -1 {
             if let Some(e) = PyErr::take(py) {
                 if e.is_instance_of::<PyOverflowError>(py) {
-                    return Err(PyOverflowError::new_err(format!("{what} does not fit in int64")));
+                    return Err(PyOverflowError::new_err(format!(
+                        "{what} does not fit in int64"
+                    )));
                 }
                 return Err(e);
             }
@@ -147,13 +157,19 @@ pub fn float_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
             return Ok(ffi::PyFloat_AS_DOUBLE(p));
         }
         if ffi::PyUnicode_Check(p) != 0 || ffi::PyBytes_Check(p) != 0 {
-            return Err(wrong_kind(py, format!("{what} must be float, not {}", type_name(obj))));
+            return Err(wrong_kind(
+                py,
+                format!("{what} must be float, not {}", type_name(obj)),
+            ));
         }
         let v = ffi::PyFloat_AsDouble(p);
         if v == -1.0 {
             if let Some(e) = PyErr::take(py) {
                 if e.is_instance_of::<PyTypeError>(py) {
-                    return Err(wrong_kind(py, format!("{what} must be float, not {}", type_name(obj))));
+                    return Err(wrong_kind(
+                        py,
+                        format!("{what} must be float, not {}", type_name(obj)),
+                    ));
                 }
                 return Err(e);
             }
@@ -168,7 +184,10 @@ pub fn float_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
 pub fn str_arg<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a [u8]> {
     match obj.cast::<PyString>() {
         Ok(s) => Ok(s.to_str()?.as_bytes()),
-        Err(_) => Err(wrong_kind(obj.py(), format!("{what} must be str, not {}", type_name(obj)))),
+        Err(_) => Err(wrong_kind(
+            obj.py(),
+            format!("{what} must be str, not {}", type_name(obj)),
+        )),
     }
 }
 
@@ -182,11 +201,16 @@ pub fn bytes_arg<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<BufIn<'a
     let py = obj.py();
     // SAFETY: type check only.
     if unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) } == 0 || obj.is_instance_of::<PyString>() {
-        return Err(wrong_kind(py, format!("{what} must be bytes, not {}", type_name(obj))));
+        return Err(wrong_kind(
+            py,
+            format!("{what} must be bytes, not {}", type_name(obj)),
+        ));
     }
     let buf = PyUntypedBuffer::get(obj)?;
     if !buf.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{what}: the buffer is not contiguous")));
+        return Err(PyValueError::new_err(format!(
+            "{what}: the buffer is not contiguous"
+        )));
     }
     Ok(BufIn::Held(buf))
 }
@@ -239,7 +263,11 @@ pub fn buf_to_py<'py>(py: Python<'py>, kind: Kind, bytes: &[u8]) -> PyResult<Bou
         Kind::Str => {
             // SAFETY: the core validated these bytes as UTF-8 when they were stored.
             let p = unsafe {
-                ffi::PyUnicode_DecodeUTF8(bytes.as_ptr() as *const _, bytes.len() as ffi::Py_ssize_t, c"strict".as_ptr())
+                ffi::PyUnicode_DecodeUTF8(
+                    bytes.as_ptr() as *const _,
+                    bytes.len() as ffi::Py_ssize_t,
+                    c"strict".as_ptr(),
+                )
             };
             // SAFETY: a new reference or NULL with an exception set.
             unsafe { Bound::from_owned_ptr_or_err(py, p) }
@@ -264,7 +292,11 @@ pub fn float_to_py(py: Python<'_>, v: f64) -> Bound<'_, PyAny> {
 /// # Safety
 /// The entry's pointers must be valid (their iterator still open).
 #[inline]
-pub unsafe fn entry_key<'py>(py: Python<'py>, kind: Kind, e: &fm_entry) -> PyResult<Bound<'py, PyAny>> {
+pub unsafe fn entry_key<'py>(
+    py: Python<'py>,
+    kind: Kind,
+    e: &fm_entry,
+) -> PyResult<Bound<'py, PyAny>> {
     match kind {
         Kind::Int => Ok(int_to_py(py, e.key_int)),
         _ => buf_to_py(py, kind, raw_slice(e.key_ptr, e.key_len)),
@@ -276,7 +308,11 @@ pub unsafe fn entry_key<'py>(py: Python<'py>, kind: Kind, e: &fm_entry) -> PyRes
 /// # Safety
 /// As `entry_key`.
 #[inline]
-pub unsafe fn entry_value<'py>(py: Python<'py>, kind: Kind, e: &fm_entry) -> PyResult<Bound<'py, PyAny>> {
+pub unsafe fn entry_value<'py>(
+    py: Python<'py>,
+    kind: Kind,
+    e: &fm_entry,
+) -> PyResult<Bound<'py, PyAny>> {
     match kind {
         Kind::Int => Ok(int_to_py(py, e.value_int)),
         Kind::Float => Ok(float_to_py(py, e.value_float)),

@@ -9,7 +9,8 @@
 use std::ffi::{CStr, CString};
 
 use pyo3::exceptions::{
-    PyKeyError, PyMemoryError, PyOverflowError, PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError,
+    PyKeyError, PyMemoryError, PyOverflowError, PyRuntimeError, PyTimeoutError, PyTypeError,
+    PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -56,7 +57,12 @@ fn new_exception(
     dict.set_item("status", status)?;
     // SAFETY: valid C strings and objects; the call returns a new reference or NULL with an exception set.
     unsafe {
-        let t = ffi::PyErr_NewExceptionWithDoc(qualified.as_ptr(), doc.as_ptr(), bases.as_ptr(), dict.as_ptr());
+        let t = ffi::PyErr_NewExceptionWithDoc(
+            qualified.as_ptr(),
+            doc.as_ptr(),
+            bases.as_ptr(),
+            dict.as_ptr(),
+        );
         Bound::from_owned_ptr_or_err(py, t).map(|t| t.cast_into_unchecked::<PyType>().unbind())
     }
 }
@@ -174,20 +180,28 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&Exceptions> {
 /// The core's static description of a status code.
 pub fn status_str(status: fm_status) -> String {
     // SAFETY: fm_status_str returns a static NUL-terminated string.
-    unsafe { CStr::from_ptr(fm_status_str(status)) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(fm_status_str(status)) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The calling thread's last error message from the core.
 pub fn last_error() -> String {
     // SAFETY: fm_last_error never returns NULL; the string lives until the next failing call on this thread.
-    unsafe { CStr::from_ptr(fm_last_error()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(fm_last_error()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Turns a failing status into a Python exception. Must be called on the
 /// thread that made the call, before any other ferrymap call.
 pub fn status_err(py: Python<'_>, status: fm_status) -> PyErr {
     let detail = last_error();
-    let msg = if detail.is_empty() { status_str(status) } else { detail };
+    let msg = if detail.is_empty() {
+        status_str(status)
+    } else {
+        detail
+    };
     status_err_msg(py, status, msg)
 }
 

@@ -59,7 +59,17 @@ impl Drop for MapIter {
 
 impl MapIter {
     pub fn new(handle: u64, key: Kind, val: Kind, mode: Mode) -> MapIter {
-        MapIter { mode, key, val, state: Mutex::new(State { handle, buf: Vec::new(), pos: 0, yielded: 0 }) }
+        MapIter {
+            mode,
+            key,
+            val,
+            state: Mutex::new(State {
+                handle,
+                buf: Vec::new(),
+                pos: 0,
+                yielded: 0,
+            }),
+        }
     }
 
     /// Locks the state without ever blocking while attached (another thread
@@ -87,7 +97,11 @@ impl MapIter {
             match self.mode {
                 Mode::Keys => entry_key(py, self.key, &e)?,
                 Mode::Values => entry_value(py, self.val, &e)?,
-                Mode::Items => pair(py, entry_key(py, self.key, &e)?, entry_value(py, self.val, &e)?),
+                Mode::Items => pair(
+                    py,
+                    entry_key(py, self.key, &e)?,
+                    entry_value(py, self.val, &e)?,
+                ),
             }
         };
         st.yielded += 1;

@@ -34,14 +34,18 @@ fn registry_id() -> u64 {
 #[pyfunction]
 fn library_path() -> String {
     // SAFETY: a static NUL-terminated string.
-    unsafe { CStr::from_ptr(fm_library_path()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(fm_library_path()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The core library's version string ("0.1.0").
 #[pyfunction]
 fn core_version() -> String {
     // SAFETY: a static NUL-terminated string.
-    unsafe { CStr::from_ptr(fm_version_string()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(fm_version_string()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Live handles in the whole process, by kind: map, iterator, view,

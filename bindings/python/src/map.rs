@@ -113,7 +113,9 @@ unsafe extern "C" fn update_trampoline(ctx: *mut c_void, value: *mut u8, len: us
     // thread state of its own: try_attach makes one for the call, and
     // refuses (instead of hanging or killing the thread) while the
     // interpreter is shutting down; the update then fails, value unchanged.
-    let outcome = catch_unwind(AssertUnwindSafe(|| Python::try_attach(|py| run_update(py, ctx, value, len))));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        Python::try_attach(|py| run_update(py, ctx, value, len))
+    }));
     match outcome {
         Ok(Some(Ok(()))) => 0,
         Ok(Some(Err(e))) => {
@@ -123,7 +125,10 @@ unsafe extern "C" fn update_trampoline(ctx: *mut c_void, value: *mut u8, len: us
         Ok(None) => 1,
         Err(_) => {
             ctx.err = Python::try_attach(|py| match exceptions(py) {
-                Ok(e) => PyErr::from_type(e.internal.bind(py).clone(), "panic in the update_value callback"),
+                Ok(e) => PyErr::from_type(
+                    e.internal.bind(py).clone(),
+                    "panic in the update_value callback",
+                ),
                 Err(e) => e,
             });
             1
@@ -183,7 +188,13 @@ fn run_update(py: Python<'_>, ctx: &mut UpdateCtx, value: *mut u8, len: usize) -
 
 impl Map {
     pub fn from_handle(handle: u64, key: Kind, val: Kind, owned: bool, bridge: bool) -> Map {
-        Map { handle: AtomicU64::new(handle), owned: AtomicBool::new(owned), key, val, bridge }
+        Map {
+            handle: AtomicU64::new(handle),
+            owned: AtomicBool::new(owned),
+            key,
+            val,
+            bridge,
+        }
     }
 
     /// Runs a call into the core: attached for a direct map (it never
@@ -249,7 +260,12 @@ impl Map {
     }
 
     /// Looks a converted key up; None if absent.
-    pub fn lookup<'py>(&self, py: Python<'py>, h: u64, key: &KeyIn<'_>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    pub fn lookup<'py>(
+        &self,
+        py: Python<'py>,
+        h: u64,
+        key: &KeyIn<'_>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let (kp, kn) = key.buf();
         let st;
         let value = match (key, self.val) {
@@ -288,7 +304,12 @@ impl Map {
 
     /// A STR/BYTES value: copied through a stack buffer when small, else
     /// straight from a view of the stored bytes (one copy either way).
-    fn lookup_buf<'py>(&self, py: Python<'py>, h: u64, key: &KeyIn<'_>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn lookup_buf<'py>(
+        &self,
+        py: Python<'py>,
+        h: u64,
+        key: &KeyIn<'_>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let mut stack = [0u8; 256];
         let mut len = 0usize;
         let (kp, kn) = key.buf();
@@ -318,9 +339,20 @@ impl Map {
     }
 
     /// Opens a core view of a STR/BYTES value; None if the key is absent.
-    pub fn open_view(&self, py: Python<'_>, h: u64, key: &KeyIn<'_>) -> PyResult<Option<(u64, *const u8, usize)>> {
+    pub fn open_view(
+        &self,
+        py: Python<'_>,
+        h: u64,
+        key: &KeyIn<'_>,
+    ) -> PyResult<Option<(u64, *const u8, usize)>> {
         if !self.val.is_buf() {
-            return Err(wrong_kind(py, format!("view needs str or bytes values; this map's are {}", self.val.name())));
+            return Err(wrong_kind(
+                py,
+                format!(
+                    "view needs str or bytes values; this map's are {}",
+                    self.val.name()
+                ),
+            ));
         }
         let (mut vh, mut ptr, mut len) = (0u64, std::ptr::null::<u8>(), 0usize);
         let (kp, kn) = key.buf();
@@ -442,7 +474,10 @@ pub fn schema(py: Python<'_>, handle: u64) -> PyResult<(Kind, Kind)> {
     }
     match (Kind::from_raw(k), Kind::from_raw(v)) {
         (Some(k), Some(v)) => Ok((k, v)),
-        _ => Err(invalid_handle(py, format!("handle {handle:#x} reports an unknown schema ({k}, {v})"))),
+        _ => Err(invalid_handle(
+            py,
+            format!("handle {handle:#x} reports an unknown schema ({k}, {v})"),
+        )),
     }
 }
 
@@ -488,7 +523,13 @@ impl Map {
     #[pyo3(signature = (handle, owned = false))]
     fn attach(_cls: &Bound<'_, PyType>, py: Python<'_>, handle: u64, owned: bool) -> PyResult<Map> {
         let (k, v) = schema(py, handle)?;
-        Ok(Map::from_handle(handle, k, v, owned, bridge::is_bridge(handle)))
+        Ok(Map::from_handle(
+            handle,
+            k,
+            v,
+            owned,
+            bridge::is_bridge(handle),
+        ))
     }
 
     /// Map.bridge(key, value, data=None, *, capacity=0, queue=1024) -> Map
@@ -518,7 +559,9 @@ impl Map {
         let out = &mut h;
         // Starts the owner thread.
         // SAFETY: out pointer valid.
-        let st = detach(py, || unsafe { fm_bridge_new(k as u32, v as u32, capacity, queue, out) });
+        let st = detach(py, || unsafe {
+            fm_bridge_new(k as u32, v as u32, capacity, queue, out)
+        });
         if st != FM_OK {
             return Err(status_err(py, st));
         }
@@ -571,9 +614,20 @@ impl Map {
     /// `timeout` seconds for room (None: as long as it takes), then raises
     /// FerryTimeoutError having queued nothing. Bridge maps only.
     #[pyo3(signature = (requests, timeout = None))]
-    fn submit(&self, py: Python<'_>, requests: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<bridge::Ticket> {
+    fn submit(
+        &self,
+        py: Python<'_>,
+        requests: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<bridge::Ticket> {
         let h = self.live(py)?;
-        bridge::submit(py, self, h, requests, bridge::Deadline::from_timeout(timeout)?)
+        bridge::submit(
+            py,
+            self,
+            h,
+            requests,
+            bridge::Deadline::from_timeout(timeout)?,
+        )
     }
 
     /// try_submit(requests) -> Ticket: as submit(), but raises
@@ -725,7 +779,11 @@ impl Map {
         self.len_of(py)
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let h = self.live(py)?;
         if self.key == Kind::Int && self.val == Kind::Int {
             // The hot path: no allocation, no GIL release (the call is ~10 ns).
@@ -744,7 +802,12 @@ impl Map {
         self.lookup(py, h, &k)?.ok_or_else(|| key_error(key))
     }
 
-    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
         let v = arg(value, self.val, "value")?;
@@ -828,7 +891,10 @@ impl Map {
         default: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         if default.len() > 1 {
-            return Err(PyTypeError::new_err(format!("pop expected at most 2 arguments, got {}", default.len() + 1)));
+            return Err(PyTypeError::new_err(format!(
+                "pop expected at most 2 arguments, got {}",
+                default.len() + 1
+            )));
         }
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
@@ -949,7 +1015,12 @@ impl Map {
     /// add(key, delta): adds delta to the int or float value of key in one
     /// atomic step (an absent key starts at 0) and returns the new value.
     /// IntegerOverflowError (an OverflowError) leaves the value unchanged.
-    fn add<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, delta: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn add<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        delta: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
         let (kp, kn) = k.buf();
@@ -982,7 +1053,13 @@ impl Map {
                 self.check(py, st)?;
                 Ok(float_to_py(py, new))
             }
-            other => Err(wrong_kind(py, format!("add needs int or float values; this map's are {}", other.name()))),
+            other => Err(wrong_kind(
+                py,
+                format!(
+                    "add needs int or float values; this map's are {}",
+                    other.name()
+                ),
+            )),
         }
     }
 
@@ -994,14 +1071,25 @@ impl Map {
     /// fn calling into the same map raises ReentrantError inside fn. For
     /// str and bytes values the new value must have the same encoded
     /// length (the core updates in place); otherwise ValueError.
-    fn update_value<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn update_value<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        func: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if !func.is_callable() {
             return Err(PyTypeError::new_err("update_value needs a callable"));
         }
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
         let (kp, kn) = k.buf();
-        let mut ctx = UpdateCtx { func: func.clone().unbind(), map: h, kind: self.val, result: None, err: None };
+        let mut ctx = UpdateCtx {
+            func: func.clone().unbind(),
+            map: h,
+            kind: self.val,
+            result: None,
+            err: None,
+        };
         let ctxp = AssertSend(&mut ctx as *mut UpdateCtx as *mut c_void);
         let st = {
             // Other Python threads must not wait for this shard's lock while
@@ -1022,7 +1110,11 @@ impl Map {
             })
         };
         match st {
-            FM_OK => Ok(ctx.result.take().map(|r| r.into_bound(py)).unwrap_or_else(|| py.None().into_bound(py))),
+            FM_OK => Ok(ctx
+                .result
+                .take()
+                .map(|r| r.into_bound(py))
+                .unwrap_or_else(|| py.None().into_bound(py))),
             FM_NOT_FOUND => Err(key_error(key)),
             FM_CALLBACK_STOPPED => Err(ctx.err.take().unwrap_or_else(|| status_err(py, st))),
             s => Err(self.err(py, s)),
@@ -1060,7 +1152,12 @@ impl Map {
     /// Everything is checked first: a bad key or value raises and inserts
     /// nothing. Returns how many keys already existed (were overwritten).
     #[pyo3(signature = (keys, values = None))]
-    fn set_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, values: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    fn set_many(
+        &self,
+        py: Python<'_>,
+        keys: &Bound<'_, PyAny>,
+        values: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
         let h = self.live(py)?;
         match values {
             Some(values) => bulk::set_many(py, self, h, keys, values),
@@ -1117,7 +1214,11 @@ impl Map {
     fn export<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let h = self.live(py)?;
         let (mut vh, mut ptr, mut len) = (0u64, std::ptr::null::<u8>(), 0usize);
-        let outs = AssertSend((&mut vh as *mut u64, &mut ptr as *mut *const u8, &mut len as *mut usize));
+        let outs = AssertSend((
+            &mut vh as *mut u64,
+            &mut ptr as *mut *const u8,
+            &mut len as *mut usize,
+        ));
         // SAFETY: out pointers valid.
         let st = detach(py, move || {
             let (a, b, c) = outs.into_inner();
@@ -1184,29 +1285,53 @@ impl Map {
         if h == 0 {
             return format!("ferrymap.Map({}, closed)", self.schema_repr());
         }
-        let owned = if self.owned.load(Ordering::Acquire) { "" } else { ", borrowed" };
-        let owned = if self.bridge { format!("{owned}, bridge") } else { owned.to_string() };
+        let owned = if self.owned.load(Ordering::Acquire) {
+            ""
+        } else {
+            ", borrowed"
+        };
+        let owned = if self.bridge {
+            format!("{owned}, bridge")
+        } else {
+            owned.to_string()
+        };
         let mut n = 0usize;
         let np = &mut n;
         // SAFETY: out pointer valid.
         match self.call(py, || unsafe { fm_map_len(h, np) }) {
-            FM_OK => format!("ferrymap.Map({}, len={}, handle={:#x}{})", self.schema_repr(), n, h, owned),
+            FM_OK => format!(
+                "ferrymap.Map({}, len={}, handle={:#x}{})",
+                self.schema_repr(),
+                n,
+                h,
+                owned
+            ),
             st => {
                 let _ = status_err(py, st);
-                format!("ferrymap.Map({}, handle={:#x}{}, invalid)", self.schema_repr(), h, owned)
+                format!(
+                    "ferrymap.Map({}, handle={:#x}{}, invalid)",
+                    self.schema_repr(),
+                    h,
+                    owned
+                )
             }
         }
     }
 }
 
 fn py_bool(py: Python<'_>, b: bool) -> Py<PyAny> {
-    pyo3::types::PyBool::new(py, b).to_owned().into_any().unbind()
+    pyo3::types::PyBool::new(py, b)
+        .to_owned()
+        .into_any()
+        .unbind()
 }
 
 fn is_mapping(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
     static MAPPING: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let abc = MAPPING.get_or_try_init(py, || {
-        py.import("collections.abc")?.getattr("Mapping").map(Bound::unbind)
+        py.import("collections.abc")?
+            .getattr("Mapping")
+            .map(Bound::unbind)
     })?;
     obj.is_instance(abc.bind(py))
 }

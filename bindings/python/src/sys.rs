@@ -182,24 +182,58 @@ extern "C" {
     pub fn fm_census_total() -> u64;
 
     // lifecycle
-    pub fn fm_map_new(key_kind: u32, value_kind: u32, capacity: usize, map_out: *mut fm_handle) -> fm_status;
+    pub fn fm_map_new(
+        key_kind: u32,
+        value_kind: u32,
+        capacity: usize,
+        map_out: *mut fm_handle,
+    ) -> fm_status;
     pub fn fm_map_free(map: fm_handle) -> fm_status;
     pub fn fm_map_len(map: fm_handle, len_out: *mut usize) -> fm_status;
     pub fn fm_map_clear(map: fm_handle) -> fm_status;
     pub fn fm_map_reserve(map: fm_handle, additional: usize) -> fm_status;
     pub fn fm_map_clone(map: fm_handle, clone_out: *mut fm_handle) -> fm_status;
-    pub fn fm_map_schema(map: fm_handle, key_kind_out: *mut u32, value_kind_out: *mut u32) -> fm_status;
+    pub fn fm_map_schema(
+        map: fm_handle,
+        key_kind_out: *mut u32,
+        value_kind_out: *mut u32,
+    ) -> fm_status;
     pub fn fm_map_stats(map: fm_handle, stats_out: *mut fm_stats) -> fm_status;
 
     // single operations
-    pub fn fm_insert_i64_i64(map: fm_handle, key: i64, value: i64, replaced: *mut bool) -> fm_status;
-    pub fn fm_insert_i64_f64(map: fm_handle, key: i64, value: f64, replaced: *mut bool) -> fm_status;
-    pub fn fm_insert_i64_buf(map: fm_handle, key: i64, value: *const u8, value_len: usize, replaced: *mut bool)
-        -> fm_status;
-    pub fn fm_insert_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value: i64, replaced: *mut bool)
-        -> fm_status;
-    pub fn fm_insert_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value: f64, replaced: *mut bool)
-        -> fm_status;
+    pub fn fm_insert_i64_i64(
+        map: fm_handle,
+        key: i64,
+        value: i64,
+        replaced: *mut bool,
+    ) -> fm_status;
+    pub fn fm_insert_i64_f64(
+        map: fm_handle,
+        key: i64,
+        value: f64,
+        replaced: *mut bool,
+    ) -> fm_status;
+    pub fn fm_insert_i64_buf(
+        map: fm_handle,
+        key: i64,
+        value: *const u8,
+        value_len: usize,
+        replaced: *mut bool,
+    ) -> fm_status;
+    pub fn fm_insert_buf_i64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: i64,
+        replaced: *mut bool,
+    ) -> fm_status;
+    pub fn fm_insert_buf_f64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: f64,
+        replaced: *mut bool,
+    ) -> fm_status;
     pub fn fm_insert_buf_buf(
         map: fm_handle,
         key: *const u8,
@@ -210,9 +244,25 @@ extern "C" {
     ) -> fm_status;
     pub fn fm_get_i64_i64(map: fm_handle, key: i64, value_out: *mut i64) -> fm_status;
     pub fn fm_get_i64_f64(map: fm_handle, key: i64, value_out: *mut f64) -> fm_status;
-    pub fn fm_get_i64_buf(map: fm_handle, key: i64, buf: *mut u8, cap: usize, len_out: *mut usize) -> fm_status;
-    pub fn fm_get_buf_i64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut i64) -> fm_status;
-    pub fn fm_get_buf_f64(map: fm_handle, key: *const u8, key_len: usize, value_out: *mut f64) -> fm_status;
+    pub fn fm_get_i64_buf(
+        map: fm_handle,
+        key: i64,
+        buf: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> fm_status;
+    pub fn fm_get_buf_i64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value_out: *mut i64,
+    ) -> fm_status;
+    pub fn fm_get_buf_f64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value_out: *mut f64,
+    ) -> fm_status;
     pub fn fm_get_buf_buf(
         map: fm_handle,
         key: *const u8,
@@ -222,18 +272,48 @@ extern "C" {
         len_out: *mut usize,
     ) -> fm_status;
     pub fn fm_contains_i64(map: fm_handle, key: i64, found_out: *mut bool) -> fm_status;
-    pub fn fm_contains_buf(map: fm_handle, key: *const u8, key_len: usize, found_out: *mut bool) -> fm_status;
+    pub fn fm_contains_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        found_out: *mut bool,
+    ) -> fm_status;
     pub fn fm_remove_i64(map: fm_handle, key: i64, removed: *mut bool) -> fm_status;
-    pub fn fm_remove_buf(map: fm_handle, key: *const u8, key_len: usize, removed: *mut bool) -> fm_status;
+    pub fn fm_remove_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        removed: *mut bool,
+    ) -> fm_status;
     pub fn fm_add_i64_i64(map: fm_handle, key: i64, delta: i64, new_value: *mut i64) -> fm_status;
     pub fn fm_add_i64_f64(map: fm_handle, key: i64, delta: f64, new_value: *mut f64) -> fm_status;
-    pub fn fm_add_buf_i64(map: fm_handle, key: *const u8, key_len: usize, delta: i64, new_value: *mut i64)
-        -> fm_status;
-    pub fn fm_add_buf_f64(map: fm_handle, key: *const u8, key_len: usize, delta: f64, new_value: *mut f64)
-        -> fm_status;
-    pub fn fm_update_i64(map: fm_handle, key: i64, callback: fm_update_fn, ctx: *mut c_void) -> fm_status;
-    pub fn fm_update_buf(map: fm_handle, key: *const u8, key_len: usize, callback: fm_update_fn, ctx: *mut c_void)
-        -> fm_status;
+    pub fn fm_add_buf_i64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        delta: i64,
+        new_value: *mut i64,
+    ) -> fm_status;
+    pub fn fm_add_buf_f64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        delta: f64,
+        new_value: *mut f64,
+    ) -> fm_status;
+    pub fn fm_update_i64(
+        map: fm_handle,
+        key: i64,
+        callback: fm_update_fn,
+        ctx: *mut c_void,
+    ) -> fm_status;
+    pub fn fm_update_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        callback: fm_update_fn,
+        ctx: *mut c_void,
+    ) -> fm_status;
 
     // batch
     pub fn fm_insert_many_i64_i64(
@@ -250,7 +330,12 @@ extern "C" {
         n: usize,
         replaced_out: *mut usize,
     ) -> fm_status;
-    pub fn fm_insert_many(map: fm_handle, entries: *const fm_entry, n: usize, replaced_out: *mut usize) -> fm_status;
+    pub fn fm_insert_many(
+        map: fm_handle,
+        entries: *const fm_entry,
+        n: usize,
+        replaced_out: *mut usize,
+    ) -> fm_status;
     pub fn fm_get_many_i64_i64(
         map: fm_handle,
         keys: *const i64,
@@ -301,14 +386,28 @@ extern "C" {
         values: *mut fm_buf,
         needed_out: *mut usize,
     ) -> fm_status;
-    pub fn fm_remove_many_i64(map: fm_handle, keys: *const i64, n: usize, removed_out: *mut usize) -> fm_status;
-    pub fn fm_remove_many_buf(map: fm_handle, keys: *const fm_buf, n: usize, removed_out: *mut usize) -> fm_status;
+    pub fn fm_remove_many_i64(
+        map: fm_handle,
+        keys: *const i64,
+        n: usize,
+        removed_out: *mut usize,
+    ) -> fm_status;
+    pub fn fm_remove_many_buf(
+        map: fm_handle,
+        keys: *const fm_buf,
+        n: usize,
+        removed_out: *mut usize,
+    ) -> fm_status;
 
     // iterators, views, export/import
     pub fn fm_iter_new(map: fm_handle, iter_out: *mut fm_handle) -> fm_status;
     pub fn fm_iter_len(iter: fm_handle, len_out: *mut usize) -> fm_status;
-    pub fn fm_iter_next_batch(iter: fm_handle, entries: *mut fm_entry, cap: usize, count_out: *mut usize)
-        -> fm_status;
+    pub fn fm_iter_next_batch(
+        iter: fm_handle,
+        entries: *mut fm_entry,
+        cap: usize,
+        count_out: *mut usize,
+    ) -> fm_status;
     pub fn fm_iter_free(iter: fm_handle) -> fm_status;
     pub fn fm_view_i64(
         map: fm_handle,
@@ -325,10 +424,18 @@ extern "C" {
         ptr_out: *mut *const u8,
         len_out: *mut usize,
     ) -> fm_status;
-    pub fn fm_view_bytes(view: fm_handle, ptr_out: *mut *const u8, len_out: *mut usize) -> fm_status;
+    pub fn fm_view_bytes(
+        view: fm_handle,
+        ptr_out: *mut *const u8,
+        len_out: *mut usize,
+    ) -> fm_status;
     pub fn fm_view_release(view: fm_handle) -> fm_status;
-    pub fn fm_export(map: fm_handle, view_out: *mut fm_handle, ptr_out: *mut *const u8, len_out: *mut usize)
-        -> fm_status;
+    pub fn fm_export(
+        map: fm_handle,
+        view_out: *mut fm_handle,
+        ptr_out: *mut *const u8,
+        len_out: *mut usize,
+    ) -> fm_status;
     pub fn fm_import(data: *const u8, len: usize, map_out: *mut fm_handle) -> fm_status;
 
     // bridge mode
@@ -351,8 +458,12 @@ extern "C" {
     ) -> fm_status;
     pub fn fm_ticket_poll(ticket: fm_handle, done_out: *mut bool) -> fm_status;
     pub fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_status;
-    pub fn fm_ticket_results(ticket: fm_handle, results: *mut fm_result, cap: usize, count_out: *mut usize)
-        -> fm_status;
+    pub fn fm_ticket_results(
+        ticket: fm_handle,
+        results: *mut fm_result,
+        cap: usize,
+        count_out: *mut usize,
+    ) -> fm_status;
     pub fn fm_ticket_free(ticket: fm_handle) -> fm_status;
     pub fn fm_subscribe(map: fm_handle, bound: usize, sub_out: *mut fm_handle) -> fm_status;
     pub fn fm_sub_next(sub: fm_handle, timeout_us: i64, event_out: *mut fm_event) -> fm_status;
@@ -364,6 +475,8 @@ const _: () = assert!(std::mem::size_of::<fm_handle>() == 8);
 const _: () = assert!(std::mem::size_of::<fm_buf>() == 2 * std::mem::size_of::<*const u8>());
 const _: () = assert!(std::mem::size_of::<fm_entry>() == 24 + 4 * std::mem::size_of::<*const u8>());
 const _: () = assert!(std::mem::size_of::<fm_stats>() == 56);
-const _: () = assert!(std::mem::size_of::<fm_request>() == 32 + 4 * std::mem::size_of::<*const u8>());
-const _: () = assert!(std::mem::size_of::<fm_result>() == 40 + 2 * std::mem::size_of::<*const u8>());
+const _: () =
+    assert!(std::mem::size_of::<fm_request>() == 32 + 4 * std::mem::size_of::<*const u8>());
+const _: () =
+    assert!(std::mem::size_of::<fm_result>() == 40 + 2 * std::mem::size_of::<*const u8>());
 const _: () = assert!(std::mem::size_of::<fm_event>() == 48 + 4 * std::mem::size_of::<*const u8>());

@@ -38,7 +38,12 @@ impl Drop for ValueView {
 
 impl ValueView {
     pub fn new(handle: u64, ptr: *const u8, len: usize) -> ValueView {
-        ValueView { handle: AtomicU64::new(handle), ptr: ptr as usize, len, exports: AtomicUsize::new(0) }
+        ValueView {
+            handle: AtomicU64::new(handle),
+            ptr: ptr as usize,
+            len,
+            exports: AtomicUsize::new(0),
+        }
     }
 
     /// `memoryview(owner)`; the owner's only strong reference is then the memoryview's.
@@ -82,7 +87,9 @@ impl ValueView {
     /// Releases the stored bytes now. BufferError while a memoryview of them exists.
     fn release(&self, py: Python<'_>) -> PyResult<()> {
         if self.exports.load(Ordering::Acquire) != 0 {
-            return Err(PyBufferError::new_err("a memoryview of these bytes is still alive: release it first"));
+            return Err(PyBufferError::new_err(
+                "a memoryview of these bytes is still alive: release it first",
+            ));
         }
         self.release_now(py)
     }
@@ -94,7 +101,11 @@ impl ValueView {
         }
     }
 
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let py = slf.py();
         let me = slf.get();
         if me.handle.load(Ordering::Acquire) == 0 {
@@ -102,11 +113,24 @@ impl ValueView {
         }
         // A zero-length value may have a NULL pointer; give Python a valid one.
         static EMPTY: u8 = 0;
-        let ptr = if me.len == 0 || me.ptr == 0 { &EMPTY as *const u8 } else { me.ptr as *const u8 };
+        let ptr = if me.len == 0 || me.ptr == 0 {
+            &EMPTY as *const u8
+        } else {
+            me.ptr as *const u8
+        };
         // Read-only: a request for a writable buffer raises BufferError.
         // SAFETY: view is the Py_buffer CPython passes; the bytes stay valid
         // until the last export is released (handle released only then).
-        let r = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr as *mut _, me.len as ffi::Py_ssize_t, 1, flags) };
+        let r = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                ptr as *mut _,
+                me.len as ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
         if r != 0 {
             return Err(PyErr::fetch(py));
         }

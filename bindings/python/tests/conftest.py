@@ -44,7 +44,9 @@ def sample(schema):
 
 @pytest.fixture(autouse=True, scope="session")
 def census_back_to_zero():
-    assert ferrymap.census_total() == 0, f"handles alive before the tests: {ferrymap.census()}"
+    assert ferrymap.census_total() == 0, (
+        f"handles alive before the tests: {ferrymap.census()}"
+    )
     yield
     gc.collect()
     left = ferrymap.census()

@@ -128,10 +128,16 @@ def test_bad_arguments():
 
 def test_exceptions():
     E = ferrymap
-    assert issubclass(E.BridgeClosedError, E.ClosedError) and issubclass(E.BridgeClosedError, E.Error)
-    assert issubclass(E.FerryTimeoutError, TimeoutError) and issubclass(E.FerryTimeoutError, E.Error)
+    assert issubclass(E.BridgeClosedError, E.ClosedError) and issubclass(
+        E.BridgeClosedError, E.Error
+    )
+    assert issubclass(E.FerryTimeoutError, TimeoutError) and issubclass(
+        E.FerryTimeoutError, E.Error
+    )
     assert issubclass(E.QueueFullError, E.Error)
-    assert issubclass(E.BridgeFailedError, RuntimeError) and issubclass(E.BridgeFailedError, E.Error)
+    assert issubclass(E.BridgeFailedError, RuntimeError) and issubclass(
+        E.BridgeFailedError, E.Error
+    )
     assert (E.BridgeClosedError.status, E.FerryTimeoutError.status) == (16, 17)
     assert (E.QueueFullError.status, E.BridgeFailedError.status) == (18, 19)
 
@@ -175,7 +181,9 @@ def make_ops(k, v, rnd):
     numeric = v in (int, float)
 
     def delta():
-        return rnd.choice([1, -3, 2**62]) if v is int else rnd.choice([0.5, -2.0, 1e300])
+        return (
+            rnd.choice([1, -3, 2**62]) if v is int else rnd.choice([0.5, -2.0, 1e300])
+        )
 
     def new_value(old):
         if v is int:
@@ -195,29 +203,62 @@ def make_ops(k, v, rnd):
         (2, lambda m, a, b: a in m, lambda: (key(), None)),
         (1, lambda m, a, b: len(m), lambda: (None, None)),
         (1, lambda m, a, b: m.update({a: b}, **{}), lambda: (key(), val())),
-        (1, lambda m, a, b: m.update(a), lambda: ([(key(), val()), (key(), val())], None)),
-        (1, lambda m, a, b: m.set_many(a, b), lambda: ([key() for _ in range(4)], [val() for _ in range(4)])),
-        (1, lambda m, a, b: m.remove_many(a), lambda: ([key() for _ in range(3)], None)),
-        (2, lambda m, a, b: m.get_many(a, "dflt"), lambda: ([key() for _ in range(6)], None)),
+        (
+            1,
+            lambda m, a, b: m.update(a),
+            lambda: ([(key(), val()), (key(), val())], None),
+        ),
+        (
+            1,
+            lambda m, a, b: m.set_many(a, b),
+            lambda: ([key() for _ in range(4)], [val() for _ in range(4)]),
+        ),
+        (
+            1,
+            lambda m, a, b: m.remove_many(a),
+            lambda: ([key() for _ in range(3)], None),
+        ),
+        (
+            2,
+            lambda m, a, b: m.get_many(a, "dflt"),
+            lambda: ([key() for _ in range(6)], None),
+        ),
         (1, lambda m, a, b: m.update_value(a, new_value), lambda: (key(), None)),
-        (1, lambda m, a, b: sorted(m.to_dict().items(), key=repr), lambda: (None, None)),
+        (
+            1,
+            lambda m, a, b: sorted(m.to_dict().items(), key=repr),
+            lambda: (None, None),
+        ),
         (1, lambda m, a, b: sorted(m.items(), key=repr), lambda: (None, None)),
         (1, lambda m, a, b: sorted(m, key=repr), lambda: (None, None)),
         (1, lambda m, a, b: sorted(m.values(), key=repr), lambda: (None, None)),
         (1, lambda m, a, b: m.stats()["len"], lambda: (None, None)),
         (1, lambda m, a, b: m == dict(m.items()), lambda: (None, None)),
         (1, lambda m, a, b: m.reserve(10), lambda: (None, None)),
-        (1, lambda m, a, b: m.__setitem__(a, object()), lambda: (key(), None)),  # wrong kind
+        (
+            1,
+            lambda m, a, b: m.__setitem__(a, object()),
+            lambda: (key(), None),
+        ),  # wrong kind
         (1, lambda m, a, b: m[3.5], lambda: (None, None)),  # wrong key kind
     ]
     if numeric:
         ops.append((3, lambda m, a, b: m.add(a, b), lambda: (key(), delta())))
     else:
-        ops.append((1, lambda m, a, b: m.add(a, 1), lambda: (key(), None)))  # WrongKindError
+        ops.append(
+            (1, lambda m, a, b: m.add(a, 1), lambda: (key(), None))
+        )  # WrongKindError
         ops.append((2, lambda m, a, b: bytes(m.view(a)), lambda: (key(), None)))
     if k is int:
-        ops.append((2, lambda m, a, b: list(m.get_many(array.array("q", a), *([0] if numeric else []))),
-                    lambda: ([key() for _ in range(5)], None)))
+        ops.append(
+            (
+                2,
+                lambda m, a, b: list(
+                    m.get_many(array.array("q", a), *([0] if numeric else []))
+                ),
+                lambda: ([key() for _ in range(5)], None),
+            )
+        )
     ops.append((1, lambda m, a, b: m.clear(), lambda: (None, None)))
     weights = [w for w, _, _ in ops]
     return ops, weights
@@ -259,7 +300,9 @@ def test_random_operations_same_on_bridge_and_direct(schema):
     cp = copy.copy(bridge)
     assert cp == direct
     cp.close()
-    assert repr(bridge).startswith(f"ferrymap.Map(key={k.__name__}, value={v.__name__}, len={len(direct)}")
+    assert repr(bridge).startswith(
+        f"ferrymap.Map(key={k.__name__}, value={v.__name__}, len={len(direct)}"
+    )
     # The change feed: every mutation, numbered 1..seq without gaps,
     # describing exactly the map's contents.
     events = []
@@ -294,9 +337,9 @@ def test_get_many_every_kind_in_one_batch(schema):
         assert m.get_many(probe, "no") == [data.get(x, "no") for x in probe]
         assert m.get_many(iter(probe)) == [data.get(x) for x in probe]
         if k is int:
-            assert list(m.get_many(array.array("q", probe), *([0] if v in (int, float) else []))) == [
-                data.get(x, 0 if v in (int, float) else None) for x in probe
-            ]
+            assert list(
+                m.get_many(array.array("q", probe), *([0] if v in (int, float) else []))
+            ) == [data.get(x, 0 if v in (int, float) else None) for x in probe]
         m.close()
 
 
@@ -367,7 +410,9 @@ def test_fifo_per_thread_and_one_total_order():
     seq_of = {e.key: e.seq for e in events}
     for t in range(threads_n):
         order = [e.key for e in events if e.key // 1_000_000 == t]
-        assert order == [t * 1_000_000 + i for i in range(per_thread)]  # FIFO per thread
+        assert order == [
+            t * 1_000_000 + i for i in range(per_thread)
+        ]  # FIFO per thread
         # last_seq() read right after each call is that mutation's number.
         assert all(seq_of[key] == s for key, s in seqs[t])
     feed.close()
@@ -379,21 +424,25 @@ def test_fifo_per_thread_and_one_total_order():
 
 def test_ticket_results_decoded():
     with ferrymap.Map.bridge(str, float, {"a": 1.5}) as m:
-        t = m.submit([
-            ("insert", "b", 2),
-            ferrymap.Request.get("a"),
-            ferrymap.Request.add("a", 1.0),
-            ("get", "zz"),
-            ("contains", "b"),
-            ["remove", "b"],
-            ferrymap.Request.remove("b"),
-            ("len",),
-            ferrymap.Request("add", "c", 0.25),
-            (1, "d", 3.0),  # op as its fm_op code
-        ])
+        t = m.submit(
+            [
+                ("insert", "b", 2),
+                ferrymap.Request.get("a"),
+                ferrymap.Request.add("a", 1.0),
+                ("get", "zz"),
+                ("contains", "b"),
+                ["remove", "b"],
+                ferrymap.Request.remove("b"),
+                ("len",),
+                ferrymap.Request("add", "c", 0.25),
+                (1, "d", 3.0),  # op as its fm_op code
+            ]
+        )
         assert len(t) == 10
         rs = t.results(WAIT)
-        assert t.done() and t.wait(0) and t.handle == 0  # the core ticket is freed once read
+        assert (
+            t.done() and t.wait(0) and t.handle == 0
+        )  # the core ticket is freed once read
         R = ferrymap.Result
         assert rs == [
             R(0, False, 2, 0, None),
@@ -482,14 +531,23 @@ def test_tickets_wait_and_time_out_while_the_owner_is_stalled():
         assert time.monotonic() - t0 >= 0.09
         # A blocking submit in another thread goes through once room appears.
         late = []
-        th = threading.Thread(target=lambda: late.append(m.submit([("insert", 9, 9)], timeout=WAIT)))
+        th = threading.Thread(
+            target=lambda: late.append(m.submit([("insert", 9, 9)], timeout=WAIT))
+        )
         th.start()
         time.sleep(0.05)
         assert not late
     th.join(WAIT)
     assert answer == [1]  # the stalled update_value got its answer
-    assert t.results(WAIT) == [(0, True, 0, 0, 1), (0, False, 0, 1, None)]  # after the update
-    assert [r.seq for tk in more for r in tk.results(WAIT)] == [3, 4, 5]  # after the update's 2
+    assert t.results(WAIT) == [
+        (0, True, 0, 0, 1),
+        (0, False, 0, 1, None),
+    ]  # after the update
+    assert [r.seq for tk in more for r in tk.results(WAIT)] == [
+        3,
+        4,
+        5,
+    ]  # after the update's 2
     assert late[0].results(WAIT)[0].seq == 6
     assert m.to_dict() == {0: 1, 1: 1, 2: 2, 3: 3, 9: 9}
     m.close()
@@ -500,7 +558,11 @@ def test_tickets_wait_and_time_out_while_the_owner_is_stalled():
 
 def run_child(code, cwd, timeout=120):
     r = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout, cwd=cwd
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
@@ -511,7 +573,8 @@ def test_no_deadlock_between_callbacks_on_the_owner_thread_and_callers(tmp_path)
     GIL) while other threads call into the same bridge map, submit, wait,
     read the feed, close it: every call must wait with the GIL released.
     In a child process: a deadlock fails the test instead of hanging it."""
-    out = run_child("""
+    out = run_child(
+        """
         import array, threading, time, ferrymap
         m = ferrymap.Map.bridge(int, int, {i: i for i in range(100)}, queue=8)
         feed = m.subscribe(1 << 20)
@@ -544,7 +607,9 @@ def test_no_deadlock_between_callbacks_on_the_owner_thread_and_callers(tmp_path)
         stop.set()
         for t in ts: t.join(30)
         print("ok", n)
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert out.startswith("ok")
 
 
@@ -616,7 +681,9 @@ def test_close_with_thousands_of_requests_in_flight():
         # Thousands of batches queue up behind the stalled owner.
         def producer(t):
             for i in range(per_thread):
-                accepted.append(borrowed.submit([("insert", 1 + t * 100_000 + i, i), ("get", 0)]))
+                accepted.append(
+                    borrowed.submit([("insert", 1 + t * 100_000 + i, i), ("get", 0)])
+                )
 
         ps = [threading.Thread(target=producer, args=(t,)) for t in range(n_threads)]
         for p in ps:
@@ -662,13 +729,19 @@ def test_close_with_thousands_of_requests_in_flight():
     assert len(accepted) >= n_threads * per_thread
     statuses = [r.status for t in accepted for r in t.results(WAIT)]
     assert statuses == [0] * len(statuses)
-    assert len(sync) == 1 and (sync[0] == 6 or isinstance(sync[0], ferrymap.BridgeClosedError))
+    assert len(sync) == 1 and (
+        sync[0] == 6 or isinstance(sync[0], ferrymap.BridgeClosedError)
+    )
     # The feed has every committed mutation, then says closed.
     events = list(feed)
-    assert [e.seq for e in events] == list(range(2, len(events) + 2))  # 1: the initial data
+    assert [e.seq for e in events] == list(
+        range(2, len(events) + 2)
+    )  # 1: the initial data
     assert events[0].op == "update"  # the stalled update, then the queue in order
     inserted = {e.key for e in events if e.op == "insert"}
-    assert {1 + t * 100_000 + i for t in range(n_threads) for i in range(per_thread)} <= inserted
+    assert {
+        1 + t * 100_000 + i for t in range(n_threads) for i in range(per_thread)
+    } <= inserted
     with pytest.raises(ferrymap.BridgeClosedError):
         feed.next(0)
     with pytest.raises(ferrymap.InvalidHandleError):
@@ -702,12 +775,16 @@ def test_slow_subscriber_is_told_exactly_what_it_lost():
     first = slow.next(0)
     assert (first.seq, first.lost) == (91, 90)
     rest = [slow.next(0) for _ in range(9)]
-    assert [e.seq for e in rest] == list(range(92, 101)) and all(e.lost == 0 for e in rest)
+    assert [e.seq for e in rest] == list(range(92, 101)) and all(
+        e.lost == 0 for e in rest
+    )
     assert slow.lost == 90
     with pytest.raises(ferrymap.FerryTimeoutError):
         slow.next(0.01)
     m.submit([("insert", i, "x") for i in range(101, 106)]).results(WAIT)
-    assert [(e.seq, e.lost) for e in (slow.next(0) for _ in range(5))] == [(s, 0) for s in range(101, 106)]
+    assert [(e.seq, e.lost) for e in (slow.next(0) for _ in range(5))] == [
+        (s, 0) for s in range(101, 106)
+    ]
     for i in range(106, 131):
         m[i] = "y"
     e = slow.next(0)
@@ -726,7 +803,9 @@ def test_slow_subscriber_is_told_exactly_what_it_lost():
     ]
     m.close()
     rest = list(slow)  # 124..133: two more were dropped meanwhile
-    assert [(e.seq, e.lost) for e in rest] == [(124, 2)] + [(s, 0) for s in range(125, 134)]
+    assert [(e.seq, e.lost) for e in rest] == [(124, 2)] + [
+        (s, 0) for s in range(125, 134)
+    ]
     assert slow.lost == 107
     fast.close()
     slow.close()
@@ -738,7 +817,9 @@ def test_subscription_iterates_until_close():
     m = ferrymap.Map.bridge(bytes, int)
     with m.subscribe() as feed:
         got = []
-        reader = threading.Thread(target=lambda: got.extend(feed))  # blocks until the map closes
+        reader = threading.Thread(
+            target=lambda: got.extend(feed)
+        )  # blocks until the map closes
         reader.start()
         for i in range(50):
             m.add(b"n", i)
@@ -802,7 +883,9 @@ def test_asyncio_never_blocks_the_loop_and_cancelling_loses_nothing():
         tick = asyncio.create_task(ticker())
         with stalled(m, 0):
             first = m.submit([("len",)])  # fills the queue
-            waiting = asyncio.create_task(m.asubmit([("insert", 7, 7)]))  # must wait for room
+            waiting = asyncio.create_task(
+                m.asubmit([("insert", 7, 7)])
+            )  # must wait for room
             pending = asyncio.create_task(wait_for_ticket(first))
             await asyncio.sleep(0.1)
             assert not waiting.done() and not pending.done()
@@ -817,7 +900,12 @@ def test_asyncio_never_blocks_the_loop_and_cancelling_loses_nothing():
         assert rs[0].ok and rs[0].seq == 3
         assert (await asyncio.wait_for(pending, WAIT))[0].len == 1
         ev = await asyncio.wait_for(feed.__anext__(), WAIT)
-        assert (ev.seq, ev.op, ev.key, ev.value) == (2, "update", 0, 1)  # the stalled update, first
+        assert (ev.seq, ev.op, ev.key, ev.value) == (
+            2,
+            "update",
+            0,
+            1,
+        )  # the stalled update, first
         assert (await feed.__anext__()).key == 7
         tick.cancel()
 
@@ -830,7 +918,10 @@ class Interrupted(Exception):
     pass
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals go to the main thread")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="signals go to the main thread",
+)
 def test_long_waits_can_be_interrupted():
     """Waits run in slices with the signal handlers in between: Ctrl-C (here
     a SIGINT whose handler raises) interrupts them; nothing is lost."""
@@ -845,8 +936,12 @@ def test_long_waits_can_be_interrupted():
     try:
         with stalled(m, 0):
             t = m.submit([("len",)])  # fills the queue
-            for wait in (lambda: t.wait(), lambda: t.results(), lambda: feed.next(),
-                         lambda: m.submit([("insert", 1, 1)])):
+            for wait in (
+                lambda: t.wait(),
+                lambda: t.results(),
+                lambda: feed.next(),
+                lambda: m.submit([("insert", 1, 1)]),
+            ):
                 timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
                 timer.start()
                 t0 = time.monotonic()

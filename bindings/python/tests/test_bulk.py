@@ -85,7 +85,10 @@ def test_float_values_with_buffers():
         got = m.get_many(keys)
         assert isinstance(got, array.array) and got.typecode == "d"
         assert np.array_equal(np.frombuffer(got), vals)
-        assert list(m.get_many(array.array("q", [0, 1000]), default=-1.0)) == [0.0, -1.0]
+        assert list(m.get_many(array.array("q", [0, 1000]), default=-1.0)) == [
+            0.0,
+            -1.0,
+        ]
         # Values as a list with int keys in a buffer: the generic path.
         assert m.set_many(array.array("q", [200]), [2.5]) == 0
         assert m[200] == 2.5
@@ -107,7 +110,10 @@ def test_str_and_bytes_keys_bulk():
 
 
 def test_update_from_map_uses_snapshot():
-    with ferrymap.Map(int, int, {i: i for i in range(100)}) as a, ferrymap.Map(int, int) as b:
+    with (
+        ferrymap.Map(int, int, {i: i for i in range(100)}) as a,
+        ferrymap.Map(int, int) as b,
+    ):
         b.update(a)
         assert b == a
         b.update(a, **{})

@@ -25,15 +25,34 @@ def load(path):
     lib.fm_library_path.restype = ctypes.c_char_p
     lib.fm_last_error.restype = ctypes.c_char_p
     lib.fm_census_total.restype = u64
-    lib.fm_map_new.argtypes = [ctypes.c_uint32, ctypes.c_uint32, sz, ctypes.POINTER(u64)]
+    lib.fm_map_new.argtypes = [
+        ctypes.c_uint32,
+        ctypes.c_uint32,
+        sz,
+        ctypes.POINTER(u64),
+    ]
     lib.fm_map_free.argtypes = [u64]
     lib.fm_map_len.argtypes = [u64, ctypes.POINTER(sz)]
     lib.fm_insert_i64_i64.argtypes = [u64, i64, i64, ctypes.POINTER(ctypes.c_bool)]
     lib.fm_get_i64_i64.argtypes = [u64, i64, ctypes.POINTER(i64)]
     lib.fm_add_i64_i64.argtypes = [u64, i64, i64, ctypes.POINTER(i64)]
-    lib.fm_insert_buf_buf.argtypes = [u64, ctypes.c_char_p, sz, ctypes.c_char_p, sz, ctypes.POINTER(ctypes.c_bool)]
+    lib.fm_insert_buf_buf.argtypes = [
+        u64,
+        ctypes.c_char_p,
+        sz,
+        ctypes.c_char_p,
+        sz,
+        ctypes.POINTER(ctypes.c_bool),
+    ]
     lib.fm_get_i64_buf.argtypes = [u64, i64, ctypes.c_char_p, sz, ctypes.POINTER(sz)]
-    lib.fm_get_buf_buf.argtypes = [u64, ctypes.c_char_p, sz, ctypes.c_char_p, sz, ctypes.POINTER(sz)]
+    lib.fm_get_buf_buf.argtypes = [
+        u64,
+        ctypes.c_char_p,
+        sz,
+        ctypes.c_char_p,
+        sz,
+        ctypes.POINTER(sz),
+    ]
     return lib
 
 
@@ -85,7 +104,9 @@ def test_map_made_in_python_is_read_and_written_in_c(lib):
         h = m.handle
         assert c_get(lib, h, 1) == (FM_OK, 10)
         new = i64()
-        assert lib.fm_add_i64_i64(h, 1, 5, ctypes.byref(new)) == FM_OK and new.value == 15
+        assert (
+            lib.fm_add_i64_i64(h, 1, 5, ctypes.byref(new)) == FM_OK and new.value == 15
+        )
         assert lib.fm_insert_i64_i64(h, 2, 20, None) == FM_OK
         assert m[1] == 15 and m[2] == 20
         assert c_get(lib, h, 3)[0] == FM_NOT_FOUND
@@ -101,7 +122,10 @@ def test_strings_cross_byte_exact(lib):
         n = sz()
         assert lib.fm_get_i64_buf(m.handle, 1, buf, 64, ctypes.byref(n)) == FM_OK
         assert buf.raw[: n.value] == s.encode("utf-8")
-        assert lib.fm_get_i64_buf(m.handle, 2, buf, 64, ctypes.byref(n)) == FM_OK and n.value == 0
+        assert (
+            lib.fm_get_i64_buf(m.handle, 2, buf, 64, ctypes.byref(n)) == FM_OK
+            and n.value == 0
+        )
     h = c_new(lib, FM_STR, FM_BYTES)
     key = "kéy\x00\U0001f600".encode()
     val = b"\x00\xffpayload"
@@ -124,16 +148,25 @@ def test_ownership_handed_from_python_to_c(lib):
 
 def _run(code, tmp_path):
     r = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 
 
-CORE = os.environ.get("FERRYMAP_CORE_LIB", str(BINDING.parent.parent / "target" / "release" / "libferrymap.so"))
+CORE = os.environ.get(
+    "FERRYMAP_CORE_LIB",
+    str(BINDING.parent.parent / "target" / "release" / "libferrymap.so"),
+)
 
 
-@pytest.mark.skipif(not os.path.isfile(CORE), reason="the core's own build is not there")
+@pytest.mark.skipif(
+    not os.path.isfile(CORE), reason="the core's own build is not there"
+)
 def test_core_loaded_first_by_c_is_joined_by_the_module(tmp_path):
     # A host (C, Java) loaded the core from its own path before Python
     # imported ferrymap: the module must join that copy (soname match), not

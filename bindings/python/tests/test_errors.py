@@ -180,7 +180,9 @@ def test_owned_attach_of_freed_handle_then_close_is_harmless():
     m.close()
 
 
-@pytest.mark.parametrize("forged", [0, 1, 2, 0xFFFFFFFF, 2**64 - 1, 0x123456789ABCDEF, 1 << 40])
+@pytest.mark.parametrize(
+    "forged", [0, 1, 2, 0xFFFFFFFF, 2**64 - 1, 0x123456789ABCDEF, 1 << 40]
+)
 def test_forged_handles(forged):
     with pytest.raises(ferrymap.InvalidHandleError):
         ferrymap.Map.attach(forged)
@@ -248,13 +250,19 @@ def test_import_newer_version_and_lying_count():
     with pytest.raises(ferrymap.UnsupportedVersionError):
         ferrymap.Map.import_(_with_crc(bytes(newer)))
     lying = bytearray(body)
-    lying[8:16] = struct.pack("<Q", 2**40)  # claims far more entries than there are bytes
+    lying[8:16] = struct.pack(
+        "<Q", 2**40
+    )  # claims far more entries than there are bytes
     with pytest.raises(ferrymap.CorruptDataError):
         ferrymap.Map.import_(_with_crc(bytes(lying)))
     bad_utf8 = bytes(body).replace(b"ccc", b"c\xffc")
     with pytest.raises(ferrymap.CorruptDataError):
         ferrymap.Map.import_(_with_crc(bad_utf8))
-    dup = bytes(body).replace(b"bb", b"a\x00").replace(b"\x02\x00\x00\x00a\x00", b"\x01\x00\x00\x00a")
+    dup = (
+        bytes(body)
+        .replace(b"bb", b"a\x00")
+        .replace(b"\x02\x00\x00\x00a\x00", b"\x01\x00\x00\x00a")
+    )
     with pytest.raises(ValueError):
         ferrymap.Map.import_(_with_crc(dup))
 

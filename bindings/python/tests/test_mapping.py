@@ -146,6 +146,7 @@ def test_equality():
     b[5] = 6
     assert a != b
     from types import MappingProxyType
+
     assert a == MappingProxyType({1: 2, 3: 4})
     with pytest.raises(TypeError):
         hash(a)

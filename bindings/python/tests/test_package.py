@@ -68,9 +68,17 @@ def test_exception_hierarchy():
     assert issubclass(E.IntegerOverflowError, OverflowError)
     assert issubclass(E.OutOfMemoryError, MemoryError)
     for cls in (
-        E.InvalidHandleError, E.ClosedError, E.WrongKindError, E.InvalidUtf8Error,
-        E.InvalidArgumentError, E.CorruptDataError, E.UnsupportedVersionError,
-        E.ReentrantError, E.OutOfMemoryError, E.IntegerOverflowError, E.InternalError,
+        E.InvalidHandleError,
+        E.ClosedError,
+        E.WrongKindError,
+        E.InvalidUtf8Error,
+        E.InvalidArgumentError,
+        E.CorruptDataError,
+        E.UnsupportedVersionError,
+        E.ReentrantError,
+        E.OutOfMemoryError,
+        E.IntegerOverflowError,
+        E.InternalError,
     ):
         assert issubclass(cls, E.Error)
         assert cls.__module__ == "ferrymap"

@@ -29,7 +29,9 @@ def _writers(m, stop, n_threads=3):
             elif op < 0.7:
                 m.pop(k, None)
             elif op < 0.8:
-                m.set_many(array.array("q", range(k, k + 50)), array.array("q", [7] * 50))
+                m.set_many(
+                    array.array("q", range(k, k + 50)), array.array("q", [7] * 50)
+                )
             elif op < 0.85:
                 m.clear()
             else:

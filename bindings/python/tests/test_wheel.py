@@ -14,13 +14,26 @@ def find_wheel(tmp_path):
     wheel = os.environ.get("FERRYMAP_WHEEL")
     if wheel:
         return wheel
-    wheels = sorted(glob.glob(str(BINDING / "target" / "wheels" / "ferrymap-*.whl")), key=os.path.getmtime)
+    wheels = sorted(
+        glob.glob(str(BINDING / "target" / "wheels" / "ferrymap-*.whl")),
+        key=os.path.getmtime,
+    )
     if wheels:
         return wheels[-1]
     # Not built by test.sh: build it now.
     out = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "maturin", "build", "--release", "-i", sys.executable, "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "maturin",
+            "build",
+            "--release",
+            "-i",
+            sys.executable,
+            "--out",
+            str(out),
+        ],
         cwd=BINDING,
         check=True,
     )
@@ -45,14 +58,35 @@ def test_wheel_installs_into_clean_venv(tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     py = str(env_dir / "bin" / "python")
-    clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV")}
+    clean_env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV")
+    }
     subprocess.run(
-        [py, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", "--disable-pip-version-check", wheel],
+        [
+            py,
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            wheel,
+        ],
         check=True,
         env=clean_env,
     )
     work = tmp_path / "elsewhere"
     work.mkdir()
-    r = subprocess.run([py, "-c", SCRIPT], capture_output=True, text=True, cwd=work, env=clean_env, timeout=120)
+    r = subprocess.run(
+        [py, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=clean_env,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("ok ")

@@ -17,7 +17,9 @@ def bridge_usage() -> None:
         seq: int = b.seq
         assert seq == ferrymap.last_seq() and b.is_bridge and not b.failed
         with b.subscribe(16) as feed:
-            with b.submit([ferrymap.Request.insert(2, "two"), ("get", 1), ("len",)]) as t:
+            with b.submit(
+                [ferrymap.Request.insert(2, "two"), ("get", 1), ("len",)]
+            ) as t:
                 done: bool = t.wait(5.0)
                 results: list[ferrymap.Result] = t.results()
                 assert done and results[1].value == "one" and results[2].len == 2
