@@ -19,9 +19,10 @@
 //! only returned when all of it is valid, so a failed import leaves nothing.
 
 use crate::blob;
-use crate::map::{fm_kind, Map, Snapshot, ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
+use crate::kind::KeyRef;
+use crate::kind::{fm_kind, ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
+use crate::map::{Map, Snapshot};
 use crate::status::*;
-use crate::table::KeyRef;
 
 pub(crate) const MAGIC: &[u8; 4] = b"FMAP";
 pub(crate) const VERSION: u16 = 1;

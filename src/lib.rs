@@ -21,13 +21,16 @@ pub mod blob;
 pub mod bridge;
 pub mod codec;
 pub mod epoch;
+pub mod feed;
 pub mod ffi;
 pub mod hash;
 pub mod iter;
 /// The JNI entry points of the Java binding (bindings/java/).
 /// cbindgen:ignore
 pub mod java;
+pub mod kind;
 pub mod map;
+pub mod objects;
 pub mod registry;
 pub mod status;
 pub mod table;

@@ -22,53 +22,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bias::{Bias, CLAIM_STREAK};
 use crate::blob;
-use crate::bridge::{
-    fm_op, Feed, OwnedKey, OwnedVal, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOVE,
-    FM_OP_UPDATE,
-};
 use crate::epoch::{self, Guard};
+use crate::feed::{fm_op, Feed, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOVE, FM_OP_UPDATE};
 use crate::hash;
+use crate::kind::{fm_kind, KeyRef, OwnedKey, OwnedVal, ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
 use crate::status::*;
-use crate::table::{self, capacity_for, KeyRef, Probe, Table};
-
-/// The kind of a key or value.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(non_camel_case_types)]
-pub enum fm_kind {
-    /// 64-bit integer (`int64_t`; a `uint64_t` bit pattern round-trips).
-    FM_INT = 1,
-    /// IEEE 754 double. Values only.
-    FM_FLOAT = 2,
-    /// UTF-8 text, validated on the way in.
-    FM_STR = 3,
-    /// Arbitrary bytes.
-    FM_BYTES = 4,
-}
-pub use fm_kind::*;
-
-impl fm_kind {
-    pub fn from_raw(raw: u32) -> Option<fm_kind> {
-        match raw {
-            1 => Some(FM_INT),
-            2 => Some(FM_FLOAT),
-            3 => Some(FM_STR),
-            4 => Some(FM_BYTES),
-            _ => None,
-        }
-    }
-    pub fn is_blob(self) -> bool {
-        matches!(self, FM_STR | FM_BYTES)
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            FM_INT => "INT",
-            FM_FLOAT => "FLOAT",
-            FM_STR => "STR",
-            FM_BYTES => "BYTES",
-        }
-    }
-}
+use crate::table::{self, capacity_for, Probe, Table};
 
 /// Longest STR or BYTES key or value accepted (4 GiB − 1). Anything longer
 /// is treated as a corrupted length, not as data.
@@ -83,14 +42,6 @@ pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 /// Failed optimistic reads before a reader falls back to the shard lock, so
 /// a stream of removals cannot starve it.
 const OPTIMISTIC_TRIES: u32 = 64;
-
-/// A value handed in by a caller.
-#[derive(Clone, Copy, Debug)]
-pub enum ValIn<'a> {
-    Int(i64),
-    Float(f64),
-    Bytes(&'a [u8]),
-}
 
 /// Counters shared by a map and the iterators and views made from it, so
 /// they stay valid after the map is freed.

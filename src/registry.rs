@@ -1,5 +1,8 @@
 //! The handle registry: the one table, per process, from 64-bit handles to
-//! objects (maps, iterators, views).
+//! objects. It is a slot table of generations, tags and kinds; it does not
+//! know what it stores. A type that lives behind handles implements
+//! [`Stored`], which ties it to one [`fm_handle_kind`]; `objects` (maps,
+//! iterators, views, subscriptions) and `bridge` (tickets) do.
 //!
 //! A handle packs four fields:
 //!
@@ -30,10 +33,7 @@
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::bridge::{Bridge, SubQueue, TicketInner};
-use crate::epoch::{self, Guard};
-use crate::iter::{Iter, View};
-use crate::map::Map;
+use crate::epoch::Guard;
 use crate::status::*;
 
 /// The kind of object a handle names.
@@ -73,43 +73,13 @@ impl fm_handle_kind {
     }
 }
 
-/// What a live handle points to.
-pub enum Object {
-    Map(Map),
-    /// A map served by an owner thread; a map handle like any other.
-    Bridge(Bridge),
-    Iter(Iter),
-    View(View),
-    /// Pooled: see [`crate::bridge::TicketRef`].
-    Ticket(TicketInner),
-    Subscription(Subscription),
-}
-
-impl Object {
-    fn kind(&self) -> fm_handle_kind {
-        match self {
-            Object::Map(_) | Object::Bridge(_) => FM_HANDLE_MAP,
-            Object::Iter(_) => FM_HANDLE_ITERATOR,
-            Object::View(_) => FM_HANDLE_VIEW,
-            Object::Ticket(_) => FM_HANDLE_TICKET,
-            Object::Subscription(_) => FM_HANDLE_SUBSCRIPTION,
-        }
-    }
-}
-
-/// A subscription handle's object: its queue, the feed to leave on drop,
-/// and the event last handed out (whose bytes the caller may be reading).
-pub struct Subscription {
-    pub queue: std::sync::Arc<SubQueue>,
-    pub feed: std::sync::Arc<crate::bridge::Feed>,
-    /// Shared so a reader can wait without staying pinned (see fm_sub_next).
-    pub current: std::sync::Arc<Mutex<Option<crate::bridge::Event>>>,
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.feed.unsubscribe(&self.queue);
-    }
+/// A type whose values live behind handles of one kind.
+///
+/// # Safety
+/// No other type may use the same `KIND`: a lookup that checked a handle's
+/// kind reads its object as this type.
+pub unsafe trait Stored: Send + Sync + 'static {
+    const KIND: fm_handle_kind;
 }
 
 const INDEX_BITS: u32 = 24;
@@ -128,7 +98,7 @@ const SEGMENTS: usize = 1 << (INDEX_BITS - SEGMENT_BITS);
 struct Slot {
     /// The live handle stored here, or 0 when free.
     state: AtomicU64,
-    object: AtomicPtr<Object>,
+    object: AtomicPtr<()>,
     /// Last generation handed out (written only by the thread holding the
     /// slot's index while it is free).
     generation: AtomicU32,
@@ -261,16 +231,11 @@ fn compose(index: u32, kind: fm_handle_kind, tag: u64, generation: u32) -> u64 {
     (generation as u64) << GEN_SHIFT | tag << TAG_SHIFT | (kind as u64) << KIND_SHIFT | index as u64
 }
 
-/// Registers `object` and returns its new handle.
-pub fn insert(object: Object) -> Result<u64> {
-    insert_boxed(Box::new(object))
-}
-
-/// As [`insert`], for an object already boxed (a pooled ticket). On error
-/// the box is dropped.
-pub fn insert_boxed(object: Box<Object>) -> Result<u64> {
+/// Registers `object` and returns its new handle. On error the box is
+/// dropped.
+pub fn insert<T: Stored>(object: Box<T>) -> Result<u64> {
     let reg = registry();
-    let kind = object.kind();
+    let kind = T::KIND;
     let index = match FREE.try_with(|f| f.0.borrow_mut().pop()) {
         Ok(Some(i)) => i,
         Ok(None) => {
@@ -287,7 +252,8 @@ pub fn insert_boxed(object: Box<Object>) -> Result<u64> {
     let generation = s.generation.load(Ordering::Relaxed) + 1;
     s.generation.store(generation, Ordering::Relaxed);
     let handle = compose(index, kind, reg.tag, generation);
-    s.object.store(Box::into_raw(object), Ordering::Release);
+    s.object
+        .store(Box::into_raw(object).cast(), Ordering::Release);
     s.state.store(handle, Ordering::Release);
     Ok(handle)
 }
@@ -337,19 +303,20 @@ fn diagnose(handle: u64, kind: fm_handle_kind) -> Error {
     )
 }
 
-/// The live object behind `handle`, which must be of `kind`. The reference
-/// lives as long as the guard: freeing the handle meanwhile is safe.
+/// The live object behind `handle`, which must be of `T`'s kind. The
+/// reference lives as long as the guard: freeing the handle meanwhile is
+/// safe, because freed objects are retired through the epoch scheme.
 #[inline(always)]
-pub fn get<'g>(handle: u64, kind: fm_handle_kind, guard: &'g Guard) -> Result<&'g Object> {
-    find(handle, kind, guard).ok_or_else(|| diagnose_cold(handle, kind))
+pub fn get<'g, T: Stored>(handle: u64, guard: &'g Guard) -> Result<&'g T> {
+    find(handle, guard).ok_or_else(|| diagnose_cold(handle, T::KIND))
 }
 
 /// As [`get`], without saying what is wrong: for fast paths that fall back
 /// to a general path (which calls `get` and reports the error).
 #[inline(always)]
-pub fn find<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Option<&'g Object> {
+pub fn find<'g, T: Stored>(handle: u64, _guard: &'g Guard) -> Option<&'g T> {
     // SAFETY: the guard pins the calling thread.
-    unsafe { find_pinned(handle, kind) }
+    unsafe { find_pinned(handle) }
 }
 
 /// [`find`] for a caller that is pinned but holds no `Guard` to show for
@@ -358,16 +325,18 @@ pub fn find<'g>(handle: u64, kind: fm_handle_kind, _guard: &'g Guard) -> Option<
 /// # Safety
 /// The calling thread must be pinned for as long as it uses the reference.
 #[inline(always)]
-pub(crate) unsafe fn find_pinned<'a>(handle: u64, kind: fm_handle_kind) -> Option<&'a Object> {
+pub(crate) unsafe fn find_pinned<'a, T: Stored>(handle: u64) -> Option<&'a T> {
+    let kind = T::KIND;
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
     let s = slot(index)?;
     if s.state.load(Ordering::Acquire) == handle && handle >> KIND_SHIFT & 0b111 == kind as u64 {
         let obj = s.object.load(Ordering::Acquire);
         if !obj.is_null() && s.state.load(Ordering::Acquire) == handle {
             // SAFETY: the state still names this handle after the object
-            // load, so `obj` is its object; freeing retires it through the
-            // epoch scheme, and the caller is pinned.
-            return Some(&*obj);
+            // load, so `obj` is its object, a `T` (the kind matched and only
+            // `T` has it: `Stored`); whoever frees it retires it through
+            // the epoch scheme, and the caller is pinned.
+            return Some(&*obj.cast::<T>());
         }
     }
     None
@@ -379,32 +348,12 @@ fn diagnose_cold(handle: u64, kind: fm_handle_kind) -> Error {
     diagnose(handle, kind)
 }
 
-unsafe fn drop_object(p: *mut ()) {
-    drop(Box::from_raw(p as *mut Object));
-}
-
-/// Map handles freed so far in this process. A thread that read the count,
-/// then found a map handle live, knows the handle stays live for as long as
-/// the count does not move: the memo of `epoch::MapCache`. A free bumps it
-/// after clearing the handle and before retiring the map, so a pinned
-/// thread that still reads the old count cannot see the map's memory go
-/// (the retirement's barrier orders the bump before any later pin).
-static MAP_FREES: FreeCount = FreeCount(AtomicU64::new(0));
-
-/// Every integer fast path reads the count: a cache line of its own, so
-/// that writes to neighbouring statics do not take it away from readers.
-#[repr(align(128))]
-struct FreeCount(AtomicU64);
-
-/// See [`MAP_FREES`].
-#[inline(always)]
-pub(crate) fn map_frees() -> u64 {
-    MAP_FREES.0.load(Ordering::Acquire)
-}
-
-/// Frees `handle`. A second free, or a free of a handle of another kind,
-/// fails and changes nothing.
-pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
+/// Frees `handle`: after this, every lookup of it fails. Returns its
+/// object, which the caller must retire through the epoch scheme (threads
+/// still inside a call on it may be reading it). A second free, or a free
+/// of a handle of another kind, fails and changes nothing.
+pub fn remove<T: Stored>(handle: u64) -> Result<*mut T> {
+    let kind = T::KIND;
     let reg = registry();
     let index = (handle & ((1 << INDEX_BITS) - 1)) as usize;
     let s = match slot(index) {
@@ -417,28 +366,10 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
     {
         return Err(diagnose(handle, kind));
     }
-    if kind == FM_HANDLE_MAP {
-        // Before the map is retired: a thread that still sees the old count
-        // is pinned early enough to keep the map alive (see `map_frees`).
-        MAP_FREES.0.fetch_add(1, Ordering::Release);
-    }
     // The compare-exchange made this thread the slot's only writer until
     // the index is handed out again: no locked swap needed.
     let obj = s.object.load(Ordering::Acquire);
     s.object.store(std::ptr::null_mut(), Ordering::Release);
-    // SAFETY: still allocated: it is retired only below.
-    let held = match unsafe { &*obj } {
-        Object::Iter(it) => {
-            it.release();
-            0
-        }
-        Object::View(v) => {
-            v.release();
-            0
-        }
-        Object::Ticket(t) => t.heap_bytes(),
-        _ => 0,
-    };
     if s.generation.load(Ordering::Relaxed) < MAX_GEN {
         let spill = FREE.try_with(|f| {
             let mut free = f.0.borrow_mut();
@@ -452,26 +383,7 @@ pub fn remove(handle: u64, kind: fm_handle_kind) -> Result<()> {
             Err(_) => reg.give_indices(vec![index as u32]),
         }
     }
-    // SAFETY: the object came from Box::into_raw in `insert`; threads still
-    // inside a call on it are pinned, so it is dropped after they leave.
-    // Maps and iterators may hold whole tables, so their memory should come
-    // back promptly; views, tickets and subscriptions are batched (sealing a
-    // bag costs a process-wide barrier), a ticket weighing what its batch's
-    // results hold, so that a thread freeing large batches does not keep a
-    // thousand of them waiting.
-    let weight = match kind {
-        FM_HANDLE_MAP | FM_HANDLE_ITERATOR => epoch::SEAL_NOW,
-        _ => std::mem::size_of::<Object>() + held,
-    };
-    // A ticket is shared with its bridge's owner thread: the handle drops
-    // its reference to it, and the last reference recycles it.
-    let drop_fn = if kind == FM_HANDLE_TICKET {
-        crate::bridge::release_ticket
-    } else {
-        drop_object
-    };
-    unsafe { epoch::retire(epoch::Deferred::new(obj as *mut (), drop_fn), weight) };
-    Ok(())
+    Ok(obj.cast())
 }
 
 /// Live handles of one kind, counted by reading every slot ever handed

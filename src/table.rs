@@ -35,13 +35,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
 use crate::blob;
 use crate::hash;
-
-/// A probe key: INT keys are words, STR/BYTES keys are byte strings.
-#[derive(Clone, Copy, Debug)]
-pub enum KeyRef<'a> {
-    Int(u64),
-    Bytes(&'a [u8]),
-}
+use crate::kind::KeyRef;
 
 /// Where a writer's probe for a key ended (see [`Table::probe`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,9 +10,10 @@ use std::thread;
 
 use ferrymap::epoch;
 use ferrymap::iter::Iter;
-use ferrymap::map::fm_kind::FM_INT;
-use ferrymap::map::{Map, ValIn};
-use ferrymap::table::KeyRef;
+use ferrymap::kind::fm_kind::FM_INT;
+use ferrymap::kind::KeyRef;
+use ferrymap::kind::ValIn;
+use ferrymap::map::Map;
 
 /// Enough writes from one thread that every shard sees a claim streak.
 const CLAIMING_RUN: i64 = 64 * 64 * 8;

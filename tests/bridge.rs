@@ -212,7 +212,7 @@ fn a_lagging_subscriber_is_told_what_it_lost() {
         got.iter().map(|e| e.0).collect::<Vec<_>>(),
         (92..=101).collect::<Vec<u64>>()
     );
-    assert_eq!(got[9].1, ferrymap::bridge::FM_OP_REMOVE as u32);
+    assert_eq!(got[9].1, ferrymap::feed::FM_OP_REMOVE as u32);
     assert_eq!(got[9].3, b"k0");
     ok(fm_sub_free(sub));
     ok(fm_map_free(m));
@@ -268,10 +268,10 @@ fn tickets_poll_wait_and_results() {
     ok(fm_map_free(m));
 }
 
-const FM_OP_INSERT_U: u32 = ferrymap::bridge::FM_OP_INSERT as u32;
-const FM_OP_ADD_U: u32 = ferrymap::bridge::FM_OP_ADD as u32;
-const FM_OP_GET_U: u32 = ferrymap::bridge::FM_OP_GET as u32;
-const FM_OP_LEN_U: u32 = ferrymap::bridge::FM_OP_LEN as u32;
+const FM_OP_INSERT_U: u32 = ferrymap::feed::FM_OP_INSERT as u32;
+const FM_OP_ADD_U: u32 = ferrymap::feed::FM_OP_ADD as u32;
+const FM_OP_GET_U: u32 = ferrymap::feed::FM_OP_GET as u32;
+const FM_OP_LEN_U: u32 = ferrymap::feed::FM_OP_LEN as u32;
 
 #[test]
 fn a_full_queue_blocks_up_to_a_timeout_or_fails_at_once() {
@@ -357,8 +357,8 @@ fn a_panic_on_the_owner_thread_fails_the_bridge_not_the_process() {
     assert!(b.failed());
     let r = b.run(|m, _| {
         m.insert(
-            ferrymap::table::KeyRef::Int(1),
-            ferrymap::map::ValIn::Int(1),
+            ferrymap::kind::KeyRef::Int(1),
+            ferrymap::kind::ValIn::Int(1),
         )
     });
     assert_eq!(r.unwrap_err().status, FM_BRIDGE_FAILED);

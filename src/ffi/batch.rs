@@ -8,9 +8,10 @@ use super::iter::fm_entry;
 use super::ops::{expect_values, Want};
 use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, with_map, Out};
 use crate::epoch;
-use crate::map::{Map, ValIn, FM_FLOAT, FM_INT};
+use crate::kind::KeyRef;
+use crate::kind::{ValIn, FM_FLOAT, FM_INT};
+use crate::map::Map;
 use crate::status::*;
-use crate::table::KeyRef;
 
 fn insert_many(
     map_h: fm_handle,

@@ -5,14 +5,12 @@
 use std::time::Duration;
 
 use super::{array_in, array_out, boundary, bytes_in, fm_handle, Out};
-use crate::bridge::{
-    fm_op, ticket_of, Bridge, OwnedKey, OwnedVal, Request, Requests, TicketInner, TicketRef, Wait,
-};
+use crate::bridge::{Bridge, Request, Requests, TicketInner, TicketRef, Wait};
 use crate::epoch;
-use crate::map::{FM_FLOAT, FM_INT};
-use crate::registry::{
-    self, Object, Subscription, FM_HANDLE_MAP, FM_HANDLE_SUBSCRIPTION, FM_HANDLE_TICKET,
-};
+use crate::feed::fm_op;
+use crate::kind::{OwnedKey, OwnedVal};
+use crate::kind::{FM_FLOAT, FM_INT};
+use crate::objects::{self, MapObject, Subscription};
 use crate::status::*;
 
 /// One request of an asynchronous submission. `op` is an `fm_op`:
@@ -92,8 +90,8 @@ fn timeout(timeout_us: i64) -> Option<Duration> {
 }
 
 pub(crate) fn bridge<'g>(handle: fm_handle, guard: &'g epoch::Guard) -> Result<&'g Bridge> {
-    match registry::get(handle, FM_HANDLE_MAP, guard)? {
-        Object::Bridge(b) => Ok(b),
+    match objects::map_object(handle, guard)? {
+        MapObject::Bridge(b) => Ok(b),
         _ => fail(FM_WRONG_KIND, "not a bridge map (made by fm_bridge_new)"),
     }
 }
@@ -129,7 +127,7 @@ pub unsafe extern "C" fn fm_bridge_new(
         let key = super::lifecycle::kind_arg(key_kind, "key kind")?;
         let val = super::lifecycle::kind_arg(value_kind, "value kind")?;
         let b = Bridge::new(key, val, capacity, queue_capacity)?;
-        out.write(registry::insert(Object::Bridge(b))?);
+        out.write(objects::insert(MapObject::Bridge(b))?);
         Ok(())
     })
 }
@@ -166,7 +164,7 @@ pub unsafe extern "C" fn fm_bridge_seq(map: fm_handle, seq_out: *mut u64) -> fm_
 /// calling thread (0 if none). Each thread has its own. Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_last_seq() -> u64 {
-    crate::bridge::last_seq()
+    crate::feed::last_seq()
 }
 
 /// Copies one `fm_request` for a map of the given kinds.
@@ -177,19 +175,19 @@ pub extern "C" fn fm_last_seq() -> u64 {
 unsafe fn own_request(
     i: usize,
     r: &fm_request,
-    kk: crate::map::fm_kind,
-    vk: crate::map::fm_kind,
+    kk: crate::kind::fm_kind,
+    vk: crate::kind::fm_kind,
 ) -> Result<Request> {
     let op = fm_op::from_raw(r.op)
-        .filter(|op| *op != crate::bridge::FM_OP_UPDATE)
+        .filter(|op| *op != crate::feed::FM_OP_UPDATE)
         .ok_or_else(|| {
             Error::new(
                 FM_INVALID_ARGUMENT,
                 format!("request {i}: op {} cannot be submitted", r.op),
             )
         })?;
-    let needs_key = !matches!(op, crate::bridge::FM_OP_CLEAR | crate::bridge::FM_OP_LEN);
-    let needs_value = matches!(op, crate::bridge::FM_OP_INSERT | crate::bridge::FM_OP_ADD);
+    let needs_key = !matches!(op, crate::feed::FM_OP_CLEAR | crate::feed::FM_OP_LEN);
+    let needs_value = matches!(op, crate::feed::FM_OP_INSERT | crate::feed::FM_OP_ADD);
     let key = match (needs_key, kk) {
         (false, _) => OwnedKey::None,
         (true, FM_INT) => OwnedKey::Int(r.key_int as u64),
@@ -255,7 +253,7 @@ pub unsafe extern "C" fn fm_submit(
 }
 
 fn ticket<'g>(handle: fm_handle, guard: &'g epoch::Guard) -> Result<&'g TicketInner> {
-    ticket_of(registry::get(handle, FM_HANDLE_TICKET, guard)?)
+    crate::bridge::ticket(handle, guard)
 }
 
 /// Writes whether the ticket's batch has run to `*done_out` (not NULL),
@@ -282,13 +280,13 @@ pub unsafe extern "C" fn fm_ticket_poll(ticket: fm_handle, done_out: *mut bool) 
 pub extern "C" fn fm_ticket_wait(ticket: fm_handle, timeout_us: i64) -> fm_status {
     boundary(|| {
         let g = epoch::pin();
-        let object = registry::get(ticket, FM_HANDLE_TICKET, &g)?;
-        if ticket_of(object)?.done() {
+        let object = crate::bridge::ticket(ticket, &g)?;
+        if object.done() {
             // The pipelined case: no reference count traffic.
             return Ok(());
         }
         // Wait unpinned (a pinned waiter would hold up reclamation).
-        let t = TicketRef::acquire(object)?;
+        let t = TicketRef::acquire(object);
         drop(g);
         if t.wait(timeout(timeout_us))? {
             Ok(())
@@ -357,7 +355,7 @@ pub unsafe extern "C" fn fm_ticket_results(
 /// no-op; twice returns FM_INVALID_HANDLE. Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_ticket_free(ticket: fm_handle) -> fm_status {
-    super::iter::free_handle(ticket, FM_HANDLE_TICKET)
+    super::iter::free_handle(ticket, crate::bridge::free_ticket)
 }
 
 /// Subscribes to the bridge map's change feed: from now on every committed
@@ -384,7 +382,7 @@ pub unsafe extern "C" fn fm_subscribe(
             feed: b.feed().clone(),
             current: Default::default(),
         };
-        out.write(registry::insert(Object::Subscription(sub))?);
+        out.write(objects::insert(sub)?);
         Ok(())
     })
 }
@@ -407,10 +405,7 @@ pub unsafe extern "C" fn fm_sub_next(
     boundary(|| {
         let out = Out::required(event_out, "event_out")?;
         let g = epoch::pin();
-        let s = match registry::get(sub, FM_HANDLE_SUBSCRIPTION, &g)? {
-            Object::Subscription(s) => s,
-            _ => return fail(FM_WRONG_KIND, "not a subscription"),
-        };
+        let s = objects::subscription(sub, &g)?;
         // Wait unpinned: a pinned thread would hold up memory reclamation
         // for every map in the process for as long as it waits.
         let (queue, slot) = (s.queue.clone(), s.current.clone());
@@ -444,5 +439,5 @@ pub unsafe extern "C" fn fm_sub_next(
 /// FM_INVALID_HANDLE. Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_sub_free(sub: fm_handle) -> fm_status {
-    super::iter::free_handle(sub, FM_HANDLE_SUBSCRIPTION)
+    super::iter::free_handle(sub, objects::free::<Subscription>)
 }

@@ -7,10 +7,10 @@ use crate::blob;
 use crate::codec;
 use crate::epoch;
 use crate::iter::{Iter, View};
-use crate::map::{fm_kind, FM_FLOAT, FM_INT};
-use crate::registry::{self, Object, FM_HANDLE_ITERATOR, FM_HANDLE_VIEW};
+use crate::kind::KeyRef;
+use crate::kind::{fm_kind, FM_FLOAT, FM_INT};
+use crate::objects::{self, MapObject};
 use crate::status::*;
-use crate::table::KeyRef;
 
 /// One entry, as iterators and `fm_for_each` hand it out. Only the fields of
 /// the map's kinds are meaningful; the others are 0 / NULL.
@@ -87,7 +87,7 @@ pub unsafe extern "C" fn fm_iter_new(map: fm_handle, iter_out: *mut fm_handle) -
         let out = Out::required(iter_out, "iter_out")?;
         let g = epoch::pin();
         let it = with_map(map, &g, |m, _| Ok(Iter::new(m)))?;
-        out.write(registry::insert(Object::Iter(it))?);
+        out.write(objects::insert(it)?);
         Ok(())
     })
 }
@@ -213,16 +213,17 @@ pub unsafe extern "C" fn fm_iter_next_i64(
 /// freeing twice returns FM_INVALID_HANDLE. Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_iter_free(iter: fm_handle) -> fm_status {
-    free_handle(iter, FM_HANDLE_ITERATOR)
+    free_handle(iter, objects::free::<Iter>)
 }
 
-pub(crate) fn free_handle(handle: fm_handle, kind: registry::fm_handle_kind) -> fm_status {
+/// Frees `handle` with `free` (a kind's own), treating 0 as a no-op.
+pub(crate) fn free_handle(handle: fm_handle, free: fn(u64) -> Result<()>) -> fm_status {
     boundary(|| {
         if handle == 0 {
             return Ok(());
         }
         let _g = epoch::pin();
-        registry::remove(handle, kind)
+        free(handle)
     })
 }
 
@@ -285,7 +286,7 @@ fn make_view(
             Ok(unsafe { View::of_word(word, Some(m.counters.clone())) })
         })?;
         let (p, n) = (v.bytes().as_ptr(), v.bytes().len());
-        out.write(registry::insert(Object::View(v))?);
+        out.write(objects::insert(v)?);
         Out::optional(ptr_out).write(p);
         Out::optional(len_out).write(n);
         Ok(())
@@ -368,7 +369,7 @@ pub unsafe extern "C" fn fm_view_bytes(
 /// bug, as with free()).
 #[no_mangle]
 pub extern "C" fn fm_view_release(view: fm_handle) -> fm_status {
-    free_handle(view, FM_HANDLE_VIEW)
+    free_handle(view, objects::free::<View>)
 }
 
 // ---- export / import ------------------------------------------------------
@@ -397,7 +398,7 @@ pub unsafe extern "C" fn fm_export(
         let v =
             View::of_bytes(&bytes).ok_or_else(|| Error::new(FM_OUT_OF_MEMORY, "export buffer"))?;
         let (p, n) = (v.bytes().as_ptr(), v.bytes().len());
-        out.write(registry::insert(Object::View(v))?);
+        out.write(objects::insert(v)?);
         Out::optional(ptr_out).write(p);
         Out::optional(len_out).write(n);
         Ok(())
@@ -424,7 +425,7 @@ pub unsafe extern "C" fn fm_import(
         let bytes = bytes_in(data, len, "data")?;
         let _g = epoch::pin();
         let m = codec::import(bytes)?;
-        out.write(registry::insert(Object::Map(m))?);
+        out.write(objects::insert(MapObject::Direct(m))?);
         Ok(())
     })
 }

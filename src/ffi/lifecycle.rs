@@ -2,8 +2,9 @@
 
 use super::{boundary, fm_handle, with_map, Out};
 use crate::epoch;
-use crate::map::{fm_kind, Map};
-use crate::registry::{self, Object, FM_HANDLE_MAP};
+use crate::kind::fm_kind;
+use crate::map::Map;
+use crate::objects::{self, MapObject};
 use crate::status::*;
 
 pub(crate) fn kind_arg(raw: u32, what: &'static str) -> Result<fm_kind> {
@@ -55,7 +56,7 @@ pub unsafe extern "C" fn fm_map_new(
             kind_arg(value_kind, "value kind")?,
             capacity,
         )?;
-        out.write(registry::insert(Object::Map(m))?);
+        out.write(objects::insert(MapObject::Direct(m))?);
         Ok(())
     })
 }
@@ -74,14 +75,14 @@ pub extern "C" fn fm_map_free(map: fm_handle) -> fm_status {
             return Ok(());
         }
         let g = epoch::pin();
-        if let Ok(Object::Bridge(b)) = registry::get(map, FM_HANDLE_MAP, &g) {
+        if let Ok(MapObject::Bridge(b)) = objects::map_object(map, &g) {
             // Drain without staying pinned: a long drain must not hold up
             // memory reclamation for the whole process.
             let shared = b.shared();
             drop(g);
             shared.close()?;
         }
-        registry::remove(map, FM_HANDLE_MAP)
+        objects::free::<MapObject>(map)
     })
 }
 
@@ -136,7 +137,7 @@ pub unsafe extern "C" fn fm_map_clone(map: fm_handle, clone_out: *mut fm_handle)
         let out = Out::required(clone_out, "clone_out")?;
         let g = epoch::pin();
         let copy = with_map(map, &g, |m, _| Ok(m.clone_map()))?;
-        out.write(registry::insert(Object::Map(copy))?);
+        out.write(objects::insert(MapObject::Direct(copy))?);
         Ok(())
     })
 }

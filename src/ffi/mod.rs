@@ -28,7 +28,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::epoch::Guard;
 use crate::iter::{Iter, View};
 use crate::map::{Map, MAX_BLOB_LEN};
-use crate::registry::{self, Object, FM_HANDLE_ITERATOR, FM_HANDLE_MAP, FM_HANDLE_VIEW};
+use crate::objects::{self, MapObject};
+use crate::registry;
 use crate::status::*;
 
 /// A handle: an opaque 64-bit number naming a map, iterator or view. 0 is never valid.
@@ -75,10 +76,9 @@ pub fn boundary_value<T>(fallback: T, body: impl FnOnce() -> Result<T>) -> T {
 /// bridge maps.
 #[inline]
 pub fn map<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Map> {
-    match registry::get(handle, FM_HANDLE_MAP, guard)? {
-        Object::Map(m) => not_reentrant(m, guard),
-        Object::Bridge(_) => fail(FM_WRONG_KIND, "a bridge map cannot be used directly here"),
-        _ => fail(FM_WRONG_KIND, "not a map"),
+    match objects::map_object(handle, guard)? {
+        MapObject::Direct(m) => not_reentrant(m, guard),
+        MapObject::Bridge(_) => fail(FM_WRONG_KIND, "a bridge map cannot be used directly here"),
     }
 }
 
@@ -87,8 +87,8 @@ pub fn map<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Map> {
 /// so the caller falls back to the general path that explains why.
 #[inline(always)]
 pub fn direct_map<'g>(handle: fm_handle, guard: &'g Guard) -> Option<&'g Map> {
-    match registry::find(handle, FM_HANDLE_MAP, guard) {
-        Some(Object::Map(m)) if !guard.nested() => Some(m),
+    match registry::find::<MapObject>(handle, guard) {
+        Some(MapObject::Direct(m)) if !guard.nested() => Some(m),
         _ => None,
     }
 }
@@ -110,25 +110,18 @@ pub fn with_map<R>(
     guard: &Guard,
     op: impl FnOnce(&Map, &Guard) -> Result<R>,
 ) -> Result<R> {
-    match registry::get(handle, FM_HANDLE_MAP, guard)? {
-        Object::Map(m) => op(not_reentrant(m, guard)?, guard),
-        Object::Bridge(b) => b.run(|m, g| op(not_reentrant(m, g)?, g)),
-        _ => fail(FM_WRONG_KIND, "not a map"),
+    match objects::map_object(handle, guard)? {
+        MapObject::Direct(m) => op(not_reentrant(m, guard)?, guard),
+        MapObject::Bridge(b) => b.run(|m, g| op(not_reentrant(m, g)?, g)),
     }
 }
 
 pub fn iterator<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Iter> {
-    match registry::get(handle, FM_HANDLE_ITERATOR, guard)? {
-        Object::Iter(i) => Ok(i),
-        _ => fail(FM_WRONG_KIND, "not an iterator"),
-    }
+    objects::iterator(handle, guard)
 }
 
 pub fn view<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g View> {
-    match registry::get(handle, FM_HANDLE_VIEW, guard)? {
-        Object::View(v) => Ok(v),
-        _ => fail(FM_WRONG_KIND, "not a view"),
-    }
+    objects::view(handle, guard)
 }
 
 /// Borrows `len` bytes at `ptr` as input.

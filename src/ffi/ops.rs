@@ -9,12 +9,12 @@
 
 use super::{boundary, bytes_in, copy_out, fm_handle, non_null, with_map, Out};
 use crate::epoch;
-use crate::map::{
-    fast_int_schema, Map, Shards, ValIn, FAST_SCHEMA_MASK, FM_BYTES, FM_FLOAT, FM_INT, FM_STR,
-};
+use crate::kind::KeyRef;
+use crate::kind::{ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
+use crate::map::{fast_int_schema, Map, Shards, FAST_SCHEMA_MASK};
+use crate::objects::{self, MapObject};
 use crate::registry;
 use crate::status::*;
-use crate::table::KeyRef;
 use std::panic::catch_unwind;
 use std::sync::atomic::Ordering;
 
@@ -180,7 +180,7 @@ pub unsafe extern "C" fn fm_insert_i64_i64(
 fn insert_int_plain(
     map: fm_handle,
     key: u64,
-    val_kind: crate::map::fm_kind,
+    val_kind: crate::kind::fm_kind,
     vword: u64,
 ) -> Option<bool> {
     let g = epoch::pin_outermost_read()?;
@@ -510,7 +510,7 @@ pub unsafe extern "C" fn fm_get_i64_f64(
 /// indices, and a [`epoch::ReadPin`] frees nothing when it is left. And it
 /// calls nothing, so the export saves few registers.
 #[inline(always)]
-fn get_int_plain(map: fm_handle, key: u64, val_kind: crate::map::fm_kind) -> Option<Option<u64>> {
+fn get_int_plain(map: fm_handle, key: u64, val_kind: crate::kind::fm_kind) -> Option<Option<u64>> {
     let g = epoch::pin_outermost_read()?;
     remembered_int_map(map, val_kind, &g)?.get_int_optimistic(key)
 }
@@ -556,7 +556,7 @@ unsafe fn get_i64_f64_slow(map: fm_handle, key: i64, value_out: *mut f64) -> fm_
 unsafe fn get_int_slow<T>(
     map: fm_handle,
     key: i64,
-    val_kind: crate::map::fm_kind,
+    val_kind: crate::kind::fm_kind,
     want: Want,
     value_out: *mut T,
     convert: impl Fn(u64) -> T,
@@ -585,7 +585,7 @@ unsafe fn get_int_slow<T>(
 #[inline(always)]
 fn int_map_shards<'g>(
     map: fm_handle,
-    val_kind: crate::map::fm_kind,
+    val_kind: crate::kind::fm_kind,
     g: &'g epoch::Guard,
 ) -> Option<&'g Shards> {
     match remembered_int_map(map, val_kind, g) {
@@ -598,13 +598,13 @@ fn int_map_shards<'g>(
 #[inline(always)]
 fn remembered_int_map<'g>(
     map: fm_handle,
-    val_kind: crate::map::fm_kind,
+    val_kind: crate::kind::fm_kind,
     g: &'g epoch::Guard,
 ) -> Option<&'g Shards> {
     let memo = g.map_cache();
     if memo.handle.load(Ordering::Relaxed) != map
         || memo.stamp.load(Ordering::Relaxed)
-            != memo_stamp(registry::map_frees(), fast_int_schema(val_kind))
+            != memo_stamp(objects::map_frees(), fast_int_schema(val_kind))
     {
         return None;
     }
@@ -632,7 +632,7 @@ fn memo_stamp(frees: u64, schema: u64) -> u64 {
 #[inline(always)]
 fn int_map_of_word<'g>(
     word: u64,
-    val_kind: crate::map::fm_kind,
+    val_kind: crate::kind::fm_kind,
     g: &'g epoch::Guard,
 ) -> Option<&'g Shards> {
     if word & FAST_SCHEMA_MASK != fast_int_schema(val_kind) {
@@ -649,10 +649,10 @@ fn int_map_of_word<'g>(
 #[inline(never)]
 fn remember_map(map: fm_handle, memo: &epoch::MapCache) -> Option<u64> {
     // The count first: a free after it moves it, one before it fails the lookup.
-    let frees = registry::map_frees();
+    let frees = objects::map_frees();
     // SAFETY: only `int_map_shards` calls this, with its caller pinned.
-    let word = match unsafe { registry::find_pinned(map, registry::FM_HANDLE_MAP) }? {
-        crate::registry::Object::Map(m) => m.fast_word(),
+    let word = match unsafe { registry::find_pinned::<MapObject>(map) }? {
+        MapObject::Direct(m) => m.fast_word(),
         _ => return None,
     };
     // A bridge's map has word 0: schema bits 0 match no integer path.

@@ -15,9 +15,10 @@ use super::{check_range, jcall, Env};
 use crate::epoch;
 use crate::ffi::ops::{expect_values, Want};
 use crate::ffi::with_map;
-use crate::map::{Map, ValIn};
+use crate::kind::KeyRef;
+use crate::kind::ValIn;
+use crate::map::Map;
 use crate::status::*;
-use crate::table::KeyRef;
 
 const CHUNK: usize = 512;
 

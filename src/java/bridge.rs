@@ -27,14 +27,13 @@ use jni::sys::{
 };
 
 use super::{check_range, jcall, Env};
-use crate::bridge::{
-    fm_op, OwnedKey, OwnedVal, Request, TicketInner, TicketRef, Wait, FM_OP_ADD, FM_OP_CLEAR,
-    FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE,
-};
+use crate::bridge::{Request, TicketInner, TicketRef, Wait};
 use crate::epoch;
+use crate::feed::{fm_op, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE};
 use crate::ffi::bridge::bridge;
-use crate::map::{fm_kind, FM_FLOAT, FM_INT};
-use crate::registry::{self, Object, FM_HANDLE_MAP, FM_HANDLE_SUBSCRIPTION, FM_HANDLE_TICKET};
+use crate::kind::{fm_kind, FM_FLOAT, FM_INT};
+use crate::kind::{OwnedKey, OwnedVal};
+use crate::objects::{self, MapObject};
 use crate::status::*;
 
 /// Longs per result in `ticketTake`'s output: status, flag, seq, len, word.
@@ -63,10 +62,9 @@ pub extern "system" fn Java_dev_ferrymap_Native_isBridge(
 ) -> jboolean {
     jcall(env, false, |_| {
         let g = epoch::pin();
-        match registry::get(h as u64, FM_HANDLE_MAP, &g)? {
-            Object::Bridge(_) => Ok(true),
-            Object::Map(_) => Ok(false),
-            _ => fail(FM_WRONG_KIND, "not a map"),
+        match objects::map_object(h as u64, &g)? {
+            MapObject::Bridge(_) => Ok(true),
+            MapObject::Direct(_) => Ok(false),
         }
     })
 }
@@ -103,7 +101,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeSeq(
 /// a call on this OS thread (0 if none). No JNI call, no allocation.
 #[no_mangle]
 pub extern "system" fn Java_dev_ferrymap_Native_lastSeq(_env: *mut JNIEnv, _: jclass) -> jlong {
-    crate::bridge::last_seq() as jlong
+    crate::feed::last_seq() as jlong
 }
 
 // ---- submission -------------------------------------------------------------
@@ -287,7 +285,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(
         }
         let inner = {
             let g = epoch::pin();
-            TicketRef::acquire(registry::get(t as u64, FM_HANDLE_TICKET, &g)?)?
+            TicketRef::acquire(crate::bridge::ticket(t as u64, &g)?)
         };
         // Wait unpinned: a long wait must not hold back reclamation.
         if !inner.wait(timeout(timeout_ns))? {
@@ -295,7 +293,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(
         }
         // The batch has run: the ticket is done with, whatever the copy below meets.
         let copied = copy_results(env, &inner, out, bytes_out);
-        registry::remove(t as u64, FM_HANDLE_TICKET)?;
+        crate::bridge::free_ticket(t as u64)?;
         copied
     })
 }
@@ -330,7 +328,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(
         for i in 0..n {
             let inner = {
                 let g = epoch::pin();
-                TicketRef::acquire(registry::get(ts[i] as u64, FM_HANDLE_TICKET, &g)?)?
+                TicketRef::acquire(crate::bridge::ticket(ts[i] as u64, &g)?)
             };
             if i == 0 {
                 inner.wait(None)?;
@@ -344,7 +342,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(
                 env.clear_exception();
                 return Ok(i as jint);
             }
-            registry::remove(ts[i] as u64, FM_HANDLE_TICKET)?;
+            crate::bridge::free_ticket(ts[i] as u64)?;
             copied?;
             offset += ns[i].max(0) as usize;
         }
@@ -466,10 +464,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_subNext(
         }
         let queue = {
             let g = epoch::pin();
-            match registry::get(s as u64, FM_HANDLE_SUBSCRIPTION, &g)? {
-                Object::Subscription(sub) => Arc::clone(&sub.queue),
-                _ => return fail(FM_WRONG_KIND, "not a subscription"),
-            }
+            Arc::clone(&objects::subscription(s as u64, &g)?.queue)
         };
         let e = match queue.next(timeout(timeout_ns)) {
             Ok(e) => e,

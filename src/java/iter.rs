@@ -13,8 +13,8 @@ use crate::codec;
 use crate::epoch;
 use crate::ffi::{self, with_map};
 use crate::iter::Iter;
-use crate::map::FM_INT;
-use crate::registry::{self, Object};
+use crate::kind::FM_INT;
+use crate::objects::{self, MapObject};
 use crate::status::*;
 
 /// Entries taken per call at most.
@@ -31,7 +31,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_iterNew(
     jcall(env, 0, |_| {
         let g = epoch::pin();
         let it = with_map(h as u64, &g, |m, _| Ok(Iter::new(m)))?;
-        Ok(registry::insert(Object::Iter(it))? as jlong)
+        Ok(objects::insert(it)? as jlong)
     })
 }
 
@@ -169,7 +169,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_importMap(
         with_bytes(env, data, "data", |bytes| {
             let _g = epoch::pin();
             let m = codec::import(bytes)?;
-            Ok(registry::insert(Object::Map(m))? as jlong)
+            Ok(objects::insert(MapObject::Direct(m))? as jlong)
         })
     })
 }

@@ -48,9 +48,10 @@ use jni::sys::{jbyteArray, jlong, jmethodID, JNIEnv};
 
 pub(crate) use env::Env;
 
-use crate::map::{Map, ValIn, FM_FLOAT, FM_INT};
+use crate::kind::KeyRef;
+use crate::kind::{ValIn, FM_FLOAT, FM_INT};
+use crate::map::Map;
 use crate::status::*;
-use crate::table::KeyRef;
 
 /// Runs a native method's body. A core error becomes a Java exception of the
 /// matching class and a panic a `RuntimeException`; either way `fallback`

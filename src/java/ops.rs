@@ -15,10 +15,12 @@ use crate::ffi::lifecycle::kind_arg;
 use crate::ffi::ops::{expect_values, Want};
 use crate::ffi::{self, with_map};
 use crate::iter::View;
-use crate::map::{Map, ValIn, FM_FLOAT, FM_INT};
-use crate::registry::{self, Object};
+use crate::kind::KeyRef;
+use crate::kind::{ValIn, FM_FLOAT, FM_INT};
+use crate::map::Map;
+use crate::objects::{self, MapObject};
+use crate::registry;
 use crate::status::*;
-use crate::table::KeyRef;
 
 fn count_arg(n: jlong, what: &'static str) -> Result<usize> {
     usize::try_from(n)
@@ -42,7 +44,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapNew(
             kind_arg(value_kind as u32, "value kind")?,
             count_arg(capacity, "capacity")?,
         )?;
-        Ok(registry::insert(Object::Map(m))? as jlong)
+        Ok(objects::insert(MapObject::Direct(m))? as jlong)
     })
 }
 
@@ -153,7 +155,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapClone(
     jcall(env, 0, |_| {
         let g = epoch::pin();
         let copy = with_map(h as u64, &g, |m, _| Ok(m.clone_map()))?;
-        Ok(registry::insert(Object::Map(copy))? as jlong)
+        Ok(objects::insert(MapObject::Direct(copy))? as jlong)
     })
 }
 
@@ -630,10 +632,9 @@ pub extern "system" fn Java_dev_ferrymap_Native_update(
 /// deadlocks (as it would with any executor the caller waits on).
 fn update(env: Env, h: jlong, ik: jlong, kb: Option<&[u8]>, op: jobject) -> Result<()> {
     let g = epoch::pin();
-    let (val_kind, is_bridge) = match registry::get(h as u64, registry::FM_HANDLE_MAP, &g)? {
-        Object::Map(m) => (m.val_kind, false),
-        Object::Bridge(b) => (b.map().val_kind, true),
-        _ => return fail(FM_WRONG_KIND, "not a map"),
+    let (val_kind, is_bridge) = match objects::map_object(h as u64, &g)? {
+        MapObject::Direct(m) => (m.val_kind, false),
+        MapObject::Bridge(b) => (b.map().val_kind, true),
     };
     let method = match val_kind {
         FM_INT => LONG_OP.get(env)?,
@@ -697,7 +698,7 @@ fn call(
     env: Env,
     op: jobject,
     method: jni::sys::jmethodID,
-    kind: crate::map::fm_kind,
+    kind: crate::kind::fm_kind,
     value: &mut [u8],
 ) -> Result<()> {
     match kind {
@@ -765,7 +766,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_view(
             return Ok(std::ptr::null_mut());
         };
         let (p, n) = (v.bytes().as_ptr(), v.bytes().len());
-        let handle = registry::insert(Object::View(v))?;
+        let handle = objects::insert(v)?;
         let buffer = env.new_direct_buffer(p, n);
         if buffer.is_null() {
             ffi::iter::fm_view_release(handle);

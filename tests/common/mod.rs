@@ -12,7 +12,7 @@ pub use ferrymap::ffi::info::*;
 pub use ferrymap::ffi::iter::*;
 pub use ferrymap::ffi::lifecycle::*;
 pub use ferrymap::ffi::ops::*;
-pub use ferrymap::map::fm_kind::{self, *};
+pub use ferrymap::kind::fm_kind::{self, *};
 pub use ferrymap::status::fm_status::{self, *};
 
 static SERIAL: Mutex<()> = Mutex::new(());
