@@ -16,6 +16,7 @@
 // internal `len` methods have no use for `is_empty`.
 #![allow(clippy::needless_lifetimes, clippy::len_without_is_empty)]
 
+pub mod api;
 pub(crate) mod bias;
 pub mod blob;
 pub mod bridge;
@@ -25,9 +26,9 @@ pub mod feed;
 pub mod ffi;
 pub mod hash;
 pub mod iter;
-/// The JNI entry points of the Java binding (bindings/java/).
+/// The JNI layer: the Java binding's native methods (bindings/java/).
 /// cbindgen:ignore
-pub mod java;
+pub mod jni;
 pub mod kind;
 pub mod map;
 pub mod objects;

@@ -5,8 +5,8 @@
 //! linearizable operation; the batch as a whole is not atomic.
 
 use super::iter::fm_entry;
-use super::ops::{expect_values, Want};
 use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, with_map, Out};
+use crate::api::{expect_values, Want};
 use crate::epoch;
 use crate::kind::KeyRef;
 use crate::kind::{ValIn, FM_FLOAT, FM_INT};

@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use super::{array_in, array_out, boundary, bytes_in, fm_handle, Out};
-use crate::bridge::{Bridge, Request, Requests, TicketInner, TicketRef, Wait};
+use crate::api::{self, bridge};
+use crate::bridge::{Request, Requests, TicketInner, TicketRef, Wait};
 use crate::epoch;
 use crate::feed::fm_op;
 use crate::kind::{OwnedKey, OwnedVal};
 use crate::kind::{FM_FLOAT, FM_INT};
-use crate::objects::{self, MapObject, Subscription};
+use crate::objects::{self, Subscription};
 use crate::status::*;
 
 /// One request of an asynchronous submission. `op` is an `fm_op`:
@@ -89,13 +90,6 @@ fn timeout(timeout_us: i64) -> Option<Duration> {
     (timeout_us >= 0).then(|| Duration::from_micros(timeout_us as u64))
 }
 
-pub(crate) fn bridge<'g>(handle: fm_handle, guard: &'g epoch::Guard) -> Result<&'g Bridge> {
-    match objects::map_object(handle, guard)? {
-        MapObject::Bridge(b) => Ok(b),
-        _ => fail(FM_WRONG_KIND, "not a bridge map (made by fm_bridge_new)"),
-    }
-}
-
 fn value_fields(v: &OwnedVal) -> (i64, f64, *const u8, usize) {
     match v {
         OwnedVal::None => (0, 0.0, std::ptr::null(), 0),
@@ -124,10 +118,12 @@ pub unsafe extern "C" fn fm_bridge_new(
 ) -> fm_status {
     boundary(|| {
         let out = Out::required(map_out, "map_out")?;
-        let key = super::lifecycle::kind_arg(key_kind, "key kind")?;
-        let val = super::lifecycle::kind_arg(value_kind, "value kind")?;
-        let b = Bridge::new(key, val, capacity, queue_capacity)?;
-        out.write(objects::insert(MapObject::Bridge(b))?);
+        out.write(api::bridge_new(
+            key_kind,
+            value_kind,
+            capacity,
+            queue_capacity,
+        )?);
         Ok(())
     })
 }
@@ -374,15 +370,7 @@ pub unsafe extern "C" fn fm_subscribe(
 ) -> fm_status {
     boundary(|| {
         let out = Out::required(sub_out, "sub_out")?;
-        let g = epoch::pin();
-        let b = bridge(map, &g)?;
-        let queue = b.subscribe(bound)?;
-        let sub = Subscription {
-            queue,
-            feed: b.feed().clone(),
-            current: Default::default(),
-        };
-        out.write(objects::insert(sub)?);
+        out.write(api::subscribe(map, bound)?);
         Ok(())
     })
 }

@@ -13,10 +13,7 @@ use crate::status::*;
 /// Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_version() -> u32 {
-    let part = |s: &str| s.parse::<u32>().unwrap_or(0);
-    part(env!("CARGO_PKG_VERSION_MAJOR")) << 16
-        | part(env!("CARGO_PKG_VERSION_MINOR")) << 8
-        | part(env!("CARGO_PKG_VERSION_PATCH"))
+    crate::api::version()
 }
 
 /// The library's version as a static NUL-terminated string ("0.1.0").
@@ -69,20 +66,7 @@ pub extern "C" fn fm_registry_id() -> u64 {
 /// Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_library_path() -> *const c_char {
-    static PATH: OnceLock<std::ffi::CString> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        // SAFETY: dladdr only reads the address and fills `info`.
-        // The address of a static of this copy (the exported symbol could
-        // resolve to another copy of the library in the global scope).
-        let found = unsafe { libc::dladdr(&PATH as *const _ as *const libc::c_void, &mut info) };
-        if found == 0 || info.dli_fname.is_null() {
-            return std::ffi::CString::default();
-        }
-        // SAFETY: dladdr returned a NUL-terminated path owned by the loader.
-        unsafe { CStr::from_ptr(info.dli_fname) }.to_owned()
-    })
-    .as_ptr()
+    crate::api::library_path().as_ptr()
 }
 
 /// Writes the number of live handles of `kind` (an `fm_handle_kind`) to

@@ -280,7 +280,7 @@ fn make_view(
         let out = unsafe { Out::required(view_out, "view_out") }?;
         let g = epoch::pin();
         let v = with_map(map_h, &g, |m, g| {
-            super::ops::expect_values(m, super::ops::Want::Buf)?;
+            crate::api::expect_values(m, crate::api::Want::Buf)?;
             let word = m.get_word(key()?, g)?.ok_or_else(Error::not_found)?;
             // SAFETY: found while pinned.
             Ok(unsafe { View::of_word(word, Some(m.counters.clone())) })

@@ -1,16 +1,11 @@
 //! Map lifecycle: create, free, size, clear, reserve, clone, schema, stats.
 
 use super::{boundary, fm_handle, with_map, Out};
+use crate::api::kind_arg;
 use crate::epoch;
-use crate::kind::fm_kind;
 use crate::map::Map;
 use crate::objects::{self, MapObject};
 use crate::status::*;
-
-pub(crate) fn kind_arg(raw: u32, what: &'static str) -> Result<fm_kind> {
-    fm_kind::from_raw(raw)
-        .ok_or_else(|| Error::new(FM_INVALID_ARGUMENT, format!("{what}: unknown kind {raw}")))
-}
 
 /// Figures about one map, filled in by `fm_map_stats`.
 #[repr(C)]
@@ -70,20 +65,7 @@ pub unsafe extern "C" fn fm_map_new(
 /// FM_OK; freeing twice returns FM_INVALID_HANDLE. Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_map_free(map: fm_handle) -> fm_status {
-    boundary(|| {
-        if map == 0 {
-            return Ok(());
-        }
-        let g = epoch::pin();
-        if let Ok(MapObject::Bridge(b)) = objects::map_object(map, &g) {
-            // Drain without staying pinned: a long drain must not hold up
-            // memory reclamation for the whole process.
-            let shared = b.shared();
-            drop(g);
-            shared.close()?;
-        }
-        objects::free::<MapObject>(map)
-    })
+    boundary(|| crate::api::free_map(map))
 }
 
 /// Writes the number of entries to `*len_out` (exact at an instant during the

@@ -25,11 +25,8 @@ pub mod floor;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::epoch::Guard;
-use crate::iter::{Iter, View};
-use crate::map::{Map, MAX_BLOB_LEN};
-use crate::objects::{self, MapObject};
-use crate::registry;
+pub(crate) use crate::api::{iterator, view, with_map};
+use crate::map::MAX_BLOB_LEN;
 use crate::status::*;
 
 /// A handle: an opaque 64-bit number naming a map, iterator or view. 0 is never valid.
@@ -68,60 +65,6 @@ pub fn boundary_value<T>(fallback: T, body: impl FnOnce() -> Result<T>) -> T {
         (FM_OK, Some(v)) => v,
         _ => fallback,
     }
-}
-
-/// Resolves a direct (non-bridge) map handle. Calls from inside one of this
-/// map's own callbacks are refused (they would deadlock on the shard lock or
-/// see a half-done update). Exports use [`with_map`], which also serves
-/// bridge maps.
-#[inline]
-pub fn map<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Map> {
-    match objects::map_object(handle, guard)? {
-        MapObject::Direct(m) => not_reentrant(m, guard),
-        MapObject::Bridge(_) => fail(FM_WRONG_KIND, "a bridge map cannot be used directly here"),
-    }
-}
-
-/// The map behind `handle` if it is a direct map that may be used right
-/// away (not a bridge, not inside one of its own callbacks); None otherwise,
-/// so the caller falls back to the general path that explains why.
-#[inline(always)]
-pub fn direct_map<'g>(handle: fm_handle, guard: &'g Guard) -> Option<&'g Map> {
-    match registry::find::<MapObject>(handle, guard) {
-        Some(MapObject::Direct(m)) if !guard.nested() => Some(m),
-        _ => None,
-    }
-}
-
-#[inline]
-fn not_reentrant<'m>(m: &'m Map, guard: &Guard) -> Result<&'m Map> {
-    if guard.nested() && m.in_callback() {
-        return fail(FM_REENTRANT, "a callback called back into its own map");
-    }
-    Ok(m)
-}
-
-/// Runs `op` on the map behind `handle`: at once on this thread for a
-/// direct map, on the owner thread for a bridge map (this thread waits).
-/// `op` gets the guard of the thread it runs on.
-#[inline]
-pub fn with_map<R>(
-    handle: fm_handle,
-    guard: &Guard,
-    op: impl FnOnce(&Map, &Guard) -> Result<R>,
-) -> Result<R> {
-    match objects::map_object(handle, guard)? {
-        MapObject::Direct(m) => op(not_reentrant(m, guard)?, guard),
-        MapObject::Bridge(b) => b.run(|m, g| op(not_reentrant(m, g)?, g)),
-    }
-}
-
-pub fn iterator<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g Iter> {
-    objects::iterator(handle, guard)
-}
-
-pub fn view<'g>(handle: fm_handle, guard: &'g Guard) -> Result<&'g View> {
-    objects::view(handle, guard)
 }
 
 /// Borrows `len` bytes at `ptr` as input.

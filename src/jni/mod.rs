@@ -58,8 +58,14 @@ use crate::status::*;
 /// is returned (the JVM ignores it once an exception is pending). Nothing
 /// unwinds into the JVM. On success this costs nothing but the body.
 #[inline(always)]
-pub(crate) fn jcall<T>(env: *mut JNIEnv, fallback: T, body: impl FnOnce(Env) -> Result<T>) -> T {
-    let env = Env(env);
+pub(crate) fn jcall<T>(
+    env: *mut JNIEnv,
+    fallback: T,
+    body: impl for<'call> FnOnce(Env<'call>) -> Result<T>,
+) -> T {
+    // SAFETY: the JVM passes every native call its thread's environment,
+    // valid until the call returns, which is after `body` has returned.
+    let env = unsafe { Env::from_raw(env) };
     match catch_unwind(AssertUnwindSafe(|| body(env))) {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {

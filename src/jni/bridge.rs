@@ -27,10 +27,10 @@ use jni::sys::{
 };
 
 use super::{check_range, jcall, Env};
+use crate::api::bridge;
 use crate::bridge::{Request, TicketInner, TicketRef, Wait};
 use crate::epoch;
 use crate::feed::{fm_op, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE};
-use crate::ffi::bridge::bridge;
 use crate::kind::{fm_kind, FM_FLOAT, FM_INT};
 use crate::kind::{OwnedKey, OwnedVal};
 use crate::objects::{self, MapObject};
@@ -429,12 +429,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_subscribe(
     jcall(env, 0, |_| {
         let bound = usize::try_from(bound)
             .map_err(|_| Error::new(FM_INVALID_ARGUMENT, format!("bound is negative: {bound}")))?;
-        let mut sub = 0;
-        // SAFETY: `sub` is a valid out-parameter.
-        match unsafe { crate::ffi::bridge::fm_subscribe(h as u64, bound, &mut sub) } {
-            FM_OK => Ok(sub as jlong),
-            status => Err(Error::new(status, last_error())),
-        }
+        Ok(crate::api::subscribe(h as u64, bound)? as jlong)
     })
 }
 
@@ -537,13 +532,16 @@ impl Drop for Detach {
 /// The JNI environment of the calling (non-Java) thread, attaching it to the
 /// JVM as a daemon thread named `ferrymap-bridge` if it is not attached yet.
 /// It stays attached until it exits, so later callbacks cost no attach.
-pub(crate) fn attached_env(vm: *mut JavaVM) -> Result<Env> {
+/// The environment stays valid on this thread until it exits (the thread
+/// is never detached before), and an `Env` cannot leave the thread.
+pub(crate) fn attached_env(vm: *mut JavaVM) -> Result<Env<'static>> {
     let mut penv: *mut c_void = ptr::null_mut();
     // SAFETY: `vm` came from GetJavaVM and the JVM outlives every bridge call
     // made from Java.
     let rc = unsafe { ((**vm).v1_4.GetEnv)(vm, &mut penv, jni::sys::JNI_VERSION_1_8) };
     if rc == jni::sys::JNI_OK && !penv.is_null() {
-        return Ok(Env(penv.cast()));
+        // SAFETY: the thread is attached (see above).
+        return Ok(unsafe { Env::from_raw(penv.cast()) });
     }
     let mut args = JavaVMAttachArgs {
         version: jni::sys::JNI_VERSION_1_8,
@@ -565,5 +563,6 @@ pub(crate) fn attached_env(vm: *mut JavaVM) -> Result<Env> {
         );
     }
     ATTACHED.with(|a| *a.borrow_mut() = Some(Detach(vm)));
-    Ok(Env(penv.cast()))
+    // SAFETY: attached just now, until the thread exits.
+    Ok(unsafe { Env::from_raw(penv.cast()) })
 }

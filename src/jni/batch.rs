@@ -12,9 +12,9 @@
 use jni::sys::{jbooleanArray, jclass, jint, jlong, jlongArray, jobject, JNIEnv};
 
 use super::{check_range, jcall, Env};
+use crate::api::with_map;
+use crate::api::{expect_values, Want};
 use crate::epoch;
-use crate::ffi::ops::{expect_values, Want};
-use crate::ffi::with_map;
 use crate::kind::KeyRef;
 use crate::kind::ValIn;
 use crate::map::Map;

@@ -10,10 +10,11 @@
 use jni::sys::{jboolean, jbyteArray, jclass, jint, jlong, jlongArray, jobject, jvalue, JNIEnv};
 
 use super::{java_pending, jcall, key_ref, val_in, with_opt_bytes, Env, MethodCache};
+use crate::api::fast;
+use crate::api::kind_arg;
+use crate::api::{self, with_map};
+use crate::api::{expect_values, Want};
 use crate::epoch;
-use crate::ffi::lifecycle::kind_arg;
-use crate::ffi::ops::{expect_values, Want};
-use crate::ffi::{self, with_map};
 use crate::iter::View;
 use crate::kind::KeyRef;
 use crate::kind::{ValIn, FM_FLOAT, FM_INT};
@@ -66,14 +67,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(
             count_arg(capacity, "capacity")?,
             count_arg(queue, "queue capacity")?,
         );
-        let mut h = 0;
-        // SAFETY: `h` is a valid out-parameter.
-        match unsafe {
-            ffi::bridge::fm_bridge_new(key_kind as u32, value_kind as u32, capacity, queue, &mut h)
-        } {
-            FM_OK => Ok(h as jlong),
-            status => Err(Error::new(status, last_error())),
-        }
+        Ok(api::bridge_new(key_kind as u32, value_kind as u32, capacity, queue)? as jlong)
     })
 }
 
@@ -89,21 +83,13 @@ pub extern "system" fn Java_dev_ferrymap_Native_free(
     kind: jint,
 ) {
     jcall(env, (), |_| {
-        let status = match registry::fm_handle_kind::from_raw(kind as u32) {
-            Some(registry::FM_HANDLE_MAP) => ffi::lifecycle::fm_map_free(h as u64),
-            Some(registry::FM_HANDLE_ITERATOR) => ffi::iter::fm_iter_free(h as u64),
-            Some(registry::FM_HANDLE_VIEW) => ffi::iter::fm_view_release(h as u64),
-            Some(registry::FM_HANDLE_SUBSCRIPTION) => ffi::bridge::fm_sub_free(h as u64),
-            _ => {
-                return fail(
-                    FM_INVALID_ARGUMENT,
-                    format!("cannot free handle kind {kind} from Java"),
-                )
-            }
-        };
-        match status {
-            FM_OK => Ok(()),
-            status => Err(Error::new(status, last_error())),
+        match registry::fm_handle_kind::from_raw(kind as u32) {
+            // Tickets are freed by ticketTake.
+            Some(k) if k != registry::FM_HANDLE_TICKET => api::free(h as u64, k),
+            _ => fail(
+                FM_INVALID_ARGUMENT,
+                format!("cannot free handle kind {kind} from Java"),
+            ),
         }
     })
 }
@@ -219,6 +205,16 @@ pub extern "system" fn Java_dev_ferrymap_Native_getLL(
     key: jlong,
     if_absent: jlong,
 ) -> jlong {
+    // The C ABI's plain case: a direct INT->INT map this thread remembers.
+    if let Some(found) = fast::get_int_plain(h as u64, key as u64, FM_INT) {
+        return found.map_or(if_absent, |w| w as i64);
+    }
+    get_ll_slow(env, h, key, if_absent)
+}
+
+/// Everything `getLL`'s plain case does not answer, with every error.
+#[inline(never)]
+fn get_ll_slow(env: *mut JNIEnv, h: jlong, key: jlong, if_absent: jlong) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, g| {
@@ -258,6 +254,17 @@ pub extern "system" fn Java_dev_ferrymap_Native_putLL(
     key: jlong,
     value: jlong,
 ) -> jboolean {
+    // The C ABI's plain case: room in a direct INT->INT map this thread
+    // remembers and whose writer bias it holds.
+    if let Some(replaced) = fast::insert_int_plain(h as u64, key as u64, FM_INT, value as u64) {
+        return replaced;
+    }
+    put_ll_slow(env, h, key, value)
+}
+
+/// Everything `putLL`'s plain case does not do, with every error.
+#[inline(never)]
+fn put_ll_slow(env: *mut JNIEnv, h: jlong, key: jlong, value: jlong) -> jboolean {
     jcall(env, false, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, _| {
@@ -642,7 +649,7 @@ fn update(env: Env, h: jlong, ik: jlong, kb: Option<&[u8]>, op: jobject) -> Resu
         _ => BYTES_OP.get(env)?,
     };
     if !is_bridge {
-        let m = ffi::map(h as u64, &g)?;
+        let m = api::map(h as u64, &g)?;
         return not_found_message(
             key_ref(m, ik, kb)
                 .and_then(|k| m.update(k, &mut |value| call(env, op, method, val_kind, value))),
@@ -769,7 +776,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_view(
         let handle = objects::insert(v)?;
         let buffer = env.new_direct_buffer(p, n);
         if buffer.is_null() {
-            ffi::iter::fm_view_release(handle);
+            let _ = objects::free::<crate::iter::View>(handle);
             return Err(java_pending());
         }
         env.write_longs(out, 0, &[handle as i64]);

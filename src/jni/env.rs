@@ -8,6 +8,7 @@
 //! native call, with the argument types the JNI specification requires.
 
 use std::ffi::{c_void, CStr};
+use std::marker::PhantomData;
 use std::ptr;
 
 use jni::sys::{
@@ -15,21 +16,40 @@ use jni::sys::{
     jvalue, JNIEnv, JavaVM,
 };
 
-/// The calling thread's JNI environment, valid for one native call.
+/// The calling thread's JNI environment, valid for one native call: the
+/// lifetime `'call` is the call's (see `jcall`), so an `Env` cannot be kept
+/// after the call returns, and the raw pointer makes it neither `Send` nor
+/// `Sync`, so it cannot reach another thread.
 #[derive(Clone, Copy)]
-pub(crate) struct Env(pub(crate) *mut JNIEnv);
+pub(crate) struct Env<'call> {
+    raw: *mut JNIEnv,
+    call: PhantomData<&'call JNIEnv>,
+}
 
 /// Calls a JNI function from the table of version `$v`.
 macro_rules! jni {
     ($env:expr, $v:ident, $name:ident $(, $arg:expr)*) => {{
-        let raw: *mut JNIEnv = $env.0;
+        let raw: *mut JNIEnv = $env.raw;
         // SAFETY: the JVM hands every native call a valid environment whose
         // table holds every function of the versions it supports (>= 1.8 here).
         unsafe { ((**raw).$v.$name)(raw $(, $arg)*) }
     }};
 }
 
-impl Env {
+impl<'call> Env<'call> {
+    /// Wraps the environment the JVM passed to a native call, or the one of
+    /// a thread attached to the JVM.
+    ///
+    /// # Safety
+    /// `raw` is the calling thread's valid JNI environment for all of
+    /// `'call`.
+    pub(crate) unsafe fn from_raw(raw: *mut JNIEnv) -> Env<'call> {
+        Env {
+            raw,
+            call: PhantomData,
+        }
+    }
+
     /// Whether a Java exception is pending (then most JNI calls are illegal).
     #[inline]
     pub(crate) fn exception_pending(self) -> bool {

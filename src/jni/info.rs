@@ -1,18 +1,15 @@
 //! Library-wide calls: version, registry identity, census.
 
-use std::ffi::CStr;
-
 use jni::sys::{jbyteArray, jclass, jint, jlong, JNIEnv};
 
 use super::{java_pending, jcall};
-use crate::ffi::info::{fm_library_path, fm_version};
 use crate::registry::{self, fm_handle_kind};
 use crate::status::*;
 
 /// `int version()`: `major << 16 | minor << 8 | patch`.
 #[no_mangle]
 pub extern "system" fn Java_dev_ferrymap_Native_version(_env: *mut JNIEnv, _: jclass) -> jint {
-    fm_version() as jint
+    crate::api::version() as jint
 }
 
 /// `long registryId()`: this copy of the library's registry identity; equal
@@ -30,8 +27,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_libraryPath(
     _: jclass,
 ) -> jbyteArray {
     jcall(env, std::ptr::null_mut(), |env| {
-        // SAFETY: fm_library_path returns a static NUL-terminated string.
-        let path = unsafe { CStr::from_ptr(fm_library_path()) };
+        let path = crate::api::library_path();
         let array = env.new_bytes(path.to_bytes());
         if array.is_null() {
             return Err(java_pending());

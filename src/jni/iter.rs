@@ -8,10 +8,10 @@
 use jni::sys::{jbyteArray, jclass, jint, jlong, jlongArray, jobjectArray, JNIEnv};
 
 use super::{java_pending, jcall, with_bytes, Env};
+use crate::api::{self, with_map};
 use crate::blob::{self, Blob};
 use crate::codec;
 use crate::epoch;
-use crate::ffi::{self, with_map};
 use crate::iter::Iter;
 use crate::kind::FM_INT;
 use crate::objects::{self, MapObject};
@@ -44,7 +44,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_iterLen(
 ) -> jlong {
     jcall(env, 0, |_| {
         let g = epoch::pin();
-        Ok(ffi::iterator(it as u64, &g)?.snapshot().len() as jlong)
+        Ok(api::iterator(it as u64, &g)?.snapshot().len() as jlong)
     })
 }
 
@@ -80,7 +80,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_iterNext(
 ) -> jint {
     jcall(env, 0, |env| {
         let g = epoch::pin();
-        let it = ffi::iterator(it as u64, &g)?;
+        let it = api::iterator(it as u64, &g)?;
         let (kk, vk) = (it.snapshot().key_kind, it.snapshot().val_kind);
         let key_array = if kk == FM_INT { int_keys } else { bytes_keys };
         let value_array = if vk.is_blob() { bytes_values } else { words };
