@@ -28,7 +28,8 @@ pub mod hash;
 pub mod iter;
 /// The JNI layer: the Java binding's native methods (bindings/java/).
 /// cbindgen:ignore
-pub mod jni;
+#[deny(dead_code)]
+mod jni;
 pub mod kind;
 pub mod map;
 pub mod objects;

@@ -79,7 +79,7 @@ pub extern "C" fn fmbench_resolve(map: u64, key: i64, out: *mut i64) -> i32 {
     std::hint::black_box((key, out));
     super::boundary(|| {
         let g = crate::epoch::pin();
-        let m = super::map(map, &g)?;
+        let m = crate::api::map(map, &g)?;
         std::hint::black_box(m);
         Ok(())
     }) as i32

@@ -43,8 +43,7 @@ fn non_null(array: jobject, what: &'static str) -> Result<()> {
 
 /// `int putAllLL(long h, long[] keys, long[] values, int offset, int count)`:
 /// returns how many overwrote an existing value.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_putAllLL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_putAllLL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -79,9 +78,8 @@ pub extern "system" fn Java_dev_ferrymap_Native_putAllLL(
 /// offset, int count, long ifAbsent)`: `values[i]` gets the value of
 /// `keys[i]` or `ifAbsent`; `found[i]` (if `found` is not null) whether it
 /// was present. Returns the number found.
-#[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_getAllLL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_getAllLL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -125,8 +123,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_getAllLL(
 
 /// `int removeAllL(long h, long[] keys, int offset, int count)`: returns how
 /// many were present.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_removeAllL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_removeAllL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -202,9 +199,8 @@ unsafe fn read_at(p: *const u8, i: usize) -> i64 {
 /// `int putAllDirect(long h, ByteBuffer keys, int keyPos, ByteBuffer values,
 /// int valuePos, int count)`: `count` native-order longs from each buffer,
 /// starting at the given byte positions. Returns how many replaced a value.
-#[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_putAllDirect(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_putAllDirect(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -237,9 +233,8 @@ pub extern "system" fn Java_dev_ferrymap_Native_putAllDirect(
 /// int valuePos, ByteBuffer found, int foundPos, int count, long ifAbsent)`:
 /// values get the value or `ifAbsent`; `found` (may be null) one byte per
 /// key, 1 if present. Returns the number found.
-#[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_getAllDirect(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_getAllDirect(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -286,8 +281,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_getAllDirect(
 }
 
 /// `int removeAllDirect(long h, ByteBuffer keys, int keyPos, int count)`.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_removeAllDirect(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_removeAllDirect(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,

@@ -54,8 +54,7 @@ fn timeout(timeout_ns: jlong) -> Option<Duration> {
 }
 
 /// `boolean isBridge(long map)`: whether the map handle names a bridge map.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_isBridge(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_isBridge(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -71,8 +70,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_isBridge(
 
 /// `boolean bridgeFailed(long map)`: whether the owner thread caught a panic
 /// (IllegalArgumentException for a direct map).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_bridgeFailed(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_bridgeFailed(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -85,8 +83,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeFailed(
 
 /// `long bridgeSeq(long map)`: the sequence number of the last committed
 /// mutation (0 before the first).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_bridgeSeq(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_bridgeSeq(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -99,8 +96,10 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeSeq(
 
 /// `long lastSeq()`: the sequence number of the last bridge mutation made by
 /// a call on this OS thread (0 if none). No JNI call, no allocation.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_lastSeq(_env: *mut JNIEnv, _: jclass) -> jlong {
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_lastSeq(
+    _env: *mut JNIEnv,
+    _: jclass,
+) -> jlong {
     crate::feed::last_seq() as jlong
 }
 
@@ -190,9 +189,8 @@ fn submit(
 /// `long submit1(long map, int op, long intKey, byte[] bytesKey, long word,
 /// byte[] bytesValue, long timeoutNanos)`: one request (an `fm_op`) as a
 /// batch of one; returns its ticket (the caller owns it).
-#[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_submit1(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_submit1(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -216,9 +214,8 @@ pub extern "system" fn Java_dev_ferrymap_Native_submit1(
 /// long[] words, byte[][] bytesValues, int count, long timeoutNanos)`:
 /// `count` requests as one batch run in order; returns its ticket. `bytesKeys`
 /// (`bytesValues`) may be null when the map's keys (values) are INT/FLOAT.
-#[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_dev_ferrymap_Native_submitMany(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_submitMany(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -270,8 +267,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_submitMany(
 /// copy of each STR/BYTES value to `bytesOut[i]` (null where none; `bytesOut`
 /// may be null for maps with INT/FLOAT values), frees the ticket and returns
 /// the number of results.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_ticketTake(
     env: *mut JNIEnv,
     _: jclass,
     t: jlong,
@@ -304,8 +300,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_ticketTake(
 /// the first that is not. Ticket `i`'s results (`sizes[i]` of them) go to
 /// `out` and `bytesOut` right after those of the tickets before it. Returns
 /// how many tickets were taken (and freed); the rest are left as they were.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_ticketTakeMany(
     env: *mut JNIEnv,
     _: jclass,
     tickets: jlongArray,
@@ -419,8 +414,7 @@ fn copy_results_at(
 
 /// `long subscribe(long map, long bound)`: a subscription to the bridge
 /// map's change feed (through `fm_subscribe`); the caller owns it.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_subscribe(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_subscribe(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -438,8 +432,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_subscribe(
 /// value word; the key's and the value's bytes, if STR/BYTES, to
 /// `bytesOut[0]` and `bytesOut[1]`, else null), 0 if none came within the
 /// timeout, -1 once the bridge is closed and every event was delivered.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_subNext(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_subNext(
     env: *mut JNIEnv,
     _: jclass,
     s: jlong,

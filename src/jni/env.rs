@@ -13,7 +13,7 @@ use std::ptr;
 
 use jni::sys::{
     jarray, jbyteArray, jclass, jint, jlong, jmethodID, jobject, jobjectArray, jsize, jthrowable,
-    jvalue, JNIEnv, JavaVM,
+    jvalue, JNIEnv, JNINativeMethod, JavaVM,
 };
 
 /// The calling thread's JNI environment, valid for one native call: the
@@ -58,6 +58,13 @@ impl<'call> Env<'call> {
 
     pub(crate) fn find_class(self, name: &CStr) -> jclass {
         jni!(self, v1_1, FindClass, name.as_ptr())
+    }
+
+    /// Binds `methods` to `class`'s native methods; false with a Java error
+    /// pending if one of them names no native method of the class.
+    pub(crate) fn register_natives(self, class: jclass, methods: &[JNINativeMethod]) -> bool {
+        let n = methods.len() as jint;
+        jni!(self, v1_1, RegisterNatives, class, methods.as_ptr(), n) == jni::sys::JNI_OK
     }
 
     /// Throws a new exception of class `class` (JNI name, e.g.

@@ -7,22 +7,25 @@ use crate::registry::{self, fm_handle_kind};
 use crate::status::*;
 
 /// `int version()`: `major << 16 | minor << 8 | patch`.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_version(_env: *mut JNIEnv, _: jclass) -> jint {
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_version(
+    _env: *mut JNIEnv,
+    _: jclass,
+) -> jint {
     crate::api::version() as jint
 }
 
 /// `long registryId()`: this copy of the library's registry identity; equal
 /// in every language that shares its handles.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_registryId(env: *mut JNIEnv, _: jclass) -> jlong {
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_registryId(
+    env: *mut JNIEnv,
+    _: jclass,
+) -> jlong {
     jcall(env, 0, |_| Ok(registry::id() as jlong))
 }
 
 /// `byte[] libraryPath()`: the path this copy was loaded from, as the
 /// loader's bytes (decoded on the Java side).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_libraryPath(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_libraryPath(
     env: *mut JNIEnv,
     _: jclass,
 ) -> jbyteArray {
@@ -37,8 +40,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_libraryPath(
 }
 
 /// `long census(int handleKind)`: live handles of one kind.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_census(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_census(
     env: *mut JNIEnv,
     _: jclass,
     kind: jint,
@@ -52,7 +54,9 @@ pub extern "system" fn Java_dev_ferrymap_Native_census(
 }
 
 /// `long censusTotal()`: live handles of every kind together.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_censusTotal(env: *mut JNIEnv, _: jclass) -> jlong {
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_censusTotal(
+    env: *mut JNIEnv,
+    _: jclass,
+) -> jlong {
     jcall(env, 0, |_| Ok(registry::census_total() as jlong))
 }

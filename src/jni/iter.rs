@@ -22,8 +22,7 @@ const BATCH: usize = 256;
 
 /// `long iterNew(long map)`: an iterator over a snapshot of the map, O(shards).
 /// The caller owns it (free with kind 2).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_iterNew(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_iterNew(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -36,8 +35,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_iterNew(
 }
 
 /// `long iterLen(long iter)`: entries in the snapshot (all, not just those left).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_iterLen(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_iterLen(
     env: *mut JNIEnv,
     _: jclass,
     it: jlong,
@@ -68,8 +66,7 @@ fn array_cap(env: Env, array: jobjectArray) -> usize {
 /// byte[]); values to `words` (INT values, or FLOAT bits) or `bytesValues`.
 /// The arrays the schema does not use may be null. Returns how many; 0 at the
 /// end.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_iterNext(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_iterNext(
     env: *mut JNIEnv,
     _: jclass,
     it: jlong,
@@ -135,8 +132,7 @@ fn store_bytes(env: Env, array: jobjectArray, index: usize, bytes: &[u8]) -> Res
 
 /// `byte[] export(long map)`: a versioned, checksummed snapshot of the map
 /// (docs/architecture.md, "Export format").
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_export(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_export(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -159,8 +155,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_export(
 /// `long importMap(byte[] data)`: a new map from `export` output. Untrusted
 /// input: corruption is IllegalArgumentException and no map is made. The
 /// caller owns the new map.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_importMap(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_importMap(
     env: *mut JNIEnv,
     _: jclass,
     data: jbyteArray,

@@ -3,26 +3,30 @@
 //! `System.loadLibrary("ferrymap")` loads the same `libferrymap.so` (and the
 //! same handle registry) that C, Python and Go use.
 //!
-//! Every entry point has the same shape as the C ABI's (`crate::ffi`):
+//! It is a sibling of the C ABI (`crate::ffi`): both marshal arguments and
+//! results over the handle-level API (`crate::api`), and neither uses the
+//! other. The native methods are registered from `JNI_OnLoad`
+//! (`natives.rs`), never exported. Every one has the same shape:
 //!
 //! ```text
-//! #[no_mangle]
-//! pub extern "system" fn Java_dev_ferrymap_Native_xxx(env: *mut JNIEnv, _: jclass, args..) -> T {
+//! pub(crate) extern "system" fn Java_dev_ferrymap_Native_xxx(env: *mut JNIEnv, _: jclass, args..) -> T {
 //!     jcall(env, FALLBACK, |env| {        // catches panics; an error becomes a Java exception
 //!         ...copy Java arrays in (JNI calls happen on this thread only)...
 //!         let g = epoch::pin();           // keeps every object we touch alive
-//!         let r = ffi::with_map(h as u64, &g, |m, g| ...)?;  // the work, through crate::map::Map
+//!         let r = api::with_map(h as u64, &g, |m, g| ...)?;  // the work, through crate::map::Map
 //!         ...hand results to Java...
 //!     })
 //! }
 //! ```
 //!
-//! - `ffi::with_map` resolves and checks the handle, and runs the work on this
+//! - `api::with_map` resolves and checks the handle, and runs the work on this
 //!   thread for a direct map or on the owner thread for a bridge map (so the
 //!   closure makes no JNI call with the caller's environment). `update`,
 //!   whose callback is Java code, attaches a bridge's owner thread to the JVM
 //!   and calls the callback there (see `ops::update`); the bridge-only calls
 //!   (tickets, the change feed, sequence numbers) are in `bridge.rs`.
+//! - `getLL` and `putLL` first try the integer plain cases of `api::fast`
+//!   (the per-thread memo), as the C ABI's integer calls do.
 //! - Hot paths (`getLL`, `putLL`, ...) take and return primitives only: no
 //!   allocation, no `jni::Env`, no JNI call at all unless something fails.
 //! - Errors become exceptions by kind (see [`exception_class`]); a Java
@@ -33,11 +37,17 @@
 //!   Java side, never through JNI's modified UTF-8.
 //! - Local references made in loops are deleted as soon as they are stored.
 
+// Each native method's function keeps the name the JNI specification
+// would give it (Java_dev_ferrymap_Native_<method>), which says at a glance
+// which Java method it implements; they are registered, not exported.
+#![allow(non_snake_case)]
+
 mod batch;
 mod bridge;
 mod env;
 mod info;
 mod iter;
+mod natives;
 mod ops;
 
 use std::ffi::{CStr, CString};

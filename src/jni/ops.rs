@@ -31,8 +31,7 @@ fn count_arg(n: jlong, what: &'static str) -> Result<usize> {
 // ---- lifecycle --------------------------------------------------------------
 
 /// `long mapNew(int keyKind, int valueKind, long capacity)`: a new map; the caller owns it.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapNew(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapNew(
     env: *mut JNIEnv,
     _: jclass,
     key_kind: jint,
@@ -53,8 +52,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapNew(
 /// a new bridge map (DESIGN §7, through `fm_bridge_new`); the caller owns it.
 /// Every call of this binding serves it (on its owner thread); `update` runs
 /// its Java callback there too (the owner thread attached to the JVM).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_bridgeNew(
     env: *mut JNIEnv,
     _: jclass,
     key_kind: jint,
@@ -75,8 +73,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_bridgeNew(
 /// view (3) or subscription (4) through the C ABI's own free calls, so every kind of map is
 /// closed the way C would close it (tickets are freed by `ticketTake`). 0 is a no-op; a second free throws
 /// IllegalStateException.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_free(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_free(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -94,8 +91,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_free(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapLen(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapLen(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -106,8 +102,11 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapLen(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapClear(env: *mut JNIEnv, _: jclass, h: jlong) {
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapClear(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+) {
     jcall(env, (), |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, _| {
@@ -117,8 +116,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapClear(env: *mut JNIEnv, _: jc
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapReserve(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapReserve(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -132,8 +130,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapReserve(
 }
 
 /// `long mapClone(long handle)`: an independent copy-on-write copy; the caller owns it.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapClone(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapClone(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -146,8 +143,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapClone(
 }
 
 /// `int mapSchema(long handle)`: `keyKind << 8 | valueKind`.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapSchema(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapSchema(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -162,8 +158,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_mapSchema(
 
 /// `void mapStats(long handle, long[] out)`: len, capacity, memory bytes,
 /// open iterators, open views, writes (out must hold 6).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_mapStats(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapStats(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -197,8 +192,7 @@ fn long_out(env: Env, out: jlongArray, n: usize) -> Result<jlongArray> {
 // ---- long -> long fast paths ------------------------------------------------
 
 /// `long getLL(long handle, long key, long ifAbsent)`.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_getLL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_getLL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -226,8 +220,7 @@ fn get_ll_slow(env: *mut JNIEnv, h: jlong, key: jlong, if_absent: jlong) -> jlon
 }
 
 /// `long getLLOrThrow(long handle, long key)`: NoSuchElementException on a miss.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_getLLOrThrow(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_getLLOrThrow(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -246,8 +239,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_getLLOrThrow(
 }
 
 /// `boolean putLL(long handle, long key, long value)`: whether a value was replaced.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_putLL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_putLL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -274,8 +266,7 @@ fn put_ll_slow(env: *mut JNIEnv, h: jlong, key: jlong, value: jlong) -> jboolean
 }
 
 /// `boolean containsL(long handle, long key)`.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_containsL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_containsL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -288,8 +279,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_containsL(
 }
 
 /// `boolean removeL(long handle, long key)`: whether the key was present.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_removeL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_removeL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -303,8 +293,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_removeL(
 
 /// `long addLL(long handle, long key, long delta)`: the new value
 /// (ArithmeticException on overflow, value unchanged).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_addLL(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_addLL(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -322,8 +311,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_addLL(
 // ---- any schema -------------------------------------------------------------
 
 /// `boolean put(long h, long intKey, byte[] bytesKey, long word, byte[] bytesValue)`.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_put(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_put(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -347,8 +335,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_put(
 /// `boolean findWord(long h, long intKey, byte[] bytesKey, long[] out)`: for
 /// INT/FLOAT values, writes the value's word to `out[0]` and returns true, or
 /// returns false on a miss.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_findWord(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_findWord(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -395,8 +382,7 @@ fn bytes_of(env: Env, v: Option<View>) -> Result<jbyteArray> {
 
 /// `byte[] getBytes(long h, long intKey, byte[] bytesKey)`: a copy of the
 /// STR/BYTES value, or null on a miss.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_getBytes(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_getBytes(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -422,8 +408,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_getBytes(
 /// `boolean putIfAbsent(long h, long intKey, byte[] bytesKey, long word, byte[] bytesValue)`:
 /// inserts only if the key is absent; returns whether it was already present
 /// (then nothing changed).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -447,8 +432,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(
 /// `boolean takeWord(long h, long intKey, byte[] bytesKey, long[] out)`: removes
 /// the key of a map with INT/FLOAT values and writes the value it had to
 /// `out[0]`, as one atomic step; false (nothing written) if it was absent.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_takeWord(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_takeWord(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -488,8 +472,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_takeWord(
 /// `byte[] takeBytes(long h, long intKey, byte[] bytesKey)`: removes the key of
 /// a map with STR/BYTES values and returns a copy of the value it had, as one
 /// atomic step; null if it was absent.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_takeBytes(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_takeBytes(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -514,8 +497,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_takeBytes(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_contains(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_contains(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -530,8 +512,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_contains(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_remove(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_remove(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -549,8 +530,7 @@ pub extern "system" fn Java_dev_ferrymap_Native_remove(
 /// `long addWord(long h, long intKey, byte[] bytesKey, long deltaWord)`: adds
 /// to an INT value (delta as is) or a FLOAT value (delta as bits); returns
 /// the new value's word.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_addWord(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_addWord(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -609,8 +589,7 @@ static BYTES_OP: MethodCache = MethodCache::new(
 /// same map throws IllegalStateException (re-entrant) instead of deadlocking.
 /// NoSuchElementException if the key is absent. On a bridge map `op` runs
 /// on the owner thread (see [`update`]).
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_update(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_update(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,
@@ -749,8 +728,7 @@ fn call(
 /// direct ByteBuffer over the stored bytes of a STR/BYTES value, valid until
 /// the view handle written to `viewOut[0]` is released; null on a miss. The
 /// Java side hands out only read-only duplicates of it.
-#[no_mangle]
-pub extern "system" fn Java_dev_ferrymap_Native_view(
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_view(
     env: *mut JNIEnv,
     _: jclass,
     h: jlong,

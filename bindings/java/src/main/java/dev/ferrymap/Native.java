@@ -3,7 +3,7 @@ package dev.ferrymap;
 import java.nio.ByteBuffer;
 
 /**
- * The JNI entry points in {@code libferrymap.so} ({@code src/java/} in the core crate).
+ * The JNI entry points in {@code libferrymap.so} ({@code src/jni/} in the core crate).
  * Package-private: the public classes check arguments and keep objects alive around
  * every call. Keys and values cross either as a {@code long} (INT keys, INT values,
  * FLOAT values as their bits) or as a {@code byte[]} (STR as exact UTF-8, BYTES).
@@ -81,7 +81,7 @@ final class Native {
     static native byte[] export(long map);
     static native long importMap(byte[] data);
 
-    // bridge mode (src/java/bridge.rs); timeouts in nanoseconds: negative forever, 0 no wait
+    // bridge mode (src/jni/bridge.rs); timeouts in nanoseconds: negative forever, 0 no wait
     static native boolean isBridge(long map);
     static native boolean bridgeFailed(long map);
     static native long bridgeSeq(long map);

@@ -5,7 +5,7 @@ import java.util.NoSuchElementException;
 /**
  * The core's status codes ({@code fm_status}) as Java exceptions, for results that come
  * back without a native call to throw them (tickets). The same classes as the JNI layer
- * throws (src/java/mod.rs, {@code exception_class}).
+ * throws (src/jni/mod.rs, {@code exception_class}).
  */
 final class Status {
     private Status() {}
