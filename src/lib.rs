@@ -1,16 +1,18 @@
 //! ferrymap: hash maps that live in one shared library and are shared by C,
 //! Java, Python and Go code in the same process through opaque 64-bit handles.
 //!
-//! The design is described in `docs/architecture.md`. In short:
+//! The design is described in `docs/architecture.md`. The modules read
+//! bottom-up, each using only those before it (`scripts/check-layers`):
 //!
-//! - [`registry`] maps handles to objects and detects stale, forged,
-//!   wrong-kind and foreign handles;
-//! - [`map`] is the sharded map with lock-free reads (a seqlock per shard
-//!   over a [`table`] of atomic words) and copy-on-write snapshots;
-//! - [`epoch`] decides when memory a reader may still see can be freed;
-//! - [`blob`] holds STR/BYTES keys and values, immutable and shared;
-//! - [`iter`] has iterators and zero-copy views, [`codec`] export/import;
-//! - [`ffi`] is the C ABI (header: `bindings/c/ferrymap.h`).
+//! - [`status`], [`hash`], [`epoch`] (when memory a reader may still see
+//!   can be freed), [`registry`] (the handle table, which knows no types);
+//! - [`blob`] and [`kind`]: keys and values;
+//! - [`table`], [`map`] (sharded, lock-free reads, copy-on-write
+//!   snapshots), [`feed`] (the change feed), [`iter`], [`codec`];
+//! - [`bridge`]: maps served by an owner thread, and tickets;
+//! - [`objects`]: what handles hold; [`api`]: the handle-level operations;
+//! - the language layers: [`ffi`], the C ABI (header:
+//!   `bindings/c/ferrymap.h`), and `jni`, the Java natives.
 
 // Lifetimes tied to an epoch guard are spelled out on purpose, and the
 // internal `len` methods have no use for `is_empty`.
