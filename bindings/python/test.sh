@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds and tests the Python binding from a fresh clone on a fresh machine:
-# a virtual environment with maturin, pytest, numpy and mypy; the core
+# checks that src/sys.rs is what bindgen makes of the C header
+# (scripts/update-python-sys --check); a virtual environment with maturin,
+# pytest, numpy and mypy; the core
 # (cargo build --release at the repository root); the wheel (maturin, no
 # auditwheel repair); then installs the wheel and runs the pytest suite and
 # mypy's stubtest against the installed module.
@@ -24,6 +26,12 @@ fi
 
 # Compilers, valgrind, cargo on PATH (the repository's common setup).
 source "$root/scripts/setup"
+
+echo "== sys.rs: regenerated from bindings/c/ferrymap.h and compared =="
+# On a machine's first run this installs libclang-dev (about 15 s) and
+# builds the pinned generator, scripts/python-sysgen, into ~/.cache/ferrymap
+# (about 100 s of CPU); later runs take about half a second.
+"$root/scripts/update-python-sys" --check
 
 if ! "$python" -c "import venv, ensurepip" >/dev/null 2>&1; then
     echo "setup: installing python3-venv"

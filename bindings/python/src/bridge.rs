@@ -30,37 +30,20 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyList, PyString, PyTuple, PyType};
 
+use crate::capi::{self, MapId, Requests, TicketId};
+use crate::capi::{FM_CLOSED, FM_INVALID_HANDLE, FM_OK, FM_TIMEOUT};
+use crate::capi::{FM_OP_ADD, FM_OP_CLEAR, FM_OP_CONTAINS, FM_OP_GET, FM_OP_INSERT};
+use crate::capi::{FM_OP_LEN, FM_OP_REMOVE, FM_OP_UPDATE};
 use crate::convert::*;
-use crate::errors::{closed_err, exceptions, status_err, status_err_msg, timeout_err, wrong_kind};
+use crate::errors::{closed_err, core_err, exceptions, status_err_msg, timeout_err, wrong_kind};
 use crate::gil::{detach, AssertSend, CallbackOf};
-use crate::map::Map;
-use crate::sys::*;
+use crate::handle::MapHandle;
 
 /// The longest single wait inside the core before signals are checked.
 const SLICE_US: i64 = 50_000;
 
 /// How long a wait for a ticket polls before it parks.
 const SPIN_US: u64 = 30;
-
-/// FM_OK if the ticket's batch has run, FM_TIMEOUT if not (never waits).
-fn poll(h: u64) -> fm_status {
-    let mut done = false;
-    // SAFETY: out pointer valid.
-    match unsafe { fm_ticket_poll(h, &mut done) } {
-        FM_OK if done => FM_OK,
-        FM_OK => FM_TIMEOUT,
-        s => s,
-    }
-}
-
-/// Whether `handle` is a bridge map (working or failed).
-pub fn is_bridge(handle: u64) -> bool {
-    // SAFETY: plain call (an atomic read: never waits).
-    matches!(
-        unsafe { fm_bridge_status(handle) },
-        FM_OK | FM_BRIDGE_FAILED
-    )
-}
 
 /// An attribute of `ferrymap._bridge` (the named tuples, the asyncio helpers).
 pub fn helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -263,8 +246,8 @@ fn parse_request<'py>(i: usize, item: &Bound<'py, PyAny>) -> PyResult<Given<'py>
 /// Converts and queues a batch; waits for room as `deadline` says.
 pub fn submit(
     py: Python<'_>,
-    map: &Map,
-    h: u64,
+    map: &MapHandle,
+    h: MapId,
     requests: &Bound<'_, PyAny>,
     deadline: Deadline,
 ) -> PyResult<Ticket> {
@@ -283,7 +266,7 @@ pub fn submit(
         return Err(PyValueError::new_err("submit needs at least one request"));
     }
     if !matches!(deadline, Deadline::Now) {
-        refuse_owner_wait(py, h, "a blocking submit")?;
+        refuse_owner_wait(py, h.0, "a blocking submit")?;
     }
     // Converted keys and values borrow from `given` until fm_submit has copied them.
     let mut converted = Vec::with_capacity(given.len());
@@ -308,61 +291,30 @@ pub fn submit(
         };
         converted.push((g.op, key, value));
     }
-    let reqs: Vec<fm_request> = converted
-        .iter()
-        .map(|(op, k, v)| {
-            let mut r = fm_request {
-                op: *op,
-                key_int: 0,
-                key_ptr: std::ptr::null(),
-                key_len: 0,
-                value_int: 0,
-                value_float: 0.0,
-                value_ptr: std::ptr::null(),
-                value_len: 0,
-            };
-            match k {
-                Some(KeyIn::Int(i)) => r.key_int = *i,
-                Some(k @ KeyIn::Buf(_)) => (r.key_ptr, r.key_len) = k.buf(),
-                None => {}
-            }
-            match v {
-                Some(Arg::Int(i)) => r.value_int = *i,
-                Some(Arg::Float(f)) => r.value_float = *f,
-                Some(Arg::Buf(b)) => {
-                    let s = b.as_slice();
-                    (r.value_ptr, r.value_len) = (s.as_ptr(), s.len());
-                }
-                None => {}
-            }
-            r
-        })
-        .collect();
-    let n = reqs.len();
-    let mut ticket = 0u64;
-    loop {
+    let reqs = Requests::new(converted.iter().map(|(op, k, v)| {
+        (
+            *op,
+            k.as_ref().map(KeyIn::as_key),
+            v.as_ref().map(Arg::as_value),
+        )
+    }));
+    let ticket = loop {
         let (wait_us, last) = deadline.slice();
-        let args = AssertSend((reqs.as_ptr(), &mut ticket as *mut u64));
         // May wait for room in the queue: detached.
-        // SAFETY: n requests whose pointers are held by `converted`; out pointer valid.
-        let st = detach(py, move || {
-            let (r, t) = args.into_inner();
-            unsafe { fm_submit(h, r, n, wait_us, t) }
-        });
-        match st {
-            FM_OK => break,
-            FM_TIMEOUT if !last => py.check_signals()?,
-            s => return Err(map.err(py, s)),
+        match detach(py, || capi::submit(h, &reqs, wait_us)) {
+            Ok(t) => break t,
+            Err(e) if e.status == FM_TIMEOUT && !last => py.check_signals()?,
+            Err(e) => return Err(map.err(py, e)),
         }
-    }
+    };
     let ops = given.iter().map(|g| g.op as u8).collect();
     Ok(Ticket {
-        handle: AtomicU64::new(ticket),
-        map: h,
+        handle: AtomicU64::new(ticket.id().0),
+        owned: Mutex::new(Some(ticket)),
+        map: h.0,
         val: map.val,
         ops,
         results: PyOnceLock::new(),
-        fetch: Mutex::new(()),
     })
 }
 
@@ -377,8 +329,12 @@ pub fn submit(
 /// or garbage collection) frees it otherwise. The batch runs either way.
 #[pyclass(module = "ferrymap", name = "Ticket", frozen)]
 pub struct Ticket {
-    /// The core ticket; 0 once freed.
+    /// The core ticket's handle, for polls and waits (which the core makes
+    /// safe on a freed ticket); 0 once freed.
     handle: AtomicU64,
+    /// The core ticket, freed when taken out. Held while results are read
+    /// out of it (their bytes live until it is freed) and while it is freed.
+    owned: Mutex<Option<capi::Ticket>>,
     /// The bridge map it was submitted to.
     map: u64,
     val: Kind,
@@ -386,19 +342,6 @@ pub struct Ticket {
     ops: Box<[u8]>,
     /// The decoded results, once read.
     results: PyOnceLock<Py<PyTuple>>,
-    /// Held while results are read out of the core ticket (their bytes
-    /// live until it is freed) and while it is freed.
-    fetch: Mutex<()>,
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 {
-            // SAFETY: plain call; freeing a ticket never waits.
-            unsafe { fm_ticket_free(h) };
-        }
-    }
 }
 
 fn decode_value<'py>(
@@ -406,14 +349,12 @@ fn decode_value<'py>(
     kind: Kind,
     int: i64,
     float: f64,
-    ptr: *const u8,
-    len: usize,
+    bytes: &[u8],
 ) -> PyResult<Bound<'py, PyAny>> {
     match kind {
         Kind::Int => Ok(int_to_py(py, int)),
         Kind::Float => Ok(float_to_py(py, float)),
-        // SAFETY: the caller guarantees ptr is valid for len bytes.
-        _ => buf_to_py(py, kind, unsafe { raw_slice(ptr, len) }),
+        _ => buf_to_py(py, kind, bytes),
     }
 }
 
@@ -423,31 +364,26 @@ impl Ticket {
         if let Some(r) = self.results.get(py) {
             return Ok(Some(r.bind(py).clone()));
         }
-        let _held = lock(py, &self.fetch);
+        let mut owned = lock(py, &self.owned);
         if let Some(r) = self.results.get(py) {
             return Ok(Some(r.bind(py).clone()));
         }
-        let h = self.handle.load(Ordering::Acquire);
-        if h == 0 {
+        let Some(ticket) = owned.as_ref() else {
             return Err(closed_err(py, "the ticket"));
-        }
-        let n = self.ops.len();
-        let mut out = vec![fm_result::ZERO; n];
-        let mut count = 0usize;
+        };
         // Never waits (a short lock in the core).
-        // SAFETY: room for n results; out pointer valid.
-        match unsafe { fm_ticket_results(h, out.as_mut_ptr(), n, &mut count) } {
-            FM_OK => {}
-            FM_TIMEOUT => return Ok(None),
-            s => return Err(status_err(py, s)),
-        }
+        let outcomes = match ticket.results(self.ops.len()) {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(core_err(py, e)),
+        };
         static RESULT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         let cls = named_tuple_type(py, &RESULT, "Result")?;
-        let mut items = Vec::with_capacity(count);
-        for (r, &op) in out[..count].iter().zip(self.ops.iter()) {
+        let mut items = Vec::with_capacity(outcomes.len());
+        for (r, &op) in outcomes.iter().zip(self.ops.iter()) {
             let op = op as u32;
-            let value = if r.status != FM_OK
-                || (op == FM_OP_GET && !r.flag)
+            let value = if r.status() != FM_OK
+                || (op == FM_OP_GET && !r.flag())
                 || !matches!(op, FM_OP_GET | FM_OP_ADD)
             {
                 py.None().into_bound(py)
@@ -456,32 +392,29 @@ impl Ticket {
                 decode_value(
                     py,
                     self.val,
-                    r.value_int,
-                    r.value_float,
-                    r.value_ptr,
-                    r.value_len,
+                    r.value_int(),
+                    r.value_float(),
+                    r.value_bytes(),
                 )?
             };
             let fields = PyTuple::new(
                 py,
                 [
-                    r.status.into_pyobject(py)?.into_any(),
-                    PyBool::new(py, r.flag).to_owned().into_any(),
-                    r.seq.into_pyobject(py)?.into_any(),
-                    r.len.into_pyobject(py)?.into_any(),
+                    (r.status() as i32).into_pyobject(py)?.into_any(),
+                    PyBool::new(py, r.flag()).to_owned().into_any(),
+                    r.seq().into_pyobject(py)?.into_any(),
+                    r.len().into_pyobject(py)?.into_any(),
                     value,
                 ],
             )?;
             items.push(named_tuple(cls, fields)?);
         }
+        drop(outcomes);
         let results = PyTuple::new(py, items)?;
         let _ = self.results.set(py, results.clone().unbind());
         // The results are ours now: the core ticket is no longer needed.
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 {
-            // SAFETY: plain call.
-            unsafe { fm_ticket_free(h) };
-        }
+        self.handle.store(0, Ordering::Release);
+        owned.take();
         Ok(Some(results))
     }
 
@@ -501,8 +434,9 @@ impl Ticket {
                 };
             }
             let (wait_us, last) = deadline.slice();
-            let st = if wait_us == 0 {
-                poll(h)
+            let ticket = TicketId(h);
+            let done = if wait_us == 0 {
+                capi::ticket_poll(ticket)
             } else {
                 refuse_owner_wait(py, self.map, "waiting for a ticket")?;
                 // fm_ticket_wait parks on a condition variable at once; waking
@@ -514,8 +448,8 @@ impl Ticket {
                         Instant::now() + Duration::from_micros(SPIN_US.min(wait_us as u64));
                     let mut i = 0u32;
                     loop {
-                        match poll(h) {
-                            FM_TIMEOUT if Instant::now() < spin_until => {
+                        match capi::ticket_poll(ticket) {
+                            Ok(false) if Instant::now() < spin_until => {
                                 i += 1;
                                 if i % 64 == 0 {
                                     std::thread::yield_now();
@@ -523,19 +457,23 @@ impl Ticket {
                                     std::hint::spin_loop();
                                 }
                             }
-                            // SAFETY: plain call; the core keeps the ticket alive while it waits.
-                            FM_TIMEOUT => break unsafe { fm_ticket_wait(h, wait_us) },
-                            s => break s,
+                            Ok(false) => break capi::ticket_wait(ticket, wait_us),
+                            done => break done,
                         }
                     }
                 })
             };
-            match st {
-                FM_OK => return Ok(true),
-                FM_TIMEOUT if last => return Ok(false),
-                FM_TIMEOUT => py.check_signals()?,
-                FM_INVALID_HANDLE if self.handle.load(Ordering::Acquire) != h => continue,
-                s => return Err(status_err(py, s)),
+            match done {
+                Ok(true) => return Ok(true),
+                Ok(false) if last => return Ok(false),
+                Ok(false) => py.check_signals()?,
+                Err(e)
+                    if e.status == FM_INVALID_HANDLE
+                        && self.handle.load(Ordering::Acquire) != h =>
+                {
+                    continue
+                }
+                Err(e) => return Err(core_err(py, e)),
             }
         }
     }
@@ -573,12 +511,9 @@ impl Ticket {
     /// Frees the core ticket (the batch still runs). Results already read
     /// stay available; otherwise the ticket is unusable (ClosedError).
     fn close(&self, py: Python<'_>) {
-        let _held = lock(py, &self.fetch);
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 {
-            // SAFETY: plain call.
-            unsafe { fm_ticket_free(h) };
-        }
+        let mut owned = lock(py, &self.owned);
+        self.handle.store(0, Ordering::Release);
+        owned.take();
     }
 
     /// The core ticket handle (0 once freed).
@@ -616,9 +551,7 @@ impl Ticket {
             match self.handle.load(Ordering::Acquire) {
                 0 => "closed".to_string(),
                 h => {
-                    let mut done = false;
-                    // SAFETY: out pointer valid.
-                    unsafe { fm_ticket_poll(h, &mut done) };
+                    let done = capi::ticket_poll(TicketId(h)).unwrap_or(false);
                     format!("{}, handle={h:#x}", if done { "done" } else { "pending" })
                 }
             }
@@ -647,20 +580,21 @@ fn op_str(py: Python<'_>, op: u32) -> Bound<'_, PyString> {
     PyString::intern(py, op_name(op))
 }
 
-pub fn subscribe(py: Python<'_>, map: &Map, h: u64, bound: usize) -> PyResult<Subscription> {
-    let mut sub = 0u64;
+pub fn subscribe(
+    py: Python<'_>,
+    map: &MapHandle,
+    h: MapId,
+    bound: usize,
+) -> PyResult<Subscription> {
     // Never waits for the owner thread.
-    // SAFETY: out pointer valid.
-    let st = unsafe { fm_subscribe(h, bound, &mut sub) };
-    if st != FM_OK {
-        return Err(map.err(py, st));
-    }
+    let sub = capi::Subscription::new(h, bound).map_err(|e| map.err(py, e))?;
     Ok(Subscription {
-        handle: AtomicU64::new(sub),
-        map: h,
+        handle: AtomicU64::new(sub.handle()),
+        map: h.0,
         key: map.key,
         val: map.val,
         state: Mutex::new(SubState {
+            sub: Some(sub),
             buffered: VecDeque::new(),
             ended: false,
             lost: 0,
@@ -669,6 +603,9 @@ pub fn subscribe(py: Python<'_>, map: &Map, h: u64, bound: usize) -> PyResult<Su
 }
 
 struct SubState {
+    /// The core subscription (an event's bytes live until its next read or
+    /// its free, both under this state's lock); None once closed.
+    sub: Option<capi::Subscription>,
     /// Events read from the core but not handed out yet (asyncio: a wait
     /// that finished after its task was cancelled leaves its event here).
     buffered: VecDeque<Py<PyAny>>,
@@ -684,25 +621,14 @@ struct SubState {
 /// event was read. One reader at a time (readers are serialized).
 #[pyclass(module = "ferrymap", name = "Subscription", frozen)]
 pub struct Subscription {
-    /// The core subscription; 0 once closed.
+    /// The core subscription's handle, for the getters; 0 once closed.
     handle: AtomicU64,
     /// The bridge map it listens to.
     map: u64,
     key: Kind,
     val: Kind,
-    /// Held while reading from the core (an event's bytes live until the
-    /// next read) and while closing.
+    /// Held while reading from the core and while closing.
     state: Mutex<SubState>,
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 {
-            // SAFETY: plain call; never waits for the owner thread.
-            unsafe { fm_sub_free(h) };
-        }
-    }
 }
 
 impl Subscription {
@@ -725,49 +651,40 @@ impl Subscription {
         if st.ended {
             return Err(Self::ended_err(py));
         }
-        let h = self.handle.load(Ordering::Acquire);
-        if h == 0 {
+        let Some(sub) = st.sub.as_mut() else {
             return Err(closed_err(py, "the subscription"));
-        }
-        let mut ev = fm_event::ZERO;
-        let status = if wait_us == 0 {
-            // SAFETY: out pointer valid.
-            unsafe { fm_sub_next(h, 0, &mut ev) }
+        };
+        let next = if wait_us == 0 {
+            sub.next(0)
         } else {
             refuse_owner_wait(py, self.map, "waiting for an event")?;
-            let out = AssertSend(&mut ev as *mut fm_event);
-            // SAFETY: out pointer valid.
-            detach(py, move || unsafe {
-                fm_sub_next(h, wait_us, out.into_inner())
-            })
+            detach(py, move || sub.next(wait_us))
         };
-        match status {
-            FM_OK => {}
-            FM_TIMEOUT => return Ok(None),
-            FM_CLOSED => {
+        let ev = match next {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return Ok(None),
+            Err(e) if e.status == FM_CLOSED => {
                 st.ended = true;
                 return Err(Self::ended_err(py));
             }
-            s => return Err(status_err(py, s)),
-        }
-        st.lost += ev.lost;
+            Err(e) => return Err(core_err(py, e)),
+        };
+        st.lost += ev.lost();
         // The event's bytes are valid until the next read or the free, both
         // of which wait for the lock we hold.
-        let key = match (ev.op, self.key) {
+        let key = match (ev.op(), self.key) {
             (FM_OP_CLEAR, _) => py.None().into_bound(py),
-            (_, Kind::Int) => int_to_py(py, ev.key_int),
-            // SAFETY: see above.
-            (_, kind) => buf_to_py(py, kind, unsafe { raw_slice(ev.key_ptr, ev.key_len) })?,
+            (_, Kind::Int) => int_to_py(py, ev.key_int()),
+            (_, kind) => buf_to_py(py, kind, ev.key_bytes())?,
         };
-        let value = match ev.op {
+        let value = match ev.op() {
             FM_OP_REMOVE | FM_OP_CLEAR => py.None().into_bound(py),
             _ => decode_value(
                 py,
                 self.val,
-                ev.value_int,
-                ev.value_float,
-                ev.value_ptr,
-                ev.value_len,
+                ev.value_int(),
+                ev.value_float(),
+                ev.value_bytes(),
             )?,
         };
         static EVENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -775,11 +692,11 @@ impl Subscription {
         let fields = PyTuple::new(
             py,
             [
-                ev.seq.into_pyobject(py)?.into_any(),
-                op_str(py, ev.op).into_any(),
+                ev.seq().into_pyobject(py)?.into_any(),
+                op_str(py, ev.op()).into_any(),
                 key,
                 value,
-                ev.lost.into_pyobject(py)?.into_any(),
+                ev.lost().into_pyobject(py)?.into_any(),
             ],
         )?;
         named_tuple(cls, fields).map(Some)
@@ -894,11 +811,8 @@ impl Subscription {
     /// current slice, at most 50 ms). Closing twice is harmless.
     fn close(&self, py: Python<'_>) {
         let mut st = lock(py, &self.state);
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 {
-            // SAFETY: plain call.
-            unsafe { fm_sub_free(h) };
-        }
+        self.handle.store(0, Ordering::Release);
+        st.sub = None;
         st.buffered.clear();
     }
 
@@ -930,6 +844,5 @@ impl Subscription {
 /// OS thread, and only this thread's own calls change it.
 #[pyfunction]
 pub fn last_seq() -> u64 {
-    // SAFETY: plain call.
-    unsafe { fm_last_seq() }
+    capi::last_seq()
 }

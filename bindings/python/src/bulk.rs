@@ -12,11 +12,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 
+use crate::capi::{self, Bufs, CoreError, CoreResult, Filled, MapId, Slot, FM_BUFFER_TOO_SMALL};
 use crate::convert::*;
-use crate::gil::{detach, AssertSend};
-use crate::iter::Mode;
-use crate::map::Map;
-use crate::sys::*;
+use crate::gil::detach;
+use crate::handle::MapHandle;
 
 /// A 1-D, C-contiguous buffer of `T` (int64: format q or l; float64: d), if `obj` is one.
 fn typed_buffer<T: Element>(obj: &Bound<'_, PyAny>) -> Option<PyBuffer<T>> {
@@ -34,6 +33,18 @@ fn typed_buffer<T: Element>(obj: &Bound<'_, PyAny>) -> Option<PyBuffer<T>> {
         Ok(b) if b.dimensions() == 1 && b.is_c_contiguous() => Some(b),
         _ => None,
     }
+}
+
+/// The items of a buffer from [`typed_buffer`], read in place.
+///
+/// Python code on another thread may still write the buffer while the GIL
+/// is released (as it could while the core read it through a pointer);
+/// such a race gives torn numbers, never invalid values: i64 and f64 have
+/// no invalid bit patterns.
+fn items<T: Element>(b: &PyBuffer<T>) -> &[T] {
+    // SAFETY: C-contiguous (typed_buffer checks) with item_count items of
+    // T's size and alignment (PyBuffer::get checks), held open by `b`.
+    unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const T, b.item_count()) }
 }
 
 /// A new array.array of `n` zeros with the given typecode.
@@ -61,10 +72,23 @@ fn overlaps<A, B>(a: *const A, an: usize, b: *const B, bn: usize) -> bool {
     a0 < b1 && b0 < a1
 }
 
+/// A list of `n` values from a batch get: `to_py(i)` for a found key,
+/// `default` for a missing one.
+fn value_list<'py>(
+    py: Python<'py>,
+    found: &[u8],
+    default: &Bound<'py, PyAny>,
+    to_py: impl Fn(usize) -> Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let value = |(i, &f): (usize, &u8)| if f != 0 { to_py(i) } else { default.clone() };
+    let items = found.iter().enumerate().map(value);
+    Ok(PyList::new(py, items)?.into_any())
+}
+
 pub fn get_many<'py>(
     py: Python<'py>,
-    map: &Map,
-    h: u64,
+    map: &MapHandle,
+    h: MapId,
     keys: &Bound<'py, PyAny>,
     default: Option<Bound<'py, PyAny>>,
     out: Option<Bound<'py, PyAny>>,
@@ -98,112 +122,75 @@ pub fn get_many<'py>(
         .iter()
         .map(|k| key_arg(k, map.key))
         .collect::<PyResult<Vec<KeyIn<'_>>>>()?;
-    let bufs: Vec<fm_buf> = ks
-        .iter()
-        .map(|k| {
-            let (ptr, len) = k.buf();
-            fm_buf { ptr, len }
-        })
-        .collect();
+    let bufs = Bufs::new(ks.iter().map(KeyIn::bytes));
     let n = bufs.len();
     let default = default.unwrap_or_else(|| py.None().into_bound(py));
-    let kp = AssertSend(bufs.as_ptr());
+    let mut found = vec![0u8; n];
     match map.val {
-        Kind::Int | Kind::Float => {
-            let is_float = map.val == Kind::Float;
-            let mut words = vec![0i64; n];
-            let mut found = vec![0u8; n];
-            let args = AssertSend((words.as_mut_ptr(), found.as_mut_ptr()));
-            // SAFETY: arrays of n elements (an f64 has the size and
-            // alignment of an i64); key bytes held by `ks`.
-            let st = detach(py, move || {
-                let (w, f) = args.into_inner();
-                let k = kp.into_inner();
-                unsafe {
-                    if is_float {
-                        fm_get_many_buf_f64(h, k, n, w as *mut f64, f, std::ptr::null_mut())
-                    } else {
-                        fm_get_many_buf_i64(h, k, n, w, f, std::ptr::null_mut())
-                    }
-                }
-            });
-            map.check(py, st)?;
-            let items = (0..n).map(|i| match (found[i] != 0, is_float) {
-                (false, _) => default.clone(),
-                (true, false) => int_to_py(py, words[i]),
-                (true, true) => float_to_py(py, f64::from_bits(words[i] as u64)),
-            });
-            Ok(PyList::new(py, items)?.into_any())
+        Kind::Int => {
+            let mut values = vec![0i64; n];
+            detach(py, || {
+                capi::get_many_buf_i64(h, &bufs, &mut values, &mut found)
+            })
+            .map_err(|e| map.err(py, e))?;
+            value_list(py, &found, &default, |i| int_to_py(py, values[i]))
         }
-        _ => get_many_buf_values(py, map, n, default, |buf, cap, values, needed| {
-            let k = kp.0;
-            // SAFETY: n keys whose bytes are held by `ks`; the output arrays are the helper's.
-            unsafe { fm_get_many_buf_buf(h, k, n, buf, cap, values, needed) }
+        Kind::Float => {
+            let mut values = vec![0f64; n];
+            detach(py, || {
+                capi::get_many_buf_f64(h, &bufs, &mut values, &mut found)
+            })
+            .map_err(|e| map.err(py, e))?;
+            value_list(py, &found, &default, |i| float_to_py(py, values[i]))
+        }
+        _ => get_many_buf_values(py, map, n, default, |buf, slots| {
+            capi::get_many_buf_buf(h, &bufs, buf, slots)
         }),
     }
 }
 
 /// STR/BYTES values of `n` keys, copied by the core back to back into one
 /// buffer (grown and retried when the core says it is too small), then
-/// decoded into a list; `default` for missing keys. `call(buf, cap,
-/// values, needed_out)` is the fm_get_many_*_buf call; it runs detached.
+/// decoded into a list; `default` for missing keys. `call(buf, slots)` is
+/// the fm_get_many_*_buf call; it runs detached.
 fn get_many_buf_values<'py>(
     py: Python<'py>,
-    map: &Map,
+    map: &MapHandle,
     n: usize,
     default: Bound<'py, PyAny>,
-    call: impl Fn(*mut u8, usize, *mut fm_buf, *mut usize) -> fm_status,
+    call: impl Fn(&mut [u8], &mut [Slot]) -> CoreResult<Filled>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let mut values = vec![
-        fm_buf {
-            ptr: std::ptr::null(),
-            len: 0
-        };
-        n
-    ];
+    let mut slots = vec![Slot::default(); n];
     // A first guess; a retry gets exactly what the core asked for.
     let mut buf = vec![0u8; (n * 32).clamp(256, 1 << 20)];
     let mut tries = 0;
     loop {
-        let mut needed = 0usize;
-        let args = AssertSend((
-            buf.as_mut_ptr(),
-            buf.len(),
-            values.as_mut_ptr(),
-            &mut needed as *mut usize,
-        ));
-        let call = &call;
-        let st = detach(py, move || {
-            let (b, cap, v, nd) = args.into_inner();
-            call(b, cap, v, nd)
-        });
-        match st {
-            FM_OK => break,
+        match detach(py, || call(&mut buf, &mut slots)) {
+            Ok(Filled::Done) => break,
             // Values may grow between the two calls (other writers): loop until it fits.
-            FM_BUFFER_TOO_SMALL if tries < 100 => {
+            Ok(Filled::TooSmall { needed }) if tries < 100 => {
                 tries += 1;
                 buf = vec![0u8; needed.max(buf.len() + 1)];
             }
-            s => return Err(map.err(py, s)),
+            Ok(Filled::TooSmall { .. }) => {
+                return Err(map.err(py, CoreError::from_status(FM_BUFFER_TOO_SMALL)))
+            }
+            Err(e) => return Err(map.err(py, e)),
         }
     }
-    let items = values.iter().map(|v| {
-        if v.ptr.is_null() {
-            Ok(default.clone())
-        } else {
-            // SAFETY: a found value: `len` bytes inside `buf`, alive here.
-            buf_to_py(py, map.val, unsafe { raw_slice(v.ptr, v.len) })
-        }
+    let items = slots.iter().map(|s| match capi::slot_bytes(&buf, s) {
+        None => Ok(default.clone()),
+        Some(bytes) => buf_to_py(py, map.val, bytes),
     });
     let items = items.collect::<PyResult<Vec<_>>>()?;
     Ok(PyList::new(py, items)?.into_any())
 }
 
-/// INT keys in a Vec: one batch call for int/float values, a list back.
+/// INT keys in a Vec: one batch call, a list back.
 fn get_many_int_list<'py>(
     py: Python<'py>,
-    map: &Map,
-    h: u64,
+    map: &MapHandle,
+    h: MapId,
     ks: &[i64],
     default: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -211,45 +198,33 @@ fn get_many_int_list<'py>(
     let default = default.unwrap_or_else(|| py.None().into_bound(py));
     let mut found = vec![0u8; n];
     match map.val {
-        Kind::Int | Kind::Float => {
-            let mut words = vec![0i64; n];
-            let is_float = map.val == Kind::Float;
-            let args = AssertSend((ks.as_ptr(), words.as_mut_ptr(), found.as_mut_ptr()));
-            // SAFETY: arrays of n elements (an f64 has the size and alignment of an i64).
-            let st = detach(py, move || {
-                let (k, w, f) = args.into_inner();
-                unsafe {
-                    if is_float {
-                        fm_get_many_i64_f64(h, k, n, w as *mut f64, f, std::ptr::null_mut())
-                    } else {
-                        fm_get_many_i64_i64(h, k, n, w, f, std::ptr::null_mut())
-                    }
-                }
-            });
-            map.check(py, st)?;
-            let items = (0..n).map(|i| match (found[i] != 0, is_float) {
-                (false, _) => default.clone(),
-                (true, false) => int_to_py(py, words[i]),
-                (true, true) => float_to_py(py, f64::from_bits(words[i] as u64)),
-            });
-            Ok(PyList::new(py, items)?.into_any())
-        }
-        _ => {
-            let kp = AssertSend(ks.as_ptr());
-            get_many_buf_values(py, map, n, default, |buf, cap, values, needed| {
-                let k = kp.0;
-                // SAFETY: n keys in `ks`; the output arrays are the helper's.
-                unsafe { fm_get_many_i64_buf(h, k, n, buf, cap, values, needed) }
+        Kind::Int => {
+            let mut values = vec![0i64; n];
+            detach(py, || {
+                capi::get_many_i64_i64(h, ks, &mut values, &mut found)
             })
+            .map_err(|e| map.err(py, e))?;
+            value_list(py, &found, &default, |i| int_to_py(py, values[i]))
         }
+        Kind::Float => {
+            let mut values = vec![0f64; n];
+            detach(py, || {
+                capi::get_many_i64_f64(h, ks, &mut values, &mut found)
+            })
+            .map_err(|e| map.err(py, e))?;
+            value_list(py, &found, &default, |i| float_to_py(py, values[i]))
+        }
+        _ => get_many_buf_values(py, map, n, default, |buf, slots| {
+            capi::get_many_i64_buf(h, ks, buf, slots)
+        }),
     }
 }
 
 /// INT keys in a buffer, INT/FLOAT values into an array: the zero-object path.
 fn get_many_into_array<'py>(
     py: Python<'py>,
-    map: &Map,
-    h: u64,
+    map: &MapHandle,
+    h: MapId,
     kb: &PyBuffer<i64>,
     default: Option<Bound<'py, PyAny>>,
     out: Option<Bound<'py, PyAny>>,
@@ -260,124 +235,117 @@ fn get_many_into_array<'py>(
         Some(o) => o,
         None => new_array(py, if is_float { "d" } else { "q" }, n)?,
     };
-    // The output buffer, held open until the end; both element types are 8 bytes.
-    let (vp, _held): (*mut i64, Box<dyn std::any::Any>) = if is_float {
-        let b = PyBuffer::<f64>::get(&out)
-            .map_err(|_| PyTypeError::new_err("out must be a float64 buffer"))?;
-        if b.readonly() || !b.is_c_contiguous() || b.item_count() != n {
-            return Err(PyValueError::new_err(format!(
-                "out must be a writable, contiguous buffer of {n} float64"
-            )));
-        }
-        (b.buf_ptr() as *mut i64, Box::new(b))
+    let keys = items(kb);
+    if is_float {
+        let default_of = |d: &Bound<'_, PyAny>| float_arg(d, "default");
+        get_many_into(
+            py,
+            map,
+            keys,
+            &out,
+            "float64",
+            default,
+            default_of,
+            |k, v, f| capi::get_many_i64_f64(h, k, v, f),
+        )?;
     } else {
-        let b = PyBuffer::<i64>::get(&out)
-            .map_err(|_| PyTypeError::new_err("out must be an int64 buffer"))?;
-        if b.readonly() || !b.is_c_contiguous() || b.item_count() != n {
-            return Err(PyValueError::new_err(format!(
-                "out must be a writable, contiguous buffer of {n} int64"
-            )));
-        }
-        (b.buf_ptr() as *mut i64, Box::new(b))
-    };
-    let kp = kb.buf_ptr() as *const i64;
-    if n > 0 && overlaps(kp, n, vp, n) {
+        let default_of = |d: &Bound<'_, PyAny>| int_arg(d, "default");
+        get_many_into(
+            py,
+            map,
+            keys,
+            &out,
+            "int64",
+            default,
+            default_of,
+            |k, v, f| capi::get_many_i64_i64(h, k, v, f),
+        )?;
+    }
+    Ok(out)
+}
+
+/// Fills `out` (a writable buffer of `keys.len()` items of `T`) with the
+/// values of `keys`: `call(keys, values, found)` runs detached; missing
+/// keys then get `default` (converted only if needed) or raise KeyError.
+#[allow(clippy::too_many_arguments)]
+fn get_many_into<T: Element + Copy>(
+    py: Python<'_>,
+    map: &MapHandle,
+    keys: &[i64],
+    out: &Bound<'_, PyAny>,
+    name: &str,
+    default: Option<Bound<'_, PyAny>>,
+    default_of: impl Fn(&Bound<'_, PyAny>) -> PyResult<T>,
+    call: impl Fn(&[i64], &mut [T], &mut [u8]) -> CoreResult<usize>,
+) -> PyResult<()> {
+    let n = keys.len();
+    // The output buffer, held open until the end.
+    let ob = PyBuffer::<T>::get(out)
+        .map_err(|_| PyTypeError::new_err(format!("out must be a {name} buffer")))?;
+    if ob.readonly() || !ob.is_c_contiguous() || ob.item_count() != n {
+        return Err(PyValueError::new_err(format!(
+            "out must be a writable, contiguous buffer of {n} {name}"
+        )));
+    }
+    if n > 0 && overlaps(keys.as_ptr(), n, ob.buf_ptr() as *const T, n) {
         return Err(PyValueError::new_err("out must not overlap keys"));
     }
+    // SAFETY: a writable, C-contiguous buffer of n items of T (checked
+    // above; PyBuffer::get checks their size and alignment), held open by
+    // `ob` while the slice lives, and not overlapping `keys`; as for
+    // `items`, other Python threads writing it can only tear numbers.
+    let values = unsafe { std::slice::from_raw_parts_mut(ob.buf_ptr() as *mut T, n) };
     let mut found = vec![0u8; n];
-    let mut found_count = 0usize;
-    let args = AssertSend((kp, vp, found.as_mut_ptr(), &mut found_count as *mut usize));
-    // SAFETY: keys and out are n-element buffers held open (kb, ob_*); found has n bytes.
-    let st = detach(py, move || {
-        let (k, v, f, c) = args.into_inner();
-        unsafe {
-            if is_float {
-                fm_get_many_i64_f64(h, k, n, v as *mut f64, f, c)
-            } else {
-                fm_get_many_i64_i64(h, k, n, v, f, c)
-            }
-        }
-    });
-    map.check(py, st)?;
-    if found_count < n {
+    let count = detach(py, || call(keys, &mut *values, &mut found)).map_err(|e| map.err(py, e))?;
+    if count < n {
         match default {
             None => {
                 let i = found
                     .iter()
                     .position(|&f| f == 0)
                     .expect("a key is missing");
-                // SAFETY: i < n, keys buffer held open.
-                let k = unsafe { kp.add(i).read() };
-                return Err(PyKeyError::new_err((k,)));
+                return Err(PyKeyError::new_err((keys[i],)));
             }
             Some(d) => {
-                let word = if is_float {
-                    float_arg(&d, "default")?.to_bits() as i64
-                } else {
-                    int_arg(&d, "default")?
-                };
-                for (i, &f) in found.iter().enumerate() {
+                let d = default_of(&d)?;
+                for (v, &f) in values.iter_mut().zip(&found) {
                     if f == 0 {
-                        // SAFETY: i < n, out buffer held open and writable.
-                        unsafe { vp.add(i).write(word) };
+                        *v = d;
                     }
                 }
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 pub fn set_many(
     py: Python<'_>,
-    map: &Map,
-    h: u64,
+    map: &MapHandle,
+    h: MapId,
     keys: &Bound<'_, PyAny>,
     values: &Bound<'_, PyAny>,
 ) -> PyResult<usize> {
     if map.key == Kind::Int && matches!(map.val, Kind::Int | Kind::Float) {
         if let Some(kb) = typed_buffer::<i64>(keys) {
-            let n = kb.item_count();
-            let kp = kb.buf_ptr() as *const i64;
-            let mut replaced = 0usize;
-            let st = if map.val == Kind::Int {
-                if let Some(vb) = typed_buffer::<i64>(values) {
-                    if vb.item_count() != n {
-                        return Err(PyValueError::new_err(format!(
-                            "{n} keys but {} values",
-                            vb.item_count()
-                        )));
-                    }
-                    let args =
-                        AssertSend((kp, vb.buf_ptr() as *const i64, &mut replaced as *mut usize));
-                    // SAFETY: two n-element buffers held open.
-                    Some(detach(py, move || {
-                        let (k, v, r) = args.into_inner();
-                        unsafe { fm_insert_many_i64_i64(h, k, v, n, r) }
-                    }))
-                } else {
-                    None
+            let ks = items(&kb);
+            let n = ks.len();
+            let count_err = |m: usize| PyValueError::new_err(format!("{n} keys but {m} values"));
+            let done = if map.val == Kind::Int {
+                match typed_buffer::<i64>(values) {
+                    Some(vb) if vb.item_count() != n => return Err(count_err(vb.item_count())),
+                    Some(vb) => Some(detach(py, || capi::insert_many_i64_i64(h, ks, items(&vb)))),
+                    None => None,
                 }
-            } else if let Some(vb) = typed_buffer::<f64>(values) {
-                if vb.item_count() != n {
-                    return Err(PyValueError::new_err(format!(
-                        "{n} keys but {} values",
-                        vb.item_count()
-                    )));
-                }
-                let args =
-                    AssertSend((kp, vb.buf_ptr() as *const f64, &mut replaced as *mut usize));
-                // SAFETY: as above.
-                Some(detach(py, move || {
-                    let (k, v, r) = args.into_inner();
-                    unsafe { fm_insert_many_i64_f64(h, k, v, n, r) }
-                }))
             } else {
-                None
+                match typed_buffer::<f64>(values) {
+                    Some(vb) if vb.item_count() != n => return Err(count_err(vb.item_count())),
+                    Some(vb) => Some(detach(py, || capi::insert_many_i64_f64(h, ks, items(&vb)))),
+                    None => None,
+                }
             };
-            if let Some(st) = st {
-                map.check(py, st)?;
-                return Ok(replaced);
+            if let Some(done) = done {
+                return done.map_err(|e| map.err(py, e));
             }
         }
     }
@@ -393,20 +361,13 @@ pub fn set_many(
     insert_pairs(py, map, h, ks.into_iter().zip(vs).collect())
 }
 
-/// update()'s argument as pairs: a Map (one snapshot), a dict, any mapping
-/// (keys() and []), or an iterable of pairs.
-fn pairs_of<'py>(
-    py: Python<'py>,
+/// update()'s argument as pairs: a dict, any mapping (keys() and []), or
+/// an iterable of pairs. (A Map is read from one snapshot by map.rs.)
+pub fn pairs_of<'py>(
     other: &Bound<'py, PyAny>,
 ) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
     let mut pairs = Vec::new();
-    if let Ok(m) = other.cast::<Map>() {
-        let it = m.get().iterator(py, Mode::Items)?;
-        it.drain_into(py, |k, v| {
-            pairs.push((k, v));
-            Ok(())
-        })?;
-    } else if let Ok(d) = other.cast::<PyDict>() {
+    if let Ok(d) = other.cast::<PyDict>() {
         pairs.reserve(d.len());
         for (k, v) in d.iter() {
             pairs.push((k, v));
@@ -440,25 +401,19 @@ fn pairs_of<'py>(
     Ok(pairs)
 }
 
-pub fn update_from(py: Python<'_>, map: &Map, h: u64, other: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let pairs = pairs_of(py, other)?;
-    insert_pairs(py, map, h, pairs)
-}
-
 /// Converts every pair (raising on the first bad one, before anything is
 /// inserted), then inserts them all in one call with the GIL released.
-fn insert_pairs(
+pub fn insert_pairs(
     py: Python<'_>,
-    map: &Map,
-    h: u64,
+    map: &MapHandle,
+    h: MapId,
     pairs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
 ) -> PyResult<usize> {
     let n = pairs.len();
     if n == 0 {
         return Ok(0);
     }
-    let mut replaced = 0usize;
-    let st = match (map.key, map.val) {
+    let done = match (map.key, map.val) {
         (Kind::Int, Kind::Int) => {
             let mut ks = Vec::with_capacity(n);
             let mut vs = Vec::with_capacity(n);
@@ -466,12 +421,7 @@ fn insert_pairs(
                 ks.push(int_arg(k, "key")?);
                 vs.push(int_arg(v, "value")?);
             }
-            let args = AssertSend((ks.as_ptr(), vs.as_ptr(), &mut replaced as *mut usize));
-            // SAFETY: two n-element arrays.
-            detach(py, move || {
-                let (k, v, r) = args.into_inner();
-                unsafe { fm_insert_many_i64_i64(h, k, v, n, r) }
-            })
+            detach(py, || capi::insert_many_i64_i64(h, &ks, &vs))
         }
         (Kind::Int, Kind::Float) => {
             let mut ks = Vec::with_capacity(n);
@@ -480,91 +430,45 @@ fn insert_pairs(
                 ks.push(int_arg(k, "key")?);
                 vs.push(float_arg(v, "value")?);
             }
-            let args = AssertSend((ks.as_ptr(), vs.as_ptr(), &mut replaced as *mut usize));
-            // SAFETY: two n-element arrays.
-            detach(py, move || {
-                let (k, v, r) = args.into_inner();
-                unsafe { fm_insert_many_i64_f64(h, k, v, n, r) }
-            })
+            detach(py, || capi::insert_many_i64_f64(h, &ks, &vs))
         }
         _ => {
             let mut converted = Vec::with_capacity(n);
             for (k, v) in &pairs {
                 converted.push((key_arg(k, map.key)?, arg(v, map.val, "value")?));
             }
-            let entries: Vec<fm_entry> = converted
-                .iter()
-                .map(|(k, v)| {
-                    let mut e = fm_entry::ZERO;
-                    match k {
-                        KeyIn::Int(i) => e.key_int = *i,
-                        KeyIn::Buf(_) => (e.key_ptr, e.key_len) = k.buf(),
-                    }
-                    match v {
-                        Arg::Int(i) => e.value_int = *i,
-                        Arg::Float(f) => e.value_float = *f,
-                        Arg::Buf(b) => {
-                            let s = b.as_slice();
-                            (e.value_ptr, e.value_len) = (s.as_ptr(), s.len());
-                        }
-                    }
-                    e
-                })
-                .collect();
-            let args = AssertSend((entries.as_ptr(), &mut replaced as *mut usize));
-            // SAFETY: n entries whose pointers are held by `converted` / `pairs`.
-            detach(py, move || {
-                let (e, r) = args.into_inner();
-                unsafe { fm_insert_many(h, e, n, r) }
-            })
+            let entries = converted.iter().map(|(k, v)| (k.as_key(), v.as_value()));
+            detach(py, || capi::insert_many(h, entries))
         }
     };
-    map.check(py, st)?;
-    Ok(replaced)
+    done.map_err(|e| map.err(py, e))
 }
 
-pub fn remove_many(py: Python<'_>, map: &Map, h: u64, keys: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let mut removed = 0usize;
-    let st = if map.key == Kind::Int {
-        let owned;
-        let held = typed_buffer::<i64>(keys);
-        let (kp, n) = match &held {
-            Some(kb) => (kb.buf_ptr() as *const i64, kb.item_count()),
+pub fn remove_many(
+    py: Python<'_>,
+    map: &MapHandle,
+    h: MapId,
+    keys: &Bound<'_, PyAny>,
+) -> PyResult<usize> {
+    let done = if map.key == Kind::Int {
+        match typed_buffer::<i64>(keys) {
+            Some(kb) => detach(py, || capi::remove_many_i64(h, items(&kb))),
             None => {
-                owned = objects(keys)?
+                let ks = objects(keys)?
                     .iter()
                     .map(|k| int_arg(k, "key"))
                     .collect::<PyResult<Vec<i64>>>()?;
-                (owned.as_ptr(), owned.len())
+                detach(py, || capi::remove_many_i64(h, &ks))
             }
-        };
-        let args = AssertSend((kp, &mut removed as *mut usize));
-        // SAFETY: n keys, held by `held` or `owned`.
-        detach(py, move || {
-            let (k, r) = args.into_inner();
-            unsafe { fm_remove_many_i64(h, k, n, r) }
-        })
+        }
     } else {
         let objs = objects(keys)?;
         let ks = objs
             .iter()
             .map(|k| key_arg(k, map.key))
             .collect::<PyResult<Vec<KeyIn<'_>>>>()?;
-        let bufs: Vec<fm_buf> = ks
-            .iter()
-            .map(|k| {
-                let (ptr, len) = k.buf();
-                fm_buf { ptr, len }
-            })
-            .collect();
-        let n = bufs.len();
-        let args = AssertSend((bufs.as_ptr(), &mut removed as *mut usize));
-        // SAFETY: n fm_bufs whose bytes are held by `ks`.
-        detach(py, move || {
-            let (k, r) = args.into_inner();
-            unsafe { fm_remove_many_buf(h, k, n, r) }
-        })
+        let bufs = Bufs::new(ks.iter().map(KeyIn::bytes));
+        detach(py, || capi::remove_many_buf(h, &bufs))
     };
-    map.check(py, st)?;
-    Ok(removed)
+    done.map_err(|e| map.err(py, e))
 }

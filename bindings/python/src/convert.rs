@@ -9,8 +9,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFloat, PyInt, PyString, PyType};
 
+use crate::capi::{Entry, Key, Value, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
 use crate::errors::wrong_kind;
-use crate::sys::*;
 
 /// A key or value kind (the `fm_kind` numbers).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -109,6 +109,18 @@ pub enum Arg<'a> {
     Int(i64),
     Float(f64),
     Buf(BufIn<'a>),
+}
+
+impl Arg<'_> {
+    /// The value as the C API wrappers take it.
+    #[inline]
+    pub fn as_value(&self) -> Value<'_> {
+        match self {
+            Arg::Int(i) => Value::Int(*i),
+            Arg::Float(f) => Value::Float(*f),
+            Arg::Buf(b) => Value::Bytes(b.as_slice()),
+        }
+    }
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -233,15 +245,22 @@ pub enum KeyIn<'a> {
 }
 
 impl KeyIn<'_> {
-    /// Pointer and length for the `*_buf` calls (INT keys never take this path).
+    /// The key as the C API wrappers take it.
     #[inline]
-    pub fn buf(&self) -> (*const u8, usize) {
+    pub fn as_key(&self) -> Key<'_> {
         match self {
-            KeyIn::Buf(b) => {
-                let s = b.as_slice();
-                (s.as_ptr(), s.len())
-            }
-            KeyIn::Int(_) => (std::ptr::null(), 0),
+            KeyIn::Int(i) => Key::Int(*i),
+            KeyIn::Buf(b) => Key::Bytes(b.as_slice()),
+        }
+    }
+
+    /// The bytes of a STR/BYTES key, for the `*_buf` batch calls (empty
+    /// for an INT key, which never takes that path).
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            KeyIn::Buf(b) => b.as_slice(),
+            KeyIn::Int(_) => &[],
         }
     }
 }
@@ -287,46 +306,21 @@ pub fn float_to_py(py: Python<'_>, v: f64) -> Bound<'_, PyAny> {
     PyFloat::new(py, v).into_any()
 }
 
-/// One entry's key, as an iterator or `fm_for_each` hands it out.
-///
-/// # Safety
-/// The entry's pointers must be valid (their iterator still open).
+/// One entry's key, as an iterator hands it out.
 #[inline]
-pub unsafe fn entry_key<'py>(
-    py: Python<'py>,
-    kind: Kind,
-    e: &fm_entry,
-) -> PyResult<Bound<'py, PyAny>> {
+pub fn entry_key<'py>(py: Python<'py>, kind: Kind, e: &Entry) -> PyResult<Bound<'py, PyAny>> {
     match kind {
-        Kind::Int => Ok(int_to_py(py, e.key_int)),
-        _ => buf_to_py(py, kind, raw_slice(e.key_ptr, e.key_len)),
+        Kind::Int => Ok(int_to_py(py, e.key_int())),
+        _ => buf_to_py(py, kind, e.key_bytes()),
     }
 }
 
 /// One entry's value.
-///
-/// # Safety
-/// As `entry_key`.
 #[inline]
-pub unsafe fn entry_value<'py>(
-    py: Python<'py>,
-    kind: Kind,
-    e: &fm_entry,
-) -> PyResult<Bound<'py, PyAny>> {
+pub fn entry_value<'py>(py: Python<'py>, kind: Kind, e: &Entry) -> PyResult<Bound<'py, PyAny>> {
     match kind {
-        Kind::Int => Ok(int_to_py(py, e.value_int)),
-        Kind::Float => Ok(float_to_py(py, e.value_float)),
-        _ => buf_to_py(py, kind, raw_slice(e.value_ptr, e.value_len)),
-    }
-}
-
-/// # Safety
-/// `ptr` valid for `len` bytes (or `len` 0).
-#[inline]
-pub unsafe fn raw_slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
-    if len == 0 || ptr.is_null() {
-        &[]
-    } else {
-        std::slice::from_raw_parts(ptr, len)
+        Kind::Int => Ok(int_to_py(py, e.value_int())),
+        Kind::Float => Ok(float_to_py(py, e.value_float())),
+        _ => buf_to_py(py, kind, e.value_bytes()),
     }
 }

@@ -4,9 +4,10 @@
 //! users already catch also derive from the built-in they expect:
 //! `WrongKindError` is a `TypeError`, `CorruptDataError` a `ValueError`, and
 //! so on. A missing key is a plain `KeyError`. The message is the core's
-//! `fm_last_error()` text, read on the same thread right after the call.
+//! `fm_last_error()` text, read on the same thread right after the call
+//! (capi.rs, `CoreError`).
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 
 use pyo3::exceptions::{
     PyKeyError, PyMemoryError, PyOverflowError, PyRuntimeError, PyTimeoutError, PyTypeError,
@@ -17,7 +18,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use pyo3::{ffi, PyTypeInfo};
 
-use crate::sys::*;
+use crate::capi::*;
 
 /// The exception classes, created once when the module is first imported.
 pub struct Exceptions {
@@ -48,7 +49,7 @@ fn new_exception(
     name: &str,
     doc: &str,
     bases: &[Bound<'_, PyType>],
-    status: Option<i32>,
+    status: Option<fm_status>,
 ) -> PyResult<Py<PyType>> {
     let qualified = CString::new(format!("ferrymap.{name}")).expect("no NUL in names");
     let doc = CString::new(doc).expect("no NUL in docs");
@@ -77,7 +78,10 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&Exceptions> {
             None,
         )?;
         let e = error.bind(py).clone();
-        let with = |name: &str, doc: &str, extra: Option<Bound<'_, PyType>>, status: Option<i32>| {
+        let with = |name: &str,
+                    doc: &str,
+                    extra: Option<Bound<'_, PyType>>,
+                    status: Option<fm_status>| {
             let mut bases = vec![e.clone()];
             bases.extend(extra);
             new_exception(py, name, doc, &bases, status)
@@ -177,32 +181,9 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&Exceptions> {
     })
 }
 
-/// The core's static description of a status code.
-pub fn status_str(status: fm_status) -> String {
-    // SAFETY: fm_status_str returns a static NUL-terminated string.
-    unsafe { CStr::from_ptr(fm_status_str(status)) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// The calling thread's last error message from the core.
-pub fn last_error() -> String {
-    // SAFETY: fm_last_error never returns NULL; the string lives until the next failing call on this thread.
-    unsafe { CStr::from_ptr(fm_last_error()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// Turns a failing status into a Python exception. Must be called on the
-/// thread that made the call, before any other ferrymap call.
-pub fn status_err(py: Python<'_>, status: fm_status) -> PyErr {
-    let detail = last_error();
-    let msg = if detail.is_empty() {
-        status_str(status)
-    } else {
-        detail
-    };
-    status_err_msg(py, status, msg)
+/// The Python exception for a failed call into the core.
+pub fn core_err(py: Python<'_>, e: CoreError) -> PyErr {
+    status_err_msg(py, e.status, e.message)
 }
 
 /// The exception for `status` with the given message (for statuses that
@@ -230,16 +211,6 @@ pub fn status_err_msg(py: Python<'_>, status: fm_status, msg: String) -> PyErr {
         _ => &exc.internal,
     };
     PyErr::from_type(t.bind(py).clone(), msg)
-}
-
-/// `Ok(())` for FM_OK, the mapped exception otherwise.
-#[inline]
-pub fn check(py: Python<'_>, status: fm_status) -> PyResult<()> {
-    if status == FM_OK {
-        Ok(())
-    } else {
-        Err(status_err(py, status))
-    }
 }
 
 pub fn closed_err(py: Python<'_>, what: &str) -> PyErr {

@@ -18,8 +18,9 @@
 //!
 //! Bridge maps are different: every call waits for the map's owner thread,
 //! which runs update_value callbacks (Python code, needing the GIL) for any
-//! caller. So every call on a bridge map detaches (`Map::call` and
-//! `Map::blocking` in map.rs; bridge.rs for tickets and the change feed).
+//! caller. So every call on a bridge map detaches (`MapHandle::call` and
+//! `MapHandle::blocking` in handle.rs; bridge.rs for tickets and the
+//! change feed).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,10 +10,10 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use crate::capi::Iter;
 use crate::convert::{entry_key, entry_value, Kind};
-use crate::errors::status_err;
-use crate::gil::{detach, AssertSend};
-use crate::sys::*;
+use crate::errors::core_err;
+use crate::gil::detach;
 
 const BATCH: usize = 256;
 
@@ -25,18 +25,22 @@ pub enum Mode {
 }
 
 struct State {
-    /// The core iterator; 0 once exhausted or closed.
-    handle: u64,
-    /// Fetched entries; their pointers stay valid while `handle` is open.
-    buf: Vec<fm_entry>,
+    /// The core iterator and its current batch; None once exhausted or
+    /// closed (dropping it frees the core iterator).
+    iter: Option<Iter>,
+    /// Entries of the batch handed out so far.
     pos: usize,
-    /// Entries handed out so far.
+    /// Entries handed out in all.
     yielded: usize,
 }
 
-// SAFETY: the raw pointers in `buf` point into memory owned by the core
-// iterator, which any thread may read; access is serialised by the Mutex.
-unsafe impl Send for State {}
+impl State {
+    fn buffered(&self) -> usize {
+        self.iter
+            .as_ref()
+            .map_or(0, |it| it.batch().len() - self.pos)
+    }
+}
 
 #[pyclass(module = "ferrymap", name = "MapIterator", frozen, generic)]
 pub struct MapIter {
@@ -46,26 +50,14 @@ pub struct MapIter {
     state: Mutex<State>,
 }
 
-impl Drop for MapIter {
-    fn drop(&mut self) {
-        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        if st.handle != 0 {
-            // SAFETY: plain call.
-            unsafe { fm_iter_free(st.handle) };
-            st.handle = 0;
-        }
-    }
-}
-
 impl MapIter {
-    pub fn new(handle: u64, key: Kind, val: Kind, mode: Mode) -> MapIter {
+    pub fn new(iter: Iter, key: Kind, val: Kind, mode: Mode) -> MapIter {
         MapIter {
             mode,
             key,
             val,
             state: Mutex::new(State {
-                handle,
-                buf: Vec::new(),
+                iter: Some(iter),
                 pos: 0,
                 yielded: 0,
             }),
@@ -87,23 +79,26 @@ impl MapIter {
     /// The next entry, as the mode says; None at the end.
     pub fn next_item<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let mut st = self.lock(py);
-        if st.pos == st.buf.len() && !fill(py, &mut st)? {
+        if st.buffered() == 0 && !fill(py, &mut st)? {
             return Ok(None);
         }
-        let e = st.buf[st.pos];
-        st.pos += 1;
-        // SAFETY: the entry's pointers are valid while the core iterator is open (it is: we hold the lock).
-        let item = unsafe {
+        let pos = st.pos;
+        let item = {
+            let Some(it) = st.iter.as_ref() else {
+                return Ok(None);
+            };
+            let e = &it.batch()[pos];
             match self.mode {
-                Mode::Keys => entry_key(py, self.key, &e)?,
-                Mode::Values => entry_value(py, self.val, &e)?,
+                Mode::Keys => entry_key(py, self.key, e)?,
+                Mode::Values => entry_value(py, self.val, e)?,
                 Mode::Items => pair(
                     py,
-                    entry_key(py, self.key, &e)?,
-                    entry_value(py, self.val, &e)?,
+                    entry_key(py, self.key, e)?,
+                    entry_value(py, self.val, e)?,
                 ),
             }
         };
+        st.pos += 1;
         st.yielded += 1;
         Ok(Some(item))
     }
@@ -116,16 +111,21 @@ impl MapIter {
     ) -> PyResult<()> {
         let mut st = self.lock(py);
         loop {
-            if st.pos == st.buf.len() && !fill(py, &mut st)? {
+            if st.buffered() == 0 && !fill(py, &mut st)? {
                 return Ok(());
             }
-            for i in st.pos..st.buf.len() {
-                let e = st.buf[i];
-                // SAFETY: as in next_item.
-                unsafe { f(entry_key(py, self.key, &e)?, entry_value(py, self.val, &e)?)? };
-            }
-            st.yielded += st.buf.len() - st.pos;
-            st.pos = st.buf.len();
+            let pos = st.pos;
+            let n = {
+                let Some(it) = st.iter.as_ref() else {
+                    return Ok(());
+                };
+                for e in &it.batch()[pos..] {
+                    f(entry_key(py, self.key, e)?, entry_value(py, self.val, e)?)?;
+                }
+                it.batch().len()
+            };
+            st.yielded += n - pos;
+            st.pos = n;
         }
     }
 
@@ -151,44 +151,27 @@ fn pair<'py>(py: Python<'py>, a: Bound<'py, PyAny>, b: Bound<'py, PyAny>) -> Bou
     }
 }
 
+/// Frees the core iterator (dropping it) and forgets its batch.
 fn free(st: &mut State) {
-    if st.handle != 0 {
-        // SAFETY: plain call.
-        unsafe { fm_iter_free(st.handle) };
-        st.handle = 0;
-    }
-    st.buf.clear();
+    st.iter = None;
     st.pos = 0;
 }
 
 /// Fetches the next batch (GIL released). False at the end, when the core
 /// iterator has been freed.
 fn fill(py: Python<'_>, st: &mut State) -> PyResult<bool> {
-    if st.handle == 0 {
+    let Some(it) = st.iter.as_mut() else {
         return Ok(false);
-    }
-    let h = st.handle;
-    st.buf.clear();
-    st.buf.resize(BATCH, fm_entry::ZERO);
+    };
     st.pos = 0;
-    let mut count = 0usize;
-    let args = AssertSend((st.buf.as_mut_ptr(), &mut count as *mut usize));
-    let status = detach(py, move || {
-        let (entries, count) = args.into_inner();
-        // SAFETY: entries valid for BATCH writes, count for one.
-        unsafe { fm_iter_next_batch(h, entries, BATCH, count) }
-    });
-    match status {
-        FM_OK if count > 0 => {
-            st.buf.truncate(count);
-            Ok(true)
-        }
-        FM_OK | FM_END => {
+    match detach(py, || it.next_batch(BATCH)) {
+        Ok(true) => Ok(true),
+        Ok(false) => {
             free(st);
             Ok(false)
         }
-        s => {
-            let e = status_err(py, s);
+        Err(e) => {
+            let e = core_err(py, e);
             free(st);
             Err(e)
         }
@@ -208,16 +191,11 @@ impl MapIter {
     /// How many entries are left (an estimate for list() and friends).
     fn __length_hint__(&self, py: Python<'_>) -> usize {
         let st = self.lock(py);
-        let buffered = st.buf.len() - st.pos;
-        if st.handle == 0 {
-            return buffered;
+        let buffered = st.buffered();
+        match st.iter.as_ref().map(Iter::snapshot_len) {
+            Some(Ok(total)) => total.saturating_sub(st.yielded).max(buffered),
+            _ => buffered,
         }
-        let mut total = 0usize;
-        // SAFETY: out pointer valid.
-        if unsafe { fm_iter_len(st.handle, &mut total) } != FM_OK {
-            return buffered;
-        }
-        total.saturating_sub(st.yielded).max(buffered)
     }
 
     /// Frees the snapshot now; iteration then ends.

@@ -12,9 +12,8 @@
 //! `ClosedError`; a handle freed elsewhere gives `InvalidHandleError` from
 //! the core. Nothing here can crash on a bad handle.
 
-use std::ffi::c_void;
+use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -23,54 +22,25 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
 
 use crate::bridge;
 use crate::bulk;
+use crate::capi::{self, Copied, CoreError, Key, MapId, Value, View, FM_CALLBACK_STOPPED};
 use crate::convert::*;
-use crate::errors::{closed_err, exceptions, invalid_handle, status_err, wrong_kind};
-use crate::gil::{blocking, detach, AssertSend, CallbackOf, CallbackRunning};
+use crate::errors::{core_err, exceptions, wrong_kind};
+use crate::gil::{detach, CallbackOf, CallbackRunning};
+use crate::handle::MapHandle;
 use crate::iter::{MapIter, Mode};
-use crate::sys::*;
 use crate::view::ValueView;
 
 #[pyclass(module = "ferrymap", name = "Map", frozen, mapping, weakref, generic)]
 pub struct Map {
-    handle: AtomicU64,
-    owned: AtomicBool,
-    pub key: Kind,
-    pub val: Kind,
-    /// A bridge map (fm_bridge_new): every call is served by its owner
-    /// thread and waits for it, so every call releases the GIL (gil.rs).
-    pub bridge: bool,
+    /// The handle, its ownership and schema (handle.rs); `Map` derefs to it.
+    h: MapHandle,
 }
 
-impl Drop for Map {
-    fn drop(&mut self) {
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 && self.owned.load(Ordering::Acquire) {
-            if self.bridge {
-                free_bridge(h);
-            } else {
-                // Freeing a direct map never waits; a failure (someone else
-                // freed it) has nobody to report to.
-                // SAFETY: plain call with a handle value.
-                unsafe { fm_map_free(h) };
-            }
-        }
-    }
-}
-
-/// Frees a bridge map from a destructor. Freeing drains its queue and joins
-/// its owner thread, which may be running a Python callback (update_value)
-/// that needs the GIL: so the GIL is released for the wait. On the owner
-/// thread itself (a callback dropping the last reference to its own map)
-/// the core refuses (FM_REENTRANT); a helper thread then frees it once the
-/// callback has returned.
-fn free_bridge(h: u64) {
-    // SAFETY (each call): plain call with a handle value.
-    let st = Python::try_attach(|py| detach(py, || unsafe { fm_map_free(h) }))
-        .unwrap_or_else(|| unsafe { fm_map_free(h) });
-    if st == FM_REENTRANT {
-        let _ = std::thread::Builder::new()
-            .name("ferrymap-free".into())
-            .spawn(move || unsafe { fm_map_free(h) });
+impl Deref for Map {
+    type Target = MapHandle;
+    #[inline]
+    fn deref(&self) -> &MapHandle {
+        &self.h
     }
 }
 
@@ -94,168 +64,111 @@ fn view_type<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, Py
     m.bind(py).getattr(name)
 }
 
-/// State shared with the `fm_update_*` callback.
-struct UpdateCtx {
-    func: Py<PyAny>,
-    /// The map whose callback this is (see gil::CallbackOf).
-    map: u64,
+/// update_value's callback body: calls the Python function on the value's
+/// bytes (capi::UpdateFn) with the GIL re-acquired, under the shard lock.
+/// On a bridge map this runs on the owner thread, which has no Python
+/// thread state of its own: try_attach makes one for the call, and refuses
+/// (instead of hanging or killing the thread) while the interpreter is
+/// shutting down; the update then fails, value unchanged.
+fn update_callback(
+    map: MapId,
+    func: &Py<PyAny>,
     kind: Kind,
-    result: Option<Py<PyAny>>,
-    err: Option<PyErr>,
-}
-
-/// The `fm_update_fn` given to the core: calls the Python function on the
-/// value, under the shard lock, with the GIL re-acquired.
-unsafe extern "C" fn update_trampoline(ctx: *mut c_void, value: *mut u8, len: usize) -> i32 {
-    // SAFETY: ctx is the &mut UpdateCtx passed to fm_update_* by update_value, alive for the call.
-    let ctx = unsafe { &mut *(ctx as *mut UpdateCtx) };
-    // On a bridge map this runs on the owner thread, which has no Python
-    // thread state of its own: try_attach makes one for the call, and
-    // refuses (instead of hanging or killing the thread) while the
-    // interpreter is shutting down; the update then fails, value unchanged.
+    bytes: &mut [u8],
+    result: &mut Option<Py<PyAny>>,
+    err: &mut Option<PyErr>,
+) -> bool {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        Python::try_attach(|py| run_update(py, ctx, value, len))
+        Python::try_attach(|py| run_update(py, map, func, kind, bytes))
     }));
     match outcome {
-        Ok(Some(Ok(()))) => 0,
-        Ok(Some(Err(e))) => {
-            ctx.err = Some(e);
-            1
+        Ok(Some(Ok(new))) => {
+            *result = Some(new);
+            true
         }
-        Ok(None) => 1,
+        Ok(Some(Err(e))) => {
+            *err = Some(e);
+            false
+        }
+        Ok(None) => false,
         Err(_) => {
-            ctx.err = Python::try_attach(|py| match exceptions(py) {
+            *err = Python::try_attach(|py| match exceptions(py) {
                 Ok(e) => PyErr::from_type(
                     e.internal.bind(py).clone(),
                     "panic in the update_value callback",
                 ),
                 Err(e) => e,
             });
-            1
+            false
         }
     }
 }
 
-fn run_update(py: Python<'_>, ctx: &mut UpdateCtx, value: *mut u8, len: usize) -> PyResult<()> {
-    let _inside = CallbackOf::enter(ctx.map);
-    let func = ctx.func.bind(py);
-    match ctx.kind {
+/// The 8 bytes of an INT or FLOAT value.
+fn word(bytes: &[u8]) -> PyResult<[u8; 8]> {
+    bytes.try_into().map_err(|_| {
+        PyValueError::new_err(format!(
+            "update_value: the core passed {} bytes for a number",
+            bytes.len()
+        ))
+    })
+}
+
+/// Calls `func` on the value in `bytes` and writes its result back; the
+/// new Python value.
+fn run_update(
+    py: Python<'_>,
+    map: MapId,
+    func: &Py<PyAny>,
+    kind: Kind,
+    bytes: &mut [u8],
+) -> PyResult<Py<PyAny>> {
+    let _inside = CallbackOf::enter(map.0);
+    let func = func.bind(py);
+    match kind {
         Kind::Int => {
-            // SAFETY: the core passes 8 bytes holding the int64 value.
-            let old = unsafe { (value as *const i64).read_unaligned() };
+            let old = i64::from_ne_bytes(word(bytes)?);
             let new = func.call1((old,))?;
             let v = int_arg(&new, "update_value result")?;
-            // SAFETY: as above; writable.
-            unsafe { (value as *mut i64).write_unaligned(v) };
-            ctx.result = Some(new.unbind());
+            bytes.copy_from_slice(&v.to_ne_bytes());
+            Ok(new.unbind())
         }
         Kind::Float => {
-            // SAFETY: the core passes 8 bytes holding the double.
-            let old = unsafe { (value as *const f64).read_unaligned() };
+            let old = f64::from_ne_bytes(word(bytes)?);
             let new = func.call1((old,))?;
             let v = float_arg(&new, "update_value result")?;
-            // SAFETY: as above; writable.
-            unsafe { (value as *mut f64).write_unaligned(v) };
-            ctx.result = Some(new.unbind());
+            bytes.copy_from_slice(&v.to_ne_bytes());
+            Ok(new.unbind())
         }
         Kind::Str | Kind::Bytes => {
-            // SAFETY: a private copy of the value's `len` bytes, writable during the callback.
-            let bytes = unsafe { std::slice::from_raw_parts_mut(value, len) };
-            let old = buf_to_py(py, ctx.kind, bytes)?;
+            let old = buf_to_py(py, kind, bytes)?;
             let new = func.call1((old,))?;
             {
-                let data = match ctx.kind {
+                let data = match kind {
                     Kind::Str => BufIn::Borrowed(str_arg(&new, "update_value result")?),
                     _ => bytes_arg(&new, "update_value result")?,
                 };
                 let data = data.as_slice();
-                if data.len() != len {
+                if data.len() != bytes.len() {
                     return Err(PyValueError::new_err(format!(
                         "update_value cannot change the length of a {} value ({} bytes to {}): \
                          the core updates values in place; assign with m[key] = value instead",
-                        ctx.kind.name(),
-                        len,
+                        kind.name(),
+                        bytes.len(),
                         data.len()
                     )));
                 }
                 bytes.copy_from_slice(data);
             }
-            ctx.result = Some(new.unbind());
+            Ok(new.unbind())
         }
     }
-    Ok(())
 }
 
 impl Map {
-    pub fn from_handle(handle: u64, key: Kind, val: Kind, owned: bool, bridge: bool) -> Map {
+    pub fn from_handle(handle: MapId, key: Kind, val: Kind, owned: bool, bridge: bool) -> Map {
         Map {
-            handle: AtomicU64::new(handle),
-            owned: AtomicBool::new(owned),
-            key,
-            val,
-            bridge,
-        }
-    }
-
-    /// Runs a call into the core: attached for a direct map (it never
-    /// waits), detached for a bridge map (it waits for the owner thread).
-    #[inline]
-    pub fn call<R>(&self, py: Python<'_>, f: impl FnOnce() -> R) -> R {
-        if self.bridge {
-            detach(py, f)
-        } else {
-            f()
-        }
-    }
-
-    /// Runs a call that may wait for a shard lock (gil.rs) or, on a bridge
-    /// map, for the owner thread.
-    #[inline]
-    pub fn blocking<R>(&self, py: Python<'_>, f: impl FnOnce() -> R) -> R {
-        if self.bridge {
-            detach(py, f)
-        } else {
-            blocking(py, f)
-        }
-    }
-
-    /// A new owning Map for a handle the caller owns; frees it if the schema cannot be read.
-    pub fn adopt(py: Python<'_>, handle: u64) -> PyResult<Map> {
-        match schema(py, handle) {
-            Ok((k, v)) => Ok(Map::from_handle(handle, k, v, true, false)),
-            Err(e) => {
-                // SAFETY: plain call.
-                unsafe { fm_map_free(handle) };
-                Err(e)
-            }
-        }
-    }
-
-    /// The handle, or ClosedError.
-    #[inline]
-    pub fn live(&self, py: Python<'_>) -> PyResult<u64> {
-        match self.handle.load(Ordering::Acquire) {
-            0 => Err(closed_err(py, "the map")),
-            h => Ok(h),
-        }
-    }
-
-    /// The exception for a failed call: ClosedError if the map was closed
-    /// meanwhile (by another thread), the core's error otherwise.
-    #[cold]
-    pub fn err(&self, py: Python<'_>, status: fm_status) -> PyErr {
-        if status == FM_INVALID_HANDLE && self.handle.load(Ordering::Acquire) == 0 {
-            return closed_err(py, "the map");
-        }
-        status_err(py, status)
-    }
-
-    #[inline]
-    pub fn check(&self, py: Python<'_>, status: fm_status) -> PyResult<()> {
-        if status == FM_OK {
-            Ok(())
-        } else {
-            Err(self.err(py, status))
+            h: MapHandle::new(handle, key, val, owned, bridge),
         }
     }
 
@@ -263,43 +176,25 @@ impl Map {
     pub fn lookup<'py>(
         &self,
         py: Python<'py>,
-        h: u64,
+        h: MapId,
         key: &KeyIn<'_>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let (kp, kn) = key.buf();
-        let st;
-        let value = match (key, self.val) {
-            (KeyIn::Int(k), Kind::Int) => {
-                let mut v = 0i64;
-                // SAFETY: out pointer valid.
-                st = self.call(py, || unsafe { fm_get_i64_i64(h, *k, &mut v) });
-                int_to_py(py, v)
-            }
-            (KeyIn::Int(k), Kind::Float) => {
-                let mut v = 0f64;
-                // SAFETY: out pointer valid.
-                st = self.call(py, || unsafe { fm_get_i64_f64(h, *k, &mut v) });
-                float_to_py(py, v)
-            }
-            (KeyIn::Buf(_), Kind::Int) => {
-                let mut v = 0i64;
-                // SAFETY: key bytes valid for kn; out pointer valid.
-                st = self.call(py, || unsafe { fm_get_buf_i64(h, kp, kn, &mut v) });
-                int_to_py(py, v)
-            }
-            (KeyIn::Buf(_), Kind::Float) => {
-                let mut v = 0f64;
-                // SAFETY: as above.
-                st = self.call(py, || unsafe { fm_get_buf_f64(h, kp, kn, &mut v) });
-                float_to_py(py, v)
-            }
+        let found = match (key.as_key(), self.val) {
+            (Key::Int(k), Kind::Int) => self
+                .call(py, || capi::get_i64_i64(h, k))
+                .map(|v| v.map(|v| int_to_py(py, v))),
+            (Key::Int(k), Kind::Float) => self
+                .call(py, || capi::get_i64_f64(h, k))
+                .map(|v| v.map(|v| float_to_py(py, v))),
+            (Key::Bytes(k), Kind::Int) => self
+                .call(py, || capi::get_buf_i64(h, k))
+                .map(|v| v.map(|v| int_to_py(py, v))),
+            (Key::Bytes(k), Kind::Float) => self
+                .call(py, || capi::get_buf_f64(h, k))
+                .map(|v| v.map(|v| float_to_py(py, v))),
             (_, Kind::Str | Kind::Bytes) => return self.lookup_buf(py, h, key),
         };
-        match st {
-            FM_OK => Ok(Some(value)),
-            FM_NOT_FOUND => Ok(None),
-            s => Err(self.err(py, s)),
-        }
+        found.map_err(|e| self.err(py, e))
     }
 
     /// A STR/BYTES value: copied through a stack buffer when small, else
@@ -307,44 +202,29 @@ impl Map {
     fn lookup_buf<'py>(
         &self,
         py: Python<'py>,
-        h: u64,
+        h: MapId,
         key: &KeyIn<'_>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let mut stack = [0u8; 256];
-        let mut len = 0usize;
-        let (kp, kn) = key.buf();
-        let (sp, sn, lp) = (stack.as_mut_ptr(), stack.len(), &mut len);
-        // SAFETY: buffers valid for their lengths.
-        let st = self.call(py, || unsafe {
-            match key {
-                KeyIn::Int(k) => fm_get_i64_buf(h, *k, sp, sn, lp),
-                KeyIn::Buf(_) => fm_get_buf_buf(h, kp, kn, sp, sn, lp),
-            }
-        });
-        match st {
-            FM_OK => Ok(Some(buf_to_py(py, self.val, &stack[..len])?)),
-            FM_NOT_FOUND => Ok(None),
-            FM_BUFFER_TOO_SMALL => match self.open_view(py, h, key)? {
+        let copied = self
+            .call(py, || match key.as_key() {
+                Key::Int(k) => capi::get_i64_buf(h, k, &mut stack),
+                Key::Bytes(k) => capi::get_buf_buf(h, k, &mut stack),
+            })
+            .map_err(|e| self.err(py, e))?;
+        match copied {
+            Copied::Len(len) => Ok(Some(buf_to_py(py, self.val, &stack[..len])?)),
+            Copied::Absent => Ok(None),
+            // Released when `view` is dropped, after the copy.
+            Copied::TooSmall => match self.open_view(py, h, key)? {
                 None => Ok(None),
-                Some((vh, ptr, len)) => {
-                    // SAFETY: the view keeps ptr valid for len bytes until released below.
-                    let r = buf_to_py(py, self.val, unsafe { raw_slice(ptr, len) });
-                    // SAFETY: plain call.
-                    unsafe { fm_view_release(vh) };
-                    r.map(Some)
-                }
+                Some(view) => buf_to_py(py, self.val, view.bytes()).map(Some),
             },
-            s => Err(self.err(py, s)),
         }
     }
 
     /// Opens a core view of a STR/BYTES value; None if the key is absent.
-    pub fn open_view(
-        &self,
-        py: Python<'_>,
-        h: u64,
-        key: &KeyIn<'_>,
-    ) -> PyResult<Option<(u64, *const u8, usize)>> {
+    pub fn open_view(&self, py: Python<'_>, h: MapId, key: &KeyIn<'_>) -> PyResult<Option<View>> {
         if !self.val.is_buf() {
             return Err(wrong_kind(
                 py,
@@ -354,99 +234,66 @@ impl Map {
                 ),
             ));
         }
-        let (mut vh, mut ptr, mut len) = (0u64, std::ptr::null::<u8>(), 0usize);
-        let (kp, kn) = key.buf();
-        let (vp, pp, lp) = (&mut vh, &mut ptr, &mut len);
-        // SAFETY: out pointers valid; key bytes valid for kn.
-        let st = self.call(py, || unsafe {
-            match key {
-                KeyIn::Int(k) => fm_view_i64(h, *k, vp, pp, lp),
-                KeyIn::Buf(_) => fm_view_buf(h, kp, kn, vp, pp, lp),
-            }
-        });
-        match st {
-            FM_OK => Ok(Some((vh, ptr, len))),
-            FM_NOT_FOUND => Ok(None),
-            s => Err(self.err(py, s)),
-        }
+        self.call(py, || match key.as_key() {
+            Key::Int(k) => capi::view_i64(h, k),
+            Key::Bytes(k) => capi::view_buf(h, k),
+        })
+        .map_err(|e| self.err(py, e))
     }
 
     /// Inserts or overwrites; returns whether a value was replaced.
-    pub fn insert(&self, py: Python<'_>, h: u64, key: &KeyIn<'_>, val: &Arg<'_>) -> PyResult<bool> {
-        let mut replaced = false;
-        let r = &mut replaced;
-        let (kp, kn) = key.buf();
-        // SAFETY (each arm): pointers valid for their lengths, held by `key` and `val`.
-        let st = self.blocking(py, || unsafe {
-            match (key, val) {
-                (KeyIn::Int(k), Arg::Int(v)) => fm_insert_i64_i64(h, *k, *v, r),
-                (KeyIn::Int(k), Arg::Float(v)) => fm_insert_i64_f64(h, *k, *v, r),
-                (KeyIn::Int(k), Arg::Buf(b)) => {
-                    let b = b.as_slice();
-                    fm_insert_i64_buf(h, *k, b.as_ptr(), b.len(), r)
-                }
-                (KeyIn::Buf(_), Arg::Int(v)) => fm_insert_buf_i64(h, kp, kn, *v, r),
-                (KeyIn::Buf(_), Arg::Float(v)) => fm_insert_buf_f64(h, kp, kn, *v, r),
-                (KeyIn::Buf(_), Arg::Buf(b)) => {
-                    let b = b.as_slice();
-                    fm_insert_buf_buf(h, kp, kn, b.as_ptr(), b.len(), r)
-                }
-            }
-        });
-        self.check(py, st)?;
-        Ok(replaced)
+    pub fn insert(
+        &self,
+        py: Python<'_>,
+        h: MapId,
+        key: &KeyIn<'_>,
+        val: &Arg<'_>,
+    ) -> PyResult<bool> {
+        self.blocking(py, || match (key.as_key(), val.as_value()) {
+            (Key::Int(k), Value::Int(v)) => capi::insert_i64_i64(h, k, v),
+            (Key::Int(k), Value::Float(v)) => capi::insert_i64_f64(h, k, v),
+            (Key::Int(k), Value::Bytes(v)) => capi::insert_i64_buf(h, k, v),
+            (Key::Bytes(k), Value::Int(v)) => capi::insert_buf_i64(h, k, v),
+            (Key::Bytes(k), Value::Float(v)) => capi::insert_buf_f64(h, k, v),
+            (Key::Bytes(k), Value::Bytes(v)) => capi::insert_buf_buf(h, k, v),
+        })
+        .map_err(|e| self.err(py, e))
     }
 
-    pub fn remove(&self, py: Python<'_>, h: u64, key: &KeyIn<'_>) -> PyResult<bool> {
-        let mut removed = false;
-        let r = &mut removed;
-        let (kp, kn) = key.buf();
-        // SAFETY: key bytes valid for kn.
-        let st = self.blocking(py, || unsafe {
-            match key {
-                KeyIn::Int(k) => fm_remove_i64(h, *k, r),
-                KeyIn::Buf(_) => fm_remove_buf(h, kp, kn, r),
-            }
-        });
-        self.check(py, st)?;
-        Ok(removed)
+    pub fn remove(&self, py: Python<'_>, h: MapId, key: &KeyIn<'_>) -> PyResult<bool> {
+        self.blocking(py, || match key.as_key() {
+            Key::Int(k) => capi::remove_i64(h, k),
+            Key::Bytes(k) => capi::remove_buf(h, k),
+        })
+        .map_err(|e| self.err(py, e))
     }
 
-    pub fn contains_key(&self, py: Python<'_>, h: u64, key: &KeyIn<'_>) -> PyResult<bool> {
-        let mut found = false;
-        let (kp, kn) = key.buf();
-        let fp = &mut found;
-        // SAFETY: key bytes valid for kn; out pointer valid.
-        let st = self.call(py, || unsafe {
-            match key {
-                KeyIn::Int(k) => fm_contains_i64(h, *k, fp),
-                KeyIn::Buf(_) => fm_contains_buf(h, kp, kn, fp),
-            }
-        });
-        self.check(py, st)?;
-        Ok(found)
+    pub fn contains_key(&self, py: Python<'_>, h: MapId, key: &KeyIn<'_>) -> PyResult<bool> {
+        self.call(py, || match key.as_key() {
+            Key::Int(k) => capi::contains_i64(h, k),
+            Key::Bytes(k) => capi::contains_buf(h, k),
+        })
+        .map_err(|e| self.err(py, e))
     }
 
     pub fn len_of(&self, py: Python<'_>) -> PyResult<usize> {
-        let h = self.live(py)?;
-        let mut n = 0usize;
-        let np = &mut n;
-        // SAFETY: out pointer valid.
-        let st = self.call(py, || unsafe { fm_map_len(h, np) });
-        self.check(py, st)?;
-        Ok(n)
+        self.len(py)
     }
 
-    /// A snapshot iterator.
-    pub fn iterator(&self, py: Python<'_>, mode: Mode) -> PyResult<MapIter> {
-        let h = self.live(py)?;
-        let mut it = 0u64;
-        let out = &mut it;
-        // Taking a snapshot takes every shard lock for an instant.
-        // SAFETY: out pointer valid.
-        let st = self.blocking(py, || unsafe { fm_iter_new(h, out) });
-        self.check(py, st)?;
-        Ok(MapIter::new(it, self.key, self.val, mode))
+    /// Inserts the pairs of `other` (see `update`) in one call; how many
+    /// keys already existed. A Map is read from one snapshot.
+    fn update_from(&self, py: Python<'_>, h: MapId, other: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let pairs = if let Ok(m) = other.cast::<Map>() {
+            let mut pairs = Vec::new();
+            m.get().iterator(py, Mode::Items)?.drain_into(py, |k, v| {
+                pairs.push((k, v));
+                Ok(())
+            })?;
+            pairs
+        } else {
+            bulk::pairs_of(other)?
+        };
+        bulk::insert_pairs(py, self, h, pairs)
     }
 
     /// The whole map as a dict, from one snapshot.
@@ -459,25 +306,6 @@ impl Map {
 
     fn schema_repr(&self) -> String {
         format!("key={}, value={}", self.key.name(), self.val.name())
-    }
-}
-
-/// The schema of a map handle (InvalidHandleError / WrongKindError if it is not one).
-pub fn schema(py: Python<'_>, handle: u64) -> PyResult<(Kind, Kind)> {
-    let (mut k, mut v) = (0u32, 0u32);
-    let (kp, vp) = (&mut k, &mut v);
-    // A bridge map answers from its owner thread: wait with the GIL released.
-    // SAFETY: out pointers valid.
-    let st = detach(py, || unsafe { fm_map_schema(handle, kp, vp) });
-    if st != FM_OK {
-        return Err(status_err(py, st));
-    }
-    match (Kind::from_raw(k), Kind::from_raw(v)) {
-        (Some(k), Some(v)) => Ok((k, v)),
-        _ => Err(invalid_handle(
-            py,
-            format!("handle {handle:#x} reports an unknown schema ({k}, {v})"),
-        )),
     }
 }
 
@@ -499,16 +327,11 @@ impl Map {
     ) -> PyResult<Map> {
         let k = Kind::from_py(key, "key")?;
         let v = Kind::from_py(value, "value")?;
-        let mut h = 0u64;
-        // SAFETY: out pointer valid.
-        let st = unsafe { fm_map_new(k as u32, v as u32, capacity, &mut h) };
-        if st != FM_OK {
-            return Err(status_err(py, st));
-        }
+        let h = capi::map_new(k as u32, v as u32, capacity).map_err(|e| core_err(py, e))?;
         let map = Map::from_handle(h, k, v, true, false);
         if let Some(data) = data {
             // On failure `map` is dropped, which frees the handle.
-            bulk::update_from(py, &map, h, data)?;
+            map.update_from(py, h, data)?;
         }
         Ok(map)
     }
@@ -522,14 +345,9 @@ impl Map {
     #[classmethod]
     #[pyo3(signature = (handle, owned = false))]
     fn attach(_cls: &Bound<'_, PyType>, py: Python<'_>, handle: u64, owned: bool) -> PyResult<Map> {
-        let (k, v) = schema(py, handle)?;
-        Ok(Map::from_handle(
-            handle,
-            k,
-            v,
-            owned,
-            bridge::is_bridge(handle),
-        ))
+        Ok(Map {
+            h: MapHandle::attach(py, MapId(handle), owned)?,
+        })
     }
 
     /// Map.bridge(key, value, data=None, *, capacity=0, queue=1024) -> Map
@@ -555,19 +373,12 @@ impl Map {
     ) -> PyResult<Map> {
         let k = Kind::from_py(key, "key")?;
         let v = Kind::from_py(value, "value")?;
-        let mut h = 0u64;
-        let out = &mut h;
         // Starts the owner thread.
-        // SAFETY: out pointer valid.
-        let st = detach(py, || unsafe {
-            fm_bridge_new(k as u32, v as u32, capacity, queue, out)
-        });
-        if st != FM_OK {
-            return Err(status_err(py, st));
-        }
+        let h = detach(py, || capi::bridge_new(k as u32, v as u32, capacity, queue))
+            .map_err(|e| core_err(py, e))?;
         let map = Map::from_handle(h, k, v, true, true);
         if let Some(data) = data {
-            bulk::update_from(py, &map, h, data)?;
+            map.update_from(py, h, data)?;
         }
         Ok(map)
     }
@@ -583,10 +394,8 @@ impl Map {
     #[getter]
     fn seq(&self, py: Python<'_>) -> PyResult<u64> {
         let h = self.live(py)?;
-        let mut seq = 0u64;
-        // SAFETY: out pointer valid (an atomic read: never waits).
-        self.check(py, unsafe { fm_bridge_seq(h, &mut seq) })?;
-        Ok(seq)
+        // An atomic read: never waits.
+        capi::bridge_seq(h).map_err(|e| self.err(py, e))
     }
 
     /// Whether the bridge's owner thread caught a panic (the bridge then
@@ -595,12 +404,8 @@ impl Map {
     #[getter]
     fn failed(&self, py: Python<'_>) -> PyResult<bool> {
         let h = self.live(py)?;
-        // SAFETY: plain call (an atomic read).
-        match unsafe { fm_bridge_status(h) } {
-            FM_OK => Ok(false),
-            FM_BRIDGE_FAILED => Ok(true),
-            s => Err(self.err(py, s)),
-        }
+        // An atomic read: never waits.
+        capi::bridge_status(h).map_err(|e| self.err(py, e))
     }
 
     /// submit(requests, timeout=None) -> Ticket
@@ -686,22 +491,17 @@ impl Map {
     #[classmethod]
     fn import_(_cls: &Bound<'_, PyType>, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Map> {
         let buf = bytes_arg(data, "data")?;
-        let s = buf.as_slice();
-        let (ptr, len) = (s.as_ptr(), s.len());
-        let mut h = 0u64;
-        let out = &mut h;
-        // SAFETY: the buffer is held open by `buf`; out pointer valid.
-        let st = detach(py, || unsafe { fm_import(ptr, len, out) });
-        if st != FM_OK {
-            return Err(status_err(py, st));
-        }
-        Map::adopt(py, h)
+        let data = buf.as_slice();
+        let h = detach(py, || capi::import(data)).map_err(|e| core_err(py, e))?;
+        Ok(Map {
+            h: MapHandle::adopt(py, h)?,
+        })
     }
 
     /// The map's handle (an int), valid in every language in this process.
     #[getter]
     fn handle(&self, py: Python<'_>) -> PyResult<u64> {
-        self.live(py)
+        Ok(self.live(py)?.0)
     }
 
     /// The key kind: int, str or bytes.
@@ -719,22 +519,20 @@ impl Map {
     /// Whether close() was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.handle.load(Ordering::Acquire) == 0
+        self.peek() == 0
     }
 
     /// Whether this object frees the map on close().
     #[getter]
     fn owned(&self) -> bool {
-        self.owned.load(Ordering::Acquire)
+        self.is_owned()
     }
 
     /// Gives up ownership and returns the handle: the map is no longer
     /// freed by this object (which keeps working, as a borrower); whoever
     /// takes the handle must free it (C: fm_map_free).
     fn disown(&self, py: Python<'_>) -> PyResult<u64> {
-        let h = self.live(py)?;
-        self.owned.store(false, Ordering::Release);
-        Ok(h)
+        self.h.disown(py)
     }
 
     /// Frees the map if this object owns it, and makes the object unusable
@@ -747,22 +545,7 @@ impl Map {
     /// its own owner thread (an update_value callback) raises ReentrantError
     /// and leaves it open.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 && self.owned.swap(false, Ordering::AcqRel) {
-            // SAFETY: plain call.
-            let st = self.call(py, || unsafe { fm_map_free(h) });
-            if st == FM_REENTRANT {
-                // Refused before anything happened: the map stays open.
-                let e = status_err(py, st);
-                self.owned.store(true, Ordering::Release);
-                self.handle.store(h, Ordering::Release);
-                return Err(e);
-            }
-            if st != FM_OK {
-                return Err(status_err(py, st));
-            }
-        }
-        Ok(())
+        self.h.close(py)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -788,14 +571,10 @@ impl Map {
         if self.key == Kind::Int && self.val == Kind::Int {
             // The hot path: no allocation, no GIL release (the call is ~10 ns).
             let k = int_arg(key, "key")?;
-            let mut v = 0i64;
-            let vp = &mut v;
-            // SAFETY: out pointer valid.
-            let st = self.call(py, || unsafe { fm_get_i64_i64(h, k, vp) });
-            return match st {
-                FM_OK => Ok(int_to_py(py, v)),
-                FM_NOT_FOUND => Err(key_error(key)),
-                s => Err(self.err(py, s)),
+            return match self.call(py, || capi::get_i64_i64(h, k)) {
+                Ok(Some(v)) => Ok(int_to_py(py, v)),
+                Ok(None) => Err(key_error(key)),
+                Err(e) => Err(self.err(py, e)),
             };
         }
         let k = key_arg(key, self.key)?;
@@ -960,10 +739,10 @@ impl Map {
     ) -> PyResult<()> {
         let h = self.live(py)?;
         if let Some(other) = other {
-            bulk::update_from(py, self, h, other)?;
+            self.update_from(py, h, other)?;
         }
         if let Some(kwargs) = kwargs {
-            bulk::update_from(py, self, h, kwargs.as_any())?;
+            self.update_from(py, h, kwargs.as_any())?;
         }
         Ok(())
     }
@@ -971,28 +750,21 @@ impl Map {
     /// Removes every entry, at one instant.
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
         let h = self.live(py)?;
-        // SAFETY: plain call.
-        let st = self.blocking(py, || unsafe { fm_map_clear(h) });
-        self.check(py, st)
+        self.blocking(py, || capi::map_clear(h))
+            .map_err(|e| self.err(py, e))
     }
 
     /// Makes room for `additional` more entries.
     fn reserve(&self, py: Python<'_>, additional: usize) -> PyResult<()> {
         let h = self.live(py)?;
-        // SAFETY: plain call.
-        let st = detach(py, || unsafe { fm_map_reserve(h, additional) });
-        self.check(py, st)
+        detach(py, || capi::map_reserve(h, additional)).map_err(|e| self.err(py, e))
     }
 
     /// A new, independent map with the same contents (O(shards):
     /// copy-on-write). The new Map owns its handle.
     fn clone(&self, py: Python<'_>) -> PyResult<Map> {
         let h = self.live(py)?;
-        let mut c = 0u64;
-        let out = &mut c;
-        // SAFETY: out pointer valid.
-        let st = detach(py, || unsafe { fm_map_clone(h, out) });
-        self.check(py, st)?;
+        let c = detach(py, || capi::map_clone(h)).map_err(|e| self.err(py, e))?;
         // A clone is a direct map, whatever this one is.
         Ok(Map::from_handle(c, self.key, self.val, true, false))
     }
@@ -1023,34 +795,25 @@ impl Map {
     ) -> PyResult<Bound<'py, PyAny>> {
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
-        let (kp, kn) = k.buf();
         match self.val {
             Kind::Int => {
                 let d = int_arg(delta, "delta")?;
-                let mut new = 0i64;
-                let out = &mut new;
-                // SAFETY: key bytes valid for kn; out pointer valid.
-                let st = self.blocking(py, || unsafe {
-                    match &k {
-                        KeyIn::Int(k) => fm_add_i64_i64(h, *k, d, out),
-                        KeyIn::Buf(_) => fm_add_buf_i64(h, kp, kn, d, out),
-                    }
-                });
-                self.check(py, st)?;
+                let new = self
+                    .blocking(py, || match k.as_key() {
+                        Key::Int(k) => capi::add_i64_i64(h, k, d),
+                        Key::Bytes(k) => capi::add_buf_i64(h, k, d),
+                    })
+                    .map_err(|e| self.err(py, e))?;
                 Ok(int_to_py(py, new))
             }
             Kind::Float => {
                 let d = float_arg(delta, "delta")?;
-                let mut new = 0f64;
-                let out = &mut new;
-                // SAFETY: as above.
-                let st = self.blocking(py, || unsafe {
-                    match &k {
-                        KeyIn::Int(k) => fm_add_i64_f64(h, *k, d, out),
-                        KeyIn::Buf(_) => fm_add_buf_f64(h, kp, kn, d, out),
-                    }
-                });
-                self.check(py, st)?;
+                let new = self
+                    .blocking(py, || match k.as_key() {
+                        Key::Int(k) => capi::add_i64_f64(h, k, d),
+                        Key::Bytes(k) => capi::add_buf_f64(h, k, d),
+                    })
+                    .map_err(|e| self.err(py, e))?;
                 Ok(float_to_py(py, new))
             }
             other => Err(wrong_kind(
@@ -1082,42 +845,31 @@ impl Map {
         }
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
-        let (kp, kn) = k.buf();
-        let mut ctx = UpdateCtx {
-            func: func.clone().unbind(),
-            map: h,
-            kind: self.val,
-            result: None,
-            err: None,
-        };
-        let ctxp = AssertSend(&mut ctx as *mut UpdateCtx as *mut c_void);
-        let st = {
+        let (func, kind) = (func.clone().unbind(), self.val);
+        let (mut result, mut err) = (None, None);
+        let mut callback =
+            |bytes: &mut [u8]| update_callback(h, &func, kind, bytes, &mut result, &mut err);
+        let updated = {
             // Other Python threads must not wait for this shard's lock while
             // holding the GIL the callback needs (see gil.rs). On a bridge
             // map fn runs on the owner thread; this thread waits detached.
             let _running = CallbackRunning::enter(py);
-            let kref = &k;
             // The wait for the shard lock happens detached; the callback re-attaches.
-            detach(py, move || {
-                let ctx = ctxp.into_inner();
-                // SAFETY: key bytes valid for kn; the trampoline matches fm_update_fn and ctx lives for the call.
-                unsafe {
-                    match kref {
-                        KeyIn::Int(k) => fm_update_i64(h, *k, update_trampoline, ctx),
-                        KeyIn::Buf(_) => fm_update_buf(h, kp, kn, update_trampoline, ctx),
-                    }
-                }
+            detach(py, || match k.as_key() {
+                Key::Int(k) => capi::update_i64(h, k, &mut callback),
+                Key::Bytes(k) => capi::update_buf(h, k, &mut callback),
             })
         };
-        match st {
-            FM_OK => Ok(ctx
-                .result
+        match updated {
+            Ok(Some(true)) => Ok(result
                 .take()
                 .map(|r| r.into_bound(py))
                 .unwrap_or_else(|| py.None().into_bound(py))),
-            FM_NOT_FOUND => Err(key_error(key)),
-            FM_CALLBACK_STOPPED => Err(ctx.err.take().unwrap_or_else(|| status_err(py, st))),
-            s => Err(self.err(py, s)),
+            Ok(None) => Err(key_error(key)),
+            Ok(Some(false)) => Err(err
+                .take()
+                .unwrap_or_else(|| core_err(py, CoreError::from_status(FM_CALLBACK_STOPPED)))),
+            Err(e) => Err(self.err(py, e)),
         }
     }
 
@@ -1161,7 +913,7 @@ impl Map {
         let h = self.live(py)?;
         match values {
             Some(values) => bulk::set_many(py, self, h, keys, values),
-            None => bulk::update_from(py, self, h, keys),
+            None => self.update_from(py, h, keys),
         }
     }
 
@@ -1182,8 +934,8 @@ impl Map {
         let k = key_arg(key, self.key)?;
         match self.open_view(py, h, &k)? {
             None => Err(key_error(key)),
-            Some((vh, ptr, len)) => {
-                let owner = Bound::new(py, ValueView::new(vh, ptr, len))?;
+            Some(view) => {
+                let owner = Bound::new(py, ValueView::new(view))?;
                 ValueView::memoryview(&owner)
             }
         }
@@ -1193,11 +945,9 @@ impl Map {
     /// open_iterators, open_views, writes.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let h = self.live(py)?;
-        let mut s = fm_stats::default();
-        let sp = &mut s;
-        // SAFETY: out pointer valid.
-        let st = self.call(py, || unsafe { fm_map_stats(h, sp) });
-        self.check(py, st)?;
+        let s = self
+            .call(py, || capi::map_stats(h))
+            .map_err(|e| self.err(py, e))?;
         let d = PyDict::new(py);
         d.set_item("len", s.len)?;
         d.set_item("capacity", s.capacity)?;
@@ -1213,23 +963,9 @@ impl Map {
     /// blocked). Map.import_() reads them back, in any process.
     fn export<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let h = self.live(py)?;
-        let (mut vh, mut ptr, mut len) = (0u64, std::ptr::null::<u8>(), 0usize);
-        let outs = AssertSend((
-            &mut vh as *mut u64,
-            &mut ptr as *mut *const u8,
-            &mut len as *mut usize,
-        ));
-        // SAFETY: out pointers valid.
-        let st = detach(py, move || {
-            let (a, b, c) = outs.into_inner();
-            unsafe { fm_export(h, a, b, c) }
-        });
-        self.check(py, st)?;
-        // SAFETY: the view keeps ptr valid for len bytes until released below.
-        let bytes = PyBytes::new(py, unsafe { raw_slice(ptr, len) });
-        // SAFETY: plain call.
-        unsafe { fm_view_release(vh) };
-        Ok(bytes)
+        let view = detach(py, || capi::export(h)).map_err(|e| self.err(py, e))?;
+        // The view is released when dropped, after the copy.
+        Ok(PyBytes::new(py, view.bytes()))
     }
 
     /// Pickling goes through export() / Map.import_().
@@ -1281,40 +1017,30 @@ impl Map {
     const __hash__: Option<Py<PyAny>> = None;
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let h = self.handle.load(Ordering::Acquire);
+        let h = self.peek();
         if h == 0 {
             return format!("ferrymap.Map({}, closed)", self.schema_repr());
         }
-        let owned = if self.owned.load(Ordering::Acquire) {
-            ""
-        } else {
-            ", borrowed"
-        };
+        let owned = if self.is_owned() { "" } else { ", borrowed" };
         let owned = if self.bridge {
             format!("{owned}, bridge")
         } else {
             owned.to_string()
         };
-        let mut n = 0usize;
-        let np = &mut n;
-        // SAFETY: out pointer valid.
-        match self.call(py, || unsafe { fm_map_len(h, np) }) {
-            FM_OK => format!(
+        match self.call(py, || capi::map_len(MapId(h))) {
+            Ok(n) => format!(
                 "ferrymap.Map({}, len={}, handle={:#x}{})",
                 self.schema_repr(),
                 n,
                 h,
                 owned
             ),
-            st => {
-                let _ = status_err(py, st);
-                format!(
-                    "ferrymap.Map({}, handle={:#x}{}, invalid)",
-                    self.schema_repr(),
-                    h,
-                    owned
-                )
-            }
+            Err(_) => format!(
+                "ferrymap.Map({}, handle={:#x}{}, invalid)",
+                self.schema_repr(),
+                h,
+                owned
+            ),
         }
     }
 }

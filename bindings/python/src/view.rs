@@ -15,8 +15,8 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::errors::{closed_err, status_err};
-use crate::sys::*;
+use crate::capi::{self, View, ViewId};
+use crate::errors::{closed_err, core_err};
 
 #[pyclass(module = "ferrymap", name = "ValueView", frozen)]
 pub struct ValueView {
@@ -28,21 +28,28 @@ pub struct ValueView {
 
 impl Drop for ValueView {
     fn drop(&mut self) {
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 {
-            // SAFETY: plain call.
-            unsafe { fm_view_release(h) };
-        }
+        let _ = self.release_handle();
     }
 }
 
 impl ValueView {
-    pub fn new(handle: u64, ptr: *const u8, len: usize) -> ValueView {
+    /// Takes over the core view: released when the last export is, or by
+    /// release(), or when this object is dropped.
+    pub fn new(view: View) -> ValueView {
+        let (id, ptr, len) = view.into_raw();
         ValueView {
-            handle: AtomicU64::new(handle),
+            handle: AtomicU64::new(id.0),
             ptr: ptr as usize,
             len,
             exports: AtomicUsize::new(0),
+        }
+    }
+
+    /// Releases the core view if this object still holds it (once).
+    fn release_handle(&self) -> capi::CoreResult<()> {
+        match self.handle.swap(0, Ordering::AcqRel) {
+            0 => Ok(()),
+            h => capi::view_release(ViewId(h)),
         }
     }
 
@@ -54,15 +61,7 @@ impl ValueView {
     }
 
     fn release_now(&self, py: Python<'_>) -> PyResult<()> {
-        let h = self.handle.swap(0, Ordering::AcqRel);
-        if h != 0 {
-            // SAFETY: plain call.
-            let st = unsafe { fm_view_release(h) };
-            if st != FM_OK {
-                return Err(status_err(py, st));
-            }
-        }
-        Ok(())
+        self.release_handle().map_err(|e| core_err(py, e))
     }
 }
 
@@ -141,11 +140,7 @@ impl ValueView {
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
         if self.exports.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The last memoryview is gone: nothing can read the bytes any more.
-            let h = self.handle.swap(0, Ordering::AcqRel);
-            if h != 0 {
-                // SAFETY: plain call.
-                unsafe { fm_view_release(h) };
-            }
+            let _ = self.release_handle();
         }
     }
 }
