@@ -123,7 +123,7 @@ final class Loader {
                     tried.add("the jar's own copy, extracted to " + file + ": " + e.getMessage());
                 }
             }
-        } catch (IOException | UncheckedIOException | SecurityException e) {
+        } catch (IOException | UncheckedIOException | SecurityException | UnsupportedOperationException e) {
             tried.add("the jar's own copy (" + RESOURCE.substring(1) + "): cannot extract it: " + e);
         }
         if (bundled != null) {
