@@ -1,8 +1,13 @@
 //! Gives the shared library its soname and generates the C header.
 //!
-//! - soname `libferrymap.so`: a module or program linked against the library
-//!   then joins a copy already loaded in the process instead of loading a
-//!   second one (docs/architecture.md, "One registry per process").
+//! - soname `libferrymap.so.0` (`.so.<major version>`): a module or program
+//!   linked against the library then joins a copy already loaded in the
+//!   process instead of loading a second one (docs/architecture.md, "One
+//!   registry per process"), and a future 1.x can be installed beside 0.x.
+//!   The file a linked program finds at run time is named by the soname, so
+//!   in-tree builds need `target/release/libferrymap.so.0` next to
+//!   `libferrymap.so` (`scripts/build-core` makes that link; `scripts/install`
+//!   lays out the installed tree).
 //! - `-z nodelete`: dlclose never unmaps the library, so thread-local
 //!   destructors and handles held by other languages never point into
 //!   unmapped code.
@@ -23,7 +28,8 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libferrymap.so");
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libferrymap.so.{major}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic");
     println!("cargo:rerun-if-changed=src");

@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 a=$1 b=$2
 shift 2
 mkdir -p target/c-bench
+# The program asks for the library's soname (libferrymap.so.0 since 0.1.0).
+for d in "$a" "$b"; do
+    [ -e "$d/libferrymap.so.0" ] || ln -s libferrymap.so "$d/libferrymap.so.0"
+done
 gcc -std=c11 -O2 -Wall -Wextra -Werror -Ibindings/c c-bench/int_paths.c \
     -L"$a" -lferrymap -o target/c-bench/int_paths
 for _ in $(seq "${ROUNDS:-7}"); do

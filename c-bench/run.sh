@@ -3,7 +3,7 @@
 # Usage: c-bench/run.sh [scale [part]]   (part: latency, pipelined, batched, two, idle)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+scripts/build-core --quiet
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 lib="$target/release"
 mkdir -p "$target/c-bench"

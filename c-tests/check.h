@@ -129,6 +129,10 @@ static inline bool check_mem(const char *file, int line, const char *ea, const v
     return false;
 }
 
+/* A macro's value as a string literal: FM_STR(FM_VERSION_MAJOR) is "0". */
+#define FM_STR_(x) #x
+#define FM_STR(x) FM_STR_(x)
+
 #define CHECK(cond) check_cond(__FILE__, __LINE__, #cond, (cond) ? true : false)
 #define CHECK_MSG(cond, ...) check_msg(__FILE__, __LINE__, (cond) ? true : false, __VA_ARGS__)
 #define EXPECT(call, want) check_status(__FILE__, __LINE__, #call, (long)(call), (long)(want))

@@ -9,7 +9,7 @@
  * use its own code and registry.
  *
  * Usage: test_dlopen [path/to/libferrymap.so]   (else $FERRYMAP_LIB, else
- * the soname "libferrymap.so" through the loader's search path). */
+ * the soname "libferrymap.so.0" through the loader's search path). */
 #define _GNU_SOURCE
 #define CHECK_NO_LINK
 #include "check.h"
@@ -237,7 +237,7 @@ static void check_isolation(const lib *a, const lib *b) {
 
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : getenv("FERRYMAP_LIB");
-    if (!path || !*path) path = "libferrymap.so";
+    if (!path || !*path) path = "libferrymap.so." FM_STR(FM_VERSION_MAJOR); /* the soname */
 
     lib one = {0};
     if (!resolve(&one, path, RTLD_NOW | RTLD_LOCAL)) return 1;
@@ -252,7 +252,8 @@ int main(int argc, char **argv) {
     CHECK(one.registry_id() != 0);
     CHECK_U64(one.registry_id(), one.registry_id());
     const char *lp = one.library_path();
-    CHECK_MSG(ends_with(lp, "/libferrymap.so"), "fm_library_path() = \"%s\"", lp);
+    CHECK_MSG(ends_with(lp, "/libferrymap.so") || ends_with(lp, "/libferrymap.so." FM_STR(FM_VERSION_MAJOR)),
+              "fm_library_path() = \"%s\"", lp);
     if (strchr(path, '/')) CHECK_MSG(same_file(lp, path), "fm_library_path() = \"%s\", loaded %s", lp, path);
 
     /* Loading the same file again gives the same copy. */

@@ -2,6 +2,6 @@ module ferrymap-go-demo
 
 go 1.24
 
-require ferrymap v0.0.0
+require github.com/ferrymap/ferrymap/bindings/go v0.0.0
 
-replace ferrymap => ../bindings/go
+replace github.com/ferrymap/ferrymap/bindings/go => ../bindings/go

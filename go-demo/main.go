@@ -41,7 +41,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"ferrymap"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
 )
 
 func check(err error) {

@@ -3,7 +3,7 @@ package ferrymap_test
 import (
 	"testing"
 
-	"ferrymap"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
 )
 
 // Allocations per call on the hot paths (run with -benchmem).

@@ -7,8 +7,8 @@ import (
 	"math"
 	"testing"
 
-	"ferrymap"
-	"ferrymap/internal/ctest"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
+	"github.com/ferrymap/ferrymap/bindings/go/internal/ctest"
 )
 
 // isErr checks errors.Is and that the error is a *ferrymap.Error with a

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"ferrymap"
-	"ferrymap/internal/ctest"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
+	"github.com/ferrymap/ferrymap/bindings/go/internal/ctest"
 )
 
 // randKeys returns n distinct random keys, and the same keys in another

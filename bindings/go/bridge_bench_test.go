@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"ferrymap"
-	"ferrymap/internal/ctest"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
+	"github.com/ferrymap/ferrymap/bindings/go/internal/ctest"
 )
 
 const bridgeBenchKeys = 1 << 10

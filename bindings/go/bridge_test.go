@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"ferrymap"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
 )
 
 // code names an error by its sentinel, for comparing two maps' answers.

@@ -20,10 +20,14 @@ package ferrymap
 // stack. The callback wrappers (update, for_each) are not: a callback may
 // grow and move the goroutine stack while C still holds the key pointer.
 // Every wrapper that cannot call back into Go is declared nocallback.
+//
+// Where ferrymap.h and libferrymap come from is set by one of the link_*.go
+// files, chosen by build tag: pkg-config by default, the checkout with
+// ferrymap_intree, the caller's CGO_CFLAGS/CGO_LDFLAGS with
+// ferrymap_external.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../c -I${SRCDIR} -O2
-#cgo LDFLAGS: -lferrymap
+#cgo CFLAGS: -I${SRCDIR} -O2
 
 #cgo noescape fmgo_insert_i64_buf
 #cgo noescape fmgo_insert_buf_i64

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"ferrymap"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
 )
 
 // The case that kills a Go map ("concurrent map iteration and map write"):

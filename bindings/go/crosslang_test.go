@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"ferrymap"
-	"ferrymap/internal/ctest"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
+	"github.com/ferrymap/ferrymap/bindings/go/internal/ctest"
 )
 
 // One process, one registry: C code compiled into this test binary and the

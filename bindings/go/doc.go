@@ -49,12 +49,16 @@
 //
 // # Linking
 //
-// The package links against the libferrymap.so built by `cargo build
-// --release` in this repository (target/release, found at run time through
-// an rpath). See link_intree.go for linking another copy with the
-// ferrymap_external build tag and CGO_LDFLAGS. The whole process must load
-// one libferrymap.so: that is what makes handles valid across languages
-// (RegistryID tells which copy a package talks to).
+// Import path github.com/ferrymap/ferrymap/bindings/go. By default the
+// header and the library come from an installed C package through
+// pkg-config (`#cgo pkg-config: ferrymap`; set PKG_CONFIG_PATH to
+// PREFIX/lib/pkgconfig for a prefix pkg-config does not search). The build
+// tag ferrymap_intree uses this repository's bindings/c and target/release
+// instead (scripts/build-core), and ferrymap_external leaves the flags to
+// CGO_CFLAGS and CGO_LDFLAGS (link_*.go). The whole process must load one
+// libferrymap: that is what makes handles valid across languages
+// (RegistryID tells which copy a package talks to). At init the package
+// refuses a library of another major version than its header (version.go).
 //
 // # cgo rules
 //

@@ -1,3 +1,3 @@
-module ferrymap
+module github.com/ferrymap/ferrymap/bindings/go
 
 go 1.24

@@ -1,21 +1,19 @@
-//go:build !ferrymap_external
+//go:build ferrymap_intree && !ferrymap_external
 
 package ferrymap
 
-// Default link setup: the libferrymap.so that `cargo build --release` leaves
-// in the repository's target/release, found at run time through an rpath, so
-// `go test` and `go run` work from a checkout with no environment variables.
+// In-tree development build (build tag ferrymap_intree): the header from
+// bindings/c and the libferrymap.so that scripts/build-core leaves in the
+// repository's target/release, found at run time through an rpath to that
+// directory (where scripts/build-core also makes the soname link
+// libferrymap.so.0). bindings/go/test.sh and go-demo build this way:
 //
-// To link a libferrymap.so from elsewhere, build with the tag
-// ferrymap_external and give the linker flags yourself, for example:
+//	go test -tags ferrymap_intree ./...
 //
-//	CGO_LDFLAGS="-L/opt/ferrymap/lib -Wl,-rpath,/opt/ferrymap/lib" \
-//	    go build -tags ferrymap_external ./...
-//
-// (-lferrymap itself comes from capi.go; the header from bindings/c, or
-// CGO_CFLAGS=-I/somewhere if it lives elsewhere.)
+// A binary built like this runs only while the checkout is where it was.
 
 /*
-#cgo LDFLAGS: -L${SRCDIR}/../../target/release -Wl,-rpath,${SRCDIR}/../../target/release
+#cgo CFLAGS: -I${SRCDIR}/../c
+#cgo LDFLAGS: -L${SRCDIR}/../../target/release -lferrymap -Wl,-rpath,${SRCDIR}/../../target/release
 */
 import "C"

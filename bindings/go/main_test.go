@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"ferrymap"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
 )
 
 // TestMain runs every test, then checks that nothing leaked: the census of

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"ferrymap"
+	ferrymap "github.com/ferrymap/ferrymap/bindings/go"
 )
 
 // str prints a key or value for comparisons ([]byte and string alike).
@@ -580,7 +580,8 @@ func TestProcessInfo(t *testing.T) {
 	if ferrymap.RegistryID() == 0 {
 		t.Fatal("RegistryID is 0")
 	}
-	if p := ferrymap.LibraryPath(); !strings.HasSuffix(p, "libferrymap.so") {
+	// Linked with -lferrymap, the loader finds the library by its soname.
+	if p := ferrymap.LibraryPath(); !strings.HasSuffix(p, "/libferrymap.so.0") {
 		t.Fatalf("LibraryPath = %q", p)
 	}
 	if ferrymap.LibraryVersion() != ferrymap.HeaderVersion {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tests of the Go binding (bindings/go): builds the core, then go vet and
-# go test -race with GODEBUG=cgocheck=1. Exits non-zero on any failure.
+# go test -race with GODEBUG=cgocheck=1, all with the build tag
+# ferrymap_intree (header and library from this checkout, not pkg-config).
+# Exits non-zero on any failure.
 # Extra arguments go to `go test` (e.g. -v, -run TestStress).
 # FERRYMAP_GO_CGOCHECK2=1 also runs the tests under GOEXPERIMENT=cgocheck2.
 #
@@ -9,18 +11,19 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-echo "== cargo build --release (core)"
-(cd "$root" && cargo build --release)
+echo "== scripts/build-core (cargo build --release, soname link)"
+"$root/scripts/build-core"
 
 cd "$here"
 export GODEBUG=cgocheck=1
-echo "== go vet ./..."
-go vet ./...
-echo "== go test -race ./...  (GODEBUG=$GODEBUG)"
-go test -race -count=1 "$@" ./...
+tags=(-tags ferrymap_intree)
+echo "== go vet ${tags[*]} ./..."
+go vet "${tags[@]}" ./...
+echo "== go test ${tags[*]} -race ./...  (GODEBUG=$GODEBUG)"
+go test "${tags[@]}" -race -count=1 "$@" ./...
 
 # Optional, slower: the strict pointer checker (rebuilds the standard library).
 if [[ "${FERRYMAP_GO_CGOCHECK2:-0}" == 1 ]]; then
     echo "== GOEXPERIMENT=cgocheck2 go test ./..."
-    GOEXPERIMENT=cgocheck2 go test -count=1 "$@" ./...
+    GOEXPERIMENT=cgocheck2 go test "${tags[@]}" -count=1 "$@" ./...
 fi

@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Demo {
     public static void main(String[] args) throws Exception {
         System.out.printf("ferrymap %s, registry %016x%n  loaded from %s%n",
-                Library.versionString(), Library.registryId(), Library.libraryPath());
+                Library.version(), Library.registryId(), Library.libraryPath());
 
         final int n = 100_000;
         try (LongLongMap map = LongLongMap.create(n)) {

@@ -1,12 +1,12 @@
 // Package ctest holds C code for the Go binding's tests: C functions
 // compiled into the test binary (import "C" is not allowed in _test.go
 // files) that use the same libferrymap.so as the ferrymap package, to test
-// handles crossing between Go and C in one process.
+// handles crossing between Go and C in one process. The header and library
+// come from the same place as the ferrymap package's (link_*.go, by build
+// tag).
 package ctest
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../../c
-#cgo LDFLAGS: -L${SRCDIR}/../../../../target/release -lferrymap -Wl,-rpath,${SRCDIR}/../../../../target/release
 #include <pthread.h>
 #include <string.h>
 #include "ferrymap.h"

@@ -6,15 +6,36 @@ import java.nio.charset.StandardCharsets;
 public final class Library {
     private Library() {}
 
+    /**
+     * The loaded library's version, "major.minor.patch" (for example "0.1.0"). Loading
+     * already checked that its major version is this binding's ({@link #bindingVersion()}).
+     */
+    public static String version() {
+        return versionText(versionNumber());
+    }
+
     /** The loaded library's version as {@code major << 16 | minor << 8 | patch}. */
-    public static int version() {
+    public static int versionNumber() {
         return Native.version();
     }
 
-    /** The loaded library's version as "major.minor.patch". */
-    public static String versionString() {
-        int v = version();
-        return (v >> 16) + "." + ((v >> 8) & 0xff) + "." + (v & 0xff);
+    /** The version of this Java binding (the jar), "major.minor.patch". */
+    public static String bindingVersion() {
+        return Loader.BUILT_VERSION;
+    }
+
+    /**
+     * How the library was found: {@code "property"} ({@code -Dferrymap.library.path}),
+     * {@code "mapped"} (a copy already loaded in the process), {@code "java.library.path"},
+     * or {@code "bundled"} (the jar's own copy, extracted to the per-user cache).
+     */
+    public static String loadedVia() {
+        Native.init();
+        return Loader.source();
+    }
+
+    static String versionText(int v) {
+        return (v >>> 16) + "." + ((v >>> 8) & 0xff) + "." + (v & 0xff);
     }
 
     /**

@@ -13,7 +13,10 @@ class LibraryTest {
         assertNotEquals(0, id);
         assertEquals(id, Library.registryId());
         assertTrue(Library.libraryPath().endsWith("libferrymap.so"), Library.libraryPath());
-        assertEquals("0.1.0", Library.versionString());
+        assertEquals("0.1.0", Library.version());
+        assertEquals(0x000100, Library.versionNumber());
+        assertEquals("0.1.0", Library.bindingVersion());
+        assertEquals("java.library.path", Library.loadedVia()); // surefire sets it to target/release
         // once loaded, the library is mapped and the loader would find this very file
         assertEquals(java.nio.file.Path.of(Library.libraryPath()).toAbsolutePath().normalize(),
                 java.nio.file.Path.of(Loader.alreadyMapped()).toAbsolutePath().normalize());

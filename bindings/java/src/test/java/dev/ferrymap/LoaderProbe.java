@@ -8,6 +8,7 @@ public final class LoaderProbe {
         try (LongLongMap m = LongLongMap.create()) {
             m.put(1, 2);
             System.out.println("path=" + Library.libraryPath());
+            System.out.println("via=" + Library.loadedVia());
             System.out.println("get=" + m.get(1));
         }
     }

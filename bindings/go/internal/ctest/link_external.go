@@ -1,0 +1,6 @@
+//go:build ferrymap_external
+
+package ctest
+
+// #cgo LDFLAGS: -lferrymap
+import "C"
