@@ -9,6 +9,7 @@ mod bulk;
 mod convert;
 mod errors;
 mod gil;
+mod handshake;
 mod iter;
 mod map;
 mod sys;
@@ -79,6 +80,7 @@ fn census_total() -> u64 {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    handshake::check()?;
     m.add_class::<map::Map>()?;
     m.add_class::<iter::MapIter>()?;
     m.add_class::<view::ValueView>()?;

@@ -1,0 +1,43 @@
+//! The import-time version handshake: the core this module reaches (the one
+//! another language loaded first, or the copy shipped in the package) must
+//! have the major version the module was built against. Kept apart from
+//! `sys.rs` so that it depends on two functions every core release exports.
+
+use std::ffi::{c_char, CStr};
+
+use pyo3::exceptions::PyImportError;
+use pyo3::PyResult;
+
+extern "C" {
+    fn fm_version() -> u32;
+    fn fm_library_path() -> *const c_char;
+}
+
+/// The core version the module was built against: build.rs asks the very
+/// library it links (`fm_version()`), or takes `$FERRYMAP_CORE_VERSION`.
+pub const BUILT_AGAINST: &str = env!("FERRYMAP_BUILT_AGAINST");
+
+/// Ok when the loaded core's major version equals [`BUILT_AGAINST`]'s;
+/// otherwise an ImportError that names both versions and the library file.
+/// Called once, from the module's init, with the GIL held.
+pub fn check() -> PyResult<()> {
+    // SAFETY: a plain call, valid in any state of the core.
+    let v = unsafe { fm_version() };
+    let (major, minor, patch) = (v >> 16, (v >> 8) & 0xff, v & 0xff);
+    let built_major = BUILT_AGAINST
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if built_major == Some(major) {
+        return Ok(());
+    }
+    let want = BUILT_AGAINST.split('.').next().unwrap_or(BUILT_AGAINST);
+    // SAFETY: a static NUL-terminated string (never NULL, never freed).
+    let path = unsafe { CStr::from_ptr(fm_library_path()) }.to_string_lossy();
+    Err(PyImportError::new_err(format!(
+        "ferrymap: the core library {path} is version {major}.{minor}.{patch}, but this module \
+         was built against core {BUILT_AGAINST}; a different major version is not compatible. \
+         Install the ferrymap package built for that core, or make sure the libferrymap \
+         loaded first in this process (by C, Java or Go) is a {want}.x release"
+    )))
+}
