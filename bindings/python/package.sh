@@ -44,7 +44,10 @@ export PATH="$venv/bin:$PATH"
 
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-rm -f "$out"/ferrymap-*.whl "$out"/ferrymap-*.tar.gz
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$here/pyproject.toml" | head -n1)"
+# Only this script's artifacts: OUT_DIR may hold others (scripts/package's
+# C tarball is ferrymap-<version>-<platform>.tar.gz).
+rm -f "$out"/ferrymap-*.whl "$out/ferrymap-$version.tar.gz"
 
 echo "== core for the wheel: cargo zigbuild --target $target.$glibc =="
 start=$SECONDS
@@ -117,5 +120,5 @@ for w in "$out"/ferrymap-*.whl; do
         status=1
     fi
 done
-ls -l "$out"/ferrymap-*
+ls -l "$out"/ferrymap-*.whl "$out/ferrymap-$version.tar.gz"
 exit $status

@@ -5,7 +5,8 @@
 #   bindings/python/test-installed.sh DIST_DIR
 #
 # First, with cargo: builds a test core whose major version is one above
-# this checkout's (tests/build_bumped_core.sh, into target/), for check 4.
+# this checkout's (tests/build_bumped_core.sh, into target/), for check 4,
+# unless FERRYMAP_BUMPED_CORE names one already built.
 # Then, from a temporary directory outside the repository, with no cargo on
 # PATH and an environment holding nothing that points into the checkout,
 # for every wheel in DIST_DIR whose CPython is on this machine:
@@ -30,7 +31,11 @@ source "$root/scripts/setup"
 ls "$dist"/ferrymap-*.whl >/dev/null
 
 echo "== bumped-major test core (cargo, before leaving the checkout) =="
-bumped="$("$here/tests/build_bumped_core.sh" "$root/target/python-bumped-core")"
+# FERRYMAP_BUMPED_CORE: such a build made already (scripts/test-installed).
+bumped="${FERRYMAP_BUMPED_CORE:-}"
+if [ -z "$bumped" ]; then
+    bumped="$("$here/tests/build_bumped_core.sh" "$root/target/python-bumped-core")"
+fi
 echo "$bumped"
 
 scratch="$(mktemp -d /tmp/ferrymap-installed.XXXXXX)"
