@@ -69,9 +69,22 @@ if [ "$(printf '%s\n%s\n' "$newest" "$glibc" | sort -V | tail -n1)" != "$glibc" 
 fi
 echo "core needs at most GLIBC_$newest"
 
+# pythonX.Y on PATH, else a pyenv install of it (pyenv's shims on PATH only
+# answer for the versions selected, not every one installed).
+find_python() {
+    local py
+    if py="$(command -v "python$1")" && "$py" -c '' >/dev/null 2>&1; then
+        echo "$py"
+        return 0
+    fi
+    for py in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
+        [ -x "$py" ] && "$py" -c '' >/dev/null 2>&1 && echo "$py" && return 0
+    done
+    return 1
+}
 interpreters=()
 for v in $pythons; do
-    if py="$(command -v "python$v")" && "$py" -c 'import sys' >/dev/null 2>&1; then
+    if py="$(find_python "$v")"; then
         interpreters+=(-i "$py")
     else
         echo "package.sh: python$v not found, no wheel for it" >&2

@@ -89,7 +89,14 @@ for wheel in "$dist"/ferrymap-*.whl; do
     tag="$(grep -o 'cp3[0-9]*' <<<"$name" | head -n1)"
     minor="${tag#cp3}"
     py="$(command -v "python3.$minor" || true)"
-    if [ -z "$py" ] || ! "$py" -c 'import sys' >/dev/null 2>&1; then
+    if [ -z "$py" ] || ! "$py" -c '' >/dev/null 2>&1; then
+        # Not selected by pyenv's shims: an installed pyenv version then.
+        py=""
+        for p in "$HOME"/.pyenv/versions/3."$minor".*/bin/python3."$minor"; do
+            [ -x "$p" ] && "$p" -c '' >/dev/null 2>&1 && py="$p" && break
+        done
+    fi
+    if [ -z "$py" ]; then
         echo "note $name: no python3.$minor on this machine, not installed"
         continue
     fi
