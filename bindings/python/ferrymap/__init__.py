@@ -32,43 +32,81 @@ feed (``subscribe``: ``Subscription``, ``Event``) and bounded queues
 
 from collections.abc import MutableMapping as _MutableMapping
 
-from ._native import (
-    CORE_VERSION,
-    BridgeClosedError,
-    BridgeFailedError,
-    ClosedError,
-    CorruptDataError,
-    Error,
-    FerryTimeoutError,
-    IntegerOverflowError,
-    InternalError,
-    InvalidArgumentError,
-    InvalidHandleError,
-    InvalidUtf8Error,
-    Map,
-    MapIterator,
-    OutOfMemoryError,
-    QueueFullError,
-    ReentrantError,
-    Subscription,
-    Ticket,
-    UnsupportedVersionError,
-    ValueView,
-    WrongKindError,
-    census,
-    census_total,
-    core_version,
-    last_seq,
-    library_path,
-    registry_id,
-)
+__version__ = "0.1.0"
+
+
+def _loaded_core() -> str:
+    """The libferrymap mapped in this process and its version, for errors.
+
+    Reads /proc/self/maps: the core is linked ``-z nodelete``, so it stays
+    mapped even when the module that needed it failed to load.
+    """
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({ln.split()[-1] for ln in f if "/libferrymap.so" in ln})
+        if not paths:
+            return "none (no libferrymap is mapped)"
+        import ctypes
+
+        lib = ctypes.CDLL(paths[0])
+        lib.fm_version_string.restype = ctypes.c_char_p
+        version = lib.fm_version_string().decode()
+        return f"{paths[0]}, version {version}"
+    except (OSError, AttributeError, ValueError) as e:
+        return f"unknown ({e})"
+
+
+# Loading: the native module needs the core (NEEDED <soname>): one already
+# in the process (loaded by C, Java or Go) is joined, else the copy shipped
+# in this package is loaded. The module's init refuses a core of another
+# major version itself (src/handshake.rs); a core too old to have every
+# function the module calls fails earlier, in the loader, and gets a clearer
+# message here.
+try:
+    from ._native import (
+        CORE_VERSION,
+        BridgeClosedError,
+        BridgeFailedError,
+        ClosedError,
+        CorruptDataError,
+        Error,
+        FerryTimeoutError,
+        IntegerOverflowError,
+        InternalError,
+        InvalidArgumentError,
+        InvalidHandleError,
+        InvalidUtf8Error,
+        Map,
+        MapIterator,
+        OutOfMemoryError,
+        QueueFullError,
+        ReentrantError,
+        Subscription,
+        Ticket,
+        UnsupportedVersionError,
+        ValueView,
+        WrongKindError,
+        census,
+        census_total,
+        core_version,
+        last_seq,
+        library_path,
+        registry_id,
+    )
+except ImportError as _err:
+    if "undefined symbol: fm_" not in str(_err):
+        raise
+    raise ImportError(
+        f"ferrymap {__version__}: the core library in use lacks a function this module "
+        f"calls ({_err}); core in use: {_loaded_core()}. It is older than the core this "
+        "module was built against: install the ferrymap package matching it, or make "
+        "sure the libferrymap loaded first in this process is at least as new"
+    ) from _err
 from ._bridge import Event, Request, Result
 
 # Map implements every MutableMapping method natively (so that m[k] is one
 # native call); registering makes isinstance/issubclass agree.
 _MutableMapping.register(Map)
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CORE_VERSION",

@@ -2,6 +2,8 @@
 
 import collections.abc
 import os
+import subprocess
+import sys
 
 import ferrymap
 from conftest import BINDING
@@ -13,9 +15,15 @@ def test_imported_from_installed_wheel_not_source_tree():
 
 
 def test_library_shipped_next_to_module():
+    # Shipped under the core's soname (libferrymap.so, or libferrymap.so.0
+    # once versioned): the name the module's NEEDED entry asks for.
     path = ferrymap.library_path()
-    assert os.path.basename(path) == "libferrymap.so"
+    assert os.path.basename(path).startswith("libferrymap.so")
     assert os.path.dirname(path) == os.path.dirname(ferrymap._native.__file__)
+    shipped = [
+        f for f in os.listdir(os.path.dirname(path)) if f.startswith("libferrymap")
+    ]
+    assert shipped == [os.path.basename(path)]
 
 
 def test_one_libferrymap_mapped():
@@ -84,3 +92,46 @@ def test_exception_hierarchy():
         assert cls.__module__ == "ferrymap"
     assert E.InvalidHandleError.status == 3
     assert E.CorruptDataError.status == 8
+
+
+STUB_CORE = r"""
+#include <stdint.h>
+/* A core that answers the version calls and nothing else: an older 0.x
+   that lacks functions the module needs. */
+uint32_t fm_version(void) { return 0x000009; }
+const char *fm_version_string(void) { return "0.0.9"; }
+const char *fm_library_path(void) { return "stub"; }
+"""
+
+
+def test_core_lacking_functions_is_explained(tmp_path):
+    # Another language loaded a core first that is too old for this module:
+    # the loader refuses the module (undefined symbol), and the ImportError
+    # says which core is in use, and its version.
+    soname = os.path.basename(ferrymap.library_path())
+    src = tmp_path / "stub.c"
+    src.write_text(STUB_CORE)
+    stub = tmp_path / soname
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", str(stub), str(src)],
+        check=True,
+    )
+    prog = (
+        "import ctypes, sys\n"
+        "ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)\n"
+        "import ferrymap\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", prog, str(stub)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert r.returncode != 0
+    assert (
+        f"ImportError: ferrymap {ferrymap.__version__}: the core library in use lacks a function"
+        in r.stderr
+    )
+    assert "undefined symbol: fm_" in r.stderr
+    assert f"core in use: {stub}, version 0.0.9" in r.stderr
