@@ -110,6 +110,7 @@ mkdir -p "$stage/core"
 (cd "$here" && git ls-files -z --cached --others --exclude-standard . | xargs -0 cp --parents -t "$stage")
 # ... and the core: what `cargo build` of it reads, plus its licence files.
 (cd "$root" && cp -R --parents Cargo.toml Cargo.lock build.rs cbindgen.toml src benches \
+    bindings/java/src/main/java/dev/ferrymap/Native.java \
     "$stage/core")
 # Scripts that only work inside the checkout stay out of the sdist.
 rm -f "$stage/package.sh" "$stage/test.sh" "$stage/test-installed.sh" \

@@ -17,6 +17,8 @@ mkdir -p "$out/core"
 out="$(cd "$out" && pwd)"
 # rsync-like copy that keeps mtimes, so a second run rebuilds nothing.
 cp -pR "$root/src" "$root/benches" "$root/build.rs" "$root/cbindgen.toml" "$root/Cargo.lock" "$out/core/"
+# build.rs generates the JNI registration table from Native.java.
+(cd "$root" && cp -p --parents bindings/java/src/main/java/dev/ferrymap/Native.java "$out/core/")
 version="$(sed -n 's/^version = "\([0-9]*\)\.[0-9]*\.[0-9]*"$/\1/p' "$root/Cargo.toml" | head -n1)"
 [ -n "$version" ] || { echo "no version in $root/Cargo.toml" >&2; exit 1; }
 bumped="$((version + 1)).0.0"
