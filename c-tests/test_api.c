@@ -1094,6 +1094,9 @@ static int32_t reenter_cb(void *ctx, uint8_t *value, size_t len) {
     int64_t keys[1] = {1};
     EXPECT(fm_insert_many_i64_i64(self, keys, keys, 1, NULL), FM_REENTRANT);
     EXPECT(fm_get_many_i64_i64(self, keys, 1, &v, NULL, NULL), FM_REENTRANT);
+    /* Not even freeing it: the update under way would outlive its map. */
+    EXPECT(fm_map_free(self), FM_REENTRANT);
+    CHECK(strstr(fm_last_error(), "free") != NULL);
     CHECK_U64(h, 777);
     /* Other maps work, including a clone of this one and a nested update. */
     OK(fm_insert_i64_i64(r->other, 5, 50, NULL));

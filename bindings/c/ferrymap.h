@@ -886,8 +886,10 @@ enum fm_status fm_map_new(uint32_t key_kind,
  * For a bridge map this first closes it: requests already accepted run and
  * are answered, new ones get FM_CLOSED, the owner thread exits (so this
  * call waits for the queue to drain; from the owner thread itself, i.e. a
- * callback, it returns FM_REENTRANT). Freeing 0 is a no-op returning
- * FM_OK; freeing twice returns FM_INVALID_HANDLE. Threads: any.
+ * callback, it returns FM_REENTRANT). A callback of a direct map's own
+ * (`fm_update_*`, `fm_for_each`) that frees that map gets FM_REENTRANT and
+ * the map stays. Freeing 0 is a no-op returning FM_OK; freeing twice
+ * returns FM_INVALID_HANDLE. Threads: any.
  */
 enum fm_status fm_map_free(fm_handle map);
 

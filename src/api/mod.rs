@@ -144,7 +144,16 @@ pub fn free_map(map: u64) -> Result<()> {
         return Ok(());
     }
     let g = epoch::pin();
-    if let Ok(MapObject::Bridge(b)) = objects::map_object(map, &g) {
+    let object = objects::map_object(map, &g);
+    if let Ok(MapObject::Direct(m)) = object {
+        if g.nested() && m.in_callback() {
+            return fail(
+                FM_REENTRANT,
+                "a callback cannot free the map it is running on (free it after the call)",
+            );
+        }
+    }
+    if let Ok(MapObject::Bridge(b)) = object {
         // Drain without staying pinned: a long drain must not hold up
         // memory reclamation for the whole process.
         let shared = b.shared();
