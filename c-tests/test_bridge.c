@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -342,6 +343,76 @@ static void bad_input(void) {
     OK(fm_map_free(m));
 }
 
+static int32_t slow_cb(void *ctx, uint8_t *value, size_t len) {
+    (void)ctx;
+    (void)value;
+    (void)len;
+    usleep(500 * 1000);
+    return 0;
+}
+
+static void *slow_update(void *arg) {
+    fm_handle m = *(fm_handle *)arg;
+    OK(fm_update_i64(m, 1, slow_cb, NULL));
+    return NULL;
+}
+
+/* A fork child has no owner thread: every bridge call fails at once with
+ * FM_CLOSED (a ticket queued before the fork, the feed, new requests),
+ * freeing the bridge succeeds without waiting, and direct maps work. The
+ * parent's bridge is untouched. SIGALRM ends a child that would hang. */
+static void fork_child_fails_fast(void) {
+    fm_handle m = new_bridge(FM_INT, FM_INT, 16), direct = 0, sub = 0, ticket = 0;
+    OK(fm_map_new(FM_INT, FM_INT, 0, &direct));
+    OK(fm_insert_i64_i64(direct, 7, 70, NULL));
+    OK(fm_insert_i64_i64(m, 1, 10, NULL));
+    OK(fm_subscribe(m, 8, &sub));
+    /* Keep the owner busy so that a ticket is still queued at the fork. */
+    pthread_t busy;
+    if (!CHECK(pthread_create(&busy, NULL, slow_update, &m) == 0)) return;
+    usleep(100 * 1000);
+    fm_request r = get_req(1);
+    OK(fm_submit(m, &r, 1, -1, &ticket));
+    bool done = true;
+    OK(fm_ticket_poll(ticket, &done));
+    CHECK(!done);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        long before = atomic_load(&check_failures);
+        int64_t v = 0;
+        fm_event e;
+        EXPECT(fm_ticket_wait(ticket, -1), FM_CLOSED);
+        CHECK(strstr(fm_last_error(), "fork") != NULL);
+        EXPECT(fm_insert_i64_i64(m, 2, 20, NULL), FM_CLOSED);
+        EXPECT(fm_get_i64_i64(m, 1, &v), FM_CLOSED);
+        fm_handle t2 = 0;
+        EXPECT(fm_submit(m, &r, 1, -1, &t2), FM_CLOSED);
+        EXPECT(fm_sub_next(sub, -1, &e), FM_CLOSED);
+        OK(fm_get_i64_i64(direct, 7, &v));
+        CHECK_I64(v, 70);
+        OK(fm_insert_i64_i64(direct, 8, 80, NULL));
+        OK(fm_ticket_free(ticket));
+        OK(fm_sub_free(sub));
+        OK(fm_map_free(m));
+        _exit(atomic_load(&check_failures) == before ? 0 : 1);
+    }
+    if (!CHECK(pid > 0)) return;
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_join(busy, NULL);
+    /* The parent's bridge carries on. */
+    OK(fm_ticket_wait(ticket, -1));
+    OK(fm_ticket_free(ticket));
+    int64_t v = 0;
+    OK(fm_get_i64_i64(m, 1, &v));
+    CHECK_I64(v, 10);
+    OK(fm_sub_free(sub));
+    OK(fm_map_free(m));
+    OK(fm_map_free(direct));
+}
+
 int main(void) {
     same_operations_as_a_direct_map();
     total_order_and_fifo();
@@ -350,5 +421,6 @@ int main(void) {
     lag_is_reported();
     owner_thread_cannot_wait_on_itself();
     bad_input();
+    fork_child_fails_fast();
     return check_finish("test_bridge");
 }

@@ -72,6 +72,9 @@ pub struct SubQueue {
     bound: usize,
     /// The bridge's owner thread, which must never wait on its own feed.
     owner: Option<ThreadId>,
+    /// The fork generation of the subscription: in a fork child no owner
+    /// thread commits, so no event will come.
+    born: u64,
     state: Mutex<SubState>,
     ready: Condvar,
 }
@@ -122,6 +125,9 @@ impl SubQueue {
                     FM_CLOSED,
                     "the bridge is closed and every event was delivered",
                 );
+            }
+            if self.born != crate::fork::generation() {
+                return fail(FM_CLOSED, crate::fork::NO_OWNER_AFTER_FORK);
             }
             let wait = match deadline {
                 None => Duration::from_secs(3600),
@@ -195,6 +201,7 @@ impl Feed {
         let q = Arc::new(SubQueue {
             bound,
             owner,
+            born: crate::fork::generation(),
             state: Mutex::default(),
             ready: Condvar::new(),
         });

@@ -26,6 +26,7 @@ pub mod codec;
 pub mod epoch;
 pub mod feed;
 pub mod ffi;
+pub mod fork;
 pub mod hash;
 pub mod iter;
 /// The JNI layer: the Java binding's native methods (bindings/java/).

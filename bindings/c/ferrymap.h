@@ -31,7 +31,13 @@
  *          the same handles. Operations on one key are linearizable. Freeing
  *          a map while other threads use it is safe: their calls finish,
  *          later ones get FM_INVALID_HANDLE. Callbacks run on the calling
- *          thread; a callback that calls into its own map gets FM_REENTRANT.
+ *          thread; a callback that calls into its own map (freeing it
+ *          included) gets FM_REENTRANT.
+ * FORK     After fork() the child may use every direct map, iterator and
+ *          view it inherited. A bridge map's owner thread stays in the
+ *          parent: in the child every call on a bridge map, its tickets and
+ *          its subscriptions returns FM_CLOSED at once (fm_map_free,
+ *          fm_ticket_free and fm_sub_free still free the handles).
  * PANICS   Nothing unwinds out of the library: an internal bug becomes
  *          FM_INTERNAL_ERROR. Callbacks must not unwind into it either.
  */

@@ -41,6 +41,7 @@ use crate::feed::{
     FM_OP_ADD, FM_OP_CLEAR, FM_OP_CONTAINS, FM_OP_GET, FM_OP_INSERT, FM_OP_LEN, FM_OP_REMOVE,
     FM_OP_UPDATE,
 };
+use crate::fork;
 use crate::kind::{fm_kind, OwnedKey, OwnedVal};
 use crate::map::Map;
 use crate::registry;
@@ -163,6 +164,8 @@ pub struct Shared {
     tx: Sender<Msg>,
     feed: Arc<Feed>,
     join: Mutex<Option<JoinHandle<()>>>,
+    /// The fork generation the owner thread lives in (see `crate::fork`).
+    born: u64,
 }
 
 /// The registry object behind a bridge map handle.
@@ -207,6 +210,10 @@ impl Bridge {
             tx,
             feed,
             join: Mutex::new(None),
+            born: {
+                fork::watch();
+                fork::generation()
+            },
         });
         let owner = {
             let (map, shared) = (map.clone(), shared.clone());
@@ -248,6 +255,10 @@ impl Bridge {
 
     /// Sends a message unless closed, waiting for room as `wait` says.
     fn send(&self, msg: Msg, wait: Wait) -> Result<()> {
+        if self.shared.born != fork::generation() {
+            // No owner thread to answer: fail now rather than wait forever.
+            return fail(FM_CLOSED, fork::NO_OWNER_AFTER_FORK);
+        }
         self.shared.inflight.fetch_add(1, Ordering::SeqCst);
         let result = if self.shared.state.load(Ordering::SeqCst) != OPEN {
             Err(self.state_error())
@@ -398,6 +409,14 @@ impl Shared {
         let Some(owner) = self.join.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
+        if self.born != fork::generation() {
+            // In a fork child the owner thread does not exist: nothing can
+            // drain the queue and there is no thread to join. The map
+            // closes as it stands.
+            self.state.store(CLOSED, Ordering::SeqCst);
+            std::mem::forget(owner);
+            return Ok(());
+        }
         let _ = self
             .state
             .compare_exchange(OPEN, CLOSED, Ordering::SeqCst, Ordering::SeqCst);

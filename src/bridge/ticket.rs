@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::SPIN;
 use crate::epoch::{self, Guard};
 use crate::feed::fm_op;
+use crate::fork;
 use crate::kind::{OwnedKey, OwnedVal};
 use crate::registry::{self, fm_handle_kind, Stored, FM_HANDLE_TICKET};
 use crate::status::*;
@@ -177,6 +178,8 @@ pub struct TicketInner {
     state: AtomicU64,
     /// The bridge's owner thread, which must never wait on its own tickets.
     owner: Option<ThreadId>,
+    /// The fork generation it was made in: in a child the owner is gone.
+    born: u64,
     /// Owner thread only from queueing until done; read-only afterwards.
     slot: UnsafeCell<Slot>,
     lock: Mutex<()>,
@@ -205,6 +208,7 @@ impl TicketInner {
         TicketInner {
             state: AtomicU64::new(T_FRESH),
             owner,
+            born: fork::generation(),
             slot: UnsafeCell::new(Slot::Requests(requests)),
             lock: Mutex::new(()),
             ready: Condvar::new(),
@@ -222,6 +226,9 @@ impl TicketInner {
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         if self.done() {
             return Ok(true);
+        }
+        if self.born != fork::generation() {
+            return fail(FM_CLOSED, fork::NO_OWNER_AFTER_FORK);
         }
         if timeout != Some(Duration::ZERO) && self.owner == Some(thread::current().id()) {
             return fail(
@@ -432,6 +439,7 @@ pub(super) fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Box<Tic
             // Pooled tickets had no references, waiters or requests left.
             *t.state.get_mut() = T_FRESH;
             t.owner = owner;
+            t.born = fork::generation();
             *t.slot.get_mut() = Slot::Requests(requests);
             t
         }
