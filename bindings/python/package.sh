@@ -113,8 +113,7 @@ mkdir -p "$stage/core"
     bindings/java/src/main/java/dev/ferrymap/Native.java \
     "$stage/core")
 # Scripts that only work inside the checkout stay out of the sdist.
-rm -f "$stage/package.sh" "$stage/test.sh" "$stage/test-installed.sh" \
-    "$stage/tests/build_bumped_core.sh"
+rm -f "$stage/package.sh" "$stage/test.sh" "$stage/test-installed.sh"
 for f in "$root"/LICENSE*; do
     [ -e "$f" ] && cp "$f" "$stage/core/" && cp "$f" "$stage/"
 done

@@ -5,7 +5,7 @@
 #   bindings/python/test-installed.sh DIST_DIR
 #
 # First, with cargo: builds a test core whose major version is one above
-# this checkout's (tests/build_bumped_core.sh, into target/), for check 4,
+# this checkout's (scripts/build-bumped-core, into target/bumped-major), for check 4,
 # unless FERRYMAP_BUMPED_CORE names one already built.
 # Then, from a temporary directory outside the repository, with no cargo on
 # PATH and an environment holding nothing that points into the checkout,
@@ -18,7 +18,10 @@
 #   4. the handshake: the shipped core replaced by the bumped-major build
 #      (same file name, as a mislabelled or stale copy would be) makes
 #      `import ferrymap` fail with an ImportError naming both versions;
-#   5. `auditwheel show` confirms the manylinux tag the wheel's name claims.
+#   5. `auditwheel show` confirms the manylinux tag the wheel's name claims;
+# then, once, with the wheel of the default python3 and the jar in DIST_DIR:
+#   6. one process: Python starts Java through JPype (bindings/java/cross/
+#      test_jpype.py, copied out): one registry, maps shared both ways.
 # Prints "N passed, N failed" and exits non-zero on any failure.
 # With --sdist, then also installs the sdist into a fresh venv (cargo on
 # PATH: it builds the core and the module from source) and runs a program.
@@ -38,7 +41,7 @@ echo "== bumped-major test core (cargo, before leaving the checkout) =="
 # FERRYMAP_BUMPED_CORE: such a build made already (scripts/test-installed).
 bumped="${FERRYMAP_BUMPED_CORE:-}"
 if [ -z "$bumped" ]; then
-    bumped="$("$here/tests/build_bumped_core.sh" "$root/target/python-bumped-core")"
+    bumped="$("$root/scripts/build-bumped-core" "$root/target/bumped-major")"
 fi
 echo "$bumped"
 
@@ -183,9 +186,25 @@ grep -q "consistent with the following platform tag: \"$claimed\"" <<<"$flat" ||
 echo "auditwheel: $claimed"
 ' _ "$wheel" "$tools/bin/auditwheel"
 done
+
+# One process, installed artifacts only: Python imports the installed
+# wheel and starts Java from the jar in DIST_DIR through JPype (from PyPI);
+# both must report one registry and share maps both ways.
+jar="$(ls "$dist"/ferrymap-*.jar 2>/dev/null | grep -v -e '-sources' -e '-javadoc' | head -n1)"
+py_tag="cp3$(python3 -c 'import sys; print(sys.version_info[1])')"
+if [ -n "$jar" ] && command -v java >/dev/null && [ -x "$PWD/venv-$py_tag/bin/python" ]; then
+    check "one process: JPype1 from PyPI into the $py_tag venv" \
+        "$PWD/venv-$py_tag/bin/pip" install --quiet --disable-pip-version-check "JPype1>=1.5"
+    check "one process: Python (wheel) and Java ($(basename "$jar")) share one registry" \
+        "$PWD/venv-$py_tag/bin/python" "$PWD/test_jpype.py" "$jar"
+else
+    failed=$((failed + 1))
+    echo "FAIL one process: needs the jar in $dist, java, and a $py_tag wheel installed"
+fi
 echo "$passed $failed" >"$PWD/counts"
 EOF
 chmod +x "$scratch/run.sh"
+cp "$root/bindings/java/cross/test_jpype.py" "$scratch/test_jpype.py"
 
 echo "== installed wheels, from $scratch (PATH without cargo) =="
 cd "$scratch"
