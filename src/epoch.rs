@@ -91,6 +91,34 @@ pub(crate) struct MapCache {
     pub(crate) stamp: AtomicU64,
 }
 
+/// Map handles freed so far in this process: the count a [`MapCache`]
+/// stamp holds. A thread that read the count, then found a map handle
+/// live, knows the handle stays live for as long as the count does not
+/// move. A free (`objects::free`) bumps it after clearing the handle and
+/// before retiring the map, so a pinned thread that still reads the old
+/// count cannot see the map's memory go (the retirement's barrier orders
+/// the bump before any later pin). It lives beside the memo it
+/// invalidates. No public generic function may touch it (see
+/// `objects::retire`): that would export it from the crate, and the fast
+/// paths would reach it through the GOT, one more dependent load per get.
+static MAP_FREES: FreeCount = FreeCount(AtomicU64::new(0));
+
+/// Every integer fast path reads the count: a cache line of its own, so
+/// that writes to neighbouring statics do not take it away from readers.
+#[repr(align(128))]
+struct FreeCount(AtomicU64);
+
+/// See [`MAP_FREES`].
+#[inline(always)]
+pub(crate) fn map_frees() -> u64 {
+    MAP_FREES.0.load(Ordering::Acquire)
+}
+
+/// Bumps [`MAP_FREES`]: a map handle was freed.
+pub(crate) fn count_map_free() {
+    MAP_FREES.0.fetch_add(1, Ordering::Release);
+}
+
 /// Something to drop later: a pointer and the function that drops it.
 pub struct Deferred {
     ptr: *mut (),

@@ -5,9 +5,10 @@
 //!
 //! Each type here is tied to one handle kind through [`Stored`]; freeing
 //! goes through [`free`], which retires the object through the epoch
-//! scheme so that threads still inside a call on it finish normally.
+//! scheme so that threads still inside a call on it finish normally (and,
+//! for a map, first bumps the count of map frees that the per-thread memo
+//! of the integer fast paths checks: `epoch::map_frees`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::bridge::Bridge;
@@ -62,26 +63,6 @@ pub fn insert<T: Stored>(object: T) -> Result<u64> {
     registry::insert(Box::new(object))
 }
 
-/// Map handles freed so far in this process. A thread that read the count,
-/// then found a map handle live, knows the handle stays live for as long as
-/// the count does not move: the memo of the integer fast paths. A free
-/// bumps it after clearing the handle and before retiring the map, so a
-/// pinned thread that still reads the old count cannot see the map's
-/// memory go (the retirement's barrier orders the bump before any later
-/// pin).
-static MAP_FREES: FreeCount = FreeCount(AtomicU64::new(0));
-
-/// Every integer fast path reads the count: a cache line of its own, so
-/// that writes to neighbouring statics do not take it away from readers.
-#[repr(align(128))]
-struct FreeCount(AtomicU64);
-
-/// See [`MAP_FREES`].
-#[inline(always)]
-pub(crate) fn map_frees() -> u64 {
-    MAP_FREES.0.load(Ordering::Acquire)
-}
-
 unsafe fn drop_boxed<T>(p: *mut ()) {
     drop(Box::from_raw(p.cast::<T>()));
 }
@@ -91,32 +72,50 @@ unsafe fn drop_boxed<T>(p: *mut ()) {
 /// changes nothing.
 pub fn free<T: Stored>(handle: u64) -> Result<()> {
     let obj = registry::remove::<T>(handle)?;
+    // SAFETY: `obj` is the `T` just removed, not retired yet.
+    unsafe {
+        retire(
+            T::KIND,
+            obj.cast(),
+            std::mem::size_of::<T>(),
+            drop_boxed::<T>,
+        )
+    };
+    Ok(())
+}
+
+/// The kind-specific part of [`free`], kept out of the generic function so
+/// that the statics it touches (the count of map frees) stay private to
+/// the crate: one a public generic function reaches is exported, and the
+/// fast paths would then load it through the GOT.
+///
+/// # Safety
+/// `obj` is the object of a handle of `kind` that was just removed from
+/// the registry, of `size` bytes, dropped by `drop_fn`.
+unsafe fn retire(kind: fm_handle_kind, obj: *mut (), size: usize, drop_fn: unsafe fn(*mut ())) {
     // Maps and iterators may hold whole tables, so their memory should
     // come back promptly; views and subscriptions are batched (sealing a
     // bag costs a process-wide barrier).
-    let weight = match T::KIND {
+    let weight = match kind {
         FM_HANDLE_MAP => {
-            // Before the map is retired (see MAP_FREES).
-            MAP_FREES.0.fetch_add(1, Ordering::Release);
+            // Before the map is retired (see `epoch::map_frees`).
+            epoch::count_map_free();
             epoch::SEAL_NOW
         }
         FM_HANDLE_ITERATOR => {
-            // SAFETY: still allocated: it is retired only below.
-            unsafe { &*obj.cast::<Iter>() }.release();
+            (*obj.cast::<Iter>()).release();
             epoch::SEAL_NOW
         }
         FM_HANDLE_VIEW => {
-            // SAFETY: as above.
-            unsafe { &*obj.cast::<View>() }.release();
-            std::mem::size_of::<T>()
+            (*obj.cast::<View>()).release();
+            size
         }
-        _ => std::mem::size_of::<T>(),
+        _ => size,
     };
     // SAFETY: the object came from Box::into_raw in `registry::insert`;
     // threads still inside a call on it are pinned, so it is dropped after
     // they leave.
-    unsafe { epoch::retire(epoch::Deferred::new(obj.cast(), drop_boxed::<T>), weight) };
-    Ok(())
+    epoch::retire(epoch::Deferred::new(obj, drop_fn), weight);
 }
 
 /// The map behind a map handle, direct or bridge.

@@ -5,12 +5,13 @@
 //! and the JNI layer start their integer gets and inserts here and fall
 //! back to the general path when these answer None.
 
+use std::panic::catch_unwind;
 use std::sync::atomic::Ordering;
 
 use crate::epoch;
-use crate::kind::fm_kind;
+use crate::kind::{fm_kind, FM_INT};
 use crate::map::{fast_int_schema, Shards, FAST_SCHEMA_MASK};
-use crate::objects::{self, MapObject};
+use crate::objects::MapObject;
 use crate::registry;
 
 /// The plain case of the integer inserts: a direct map with INT keys and
@@ -47,16 +48,56 @@ pub(crate) fn get_int_plain(map: u64, key: u64, val_kind: fm_kind) -> Option<Opt
     remembered_int_map(map, val_kind, &g)?.get_int_optimistic(key)
 }
 
+/// The integer get when the plain case did not answer: the same lookup
+/// after resolving the handle through the registry (which refills the
+/// memo), with the retries and the locked fallback for a reader that
+/// writers keep overtaking (a mutex whose poisoning is ignored: nothing
+/// here can panic either). None for anything else (a bridge, another
+/// schema, a bad handle, re-entry): the general path explains.
+pub(crate) fn get_int_resolving(map: u64, key: u64, val_kind: fm_kind) -> Option<Option<u64>> {
+    let g = epoch::pin_outermost_read()?;
+    Some(int_map_shards(map, val_kind, &g)?.get_int(key))
+}
+
+/// The integer insert when the plain case did not answer: the plain case
+/// again after resolving the handle through the registry (which refills
+/// the memo); then growth, copy-on-write and locked writes under an
+/// ordinary pin (they allocate and retire), inside a panic boundary.
+/// Some(whether a value was replaced), or None, with nothing changed, for
+/// the general path (which also reports every error; an insert that ran
+/// out of memory changed nothing and ends there too).
+pub(crate) fn insert_int_resolving(
+    map: u64,
+    key: u64,
+    val_kind: fm_kind,
+    vword: u64,
+) -> Option<bool> {
+    let plain = || {
+        let g = epoch::pin_outermost_read()?;
+        int_map_shards(map, val_kind, &g)?.insert_int_plain(key, vword, g.thread_id())
+    };
+    let direct = || {
+        catch_unwind(|| {
+            let g = epoch::pin_outermost()?;
+            match super::direct_map(map, &g) {
+                Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => {
+                    m.insert_int(key, vword).ok()
+                }
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten()
+    };
+    plain().or_else(direct)
+}
+
 /// The shards of the direct map with INT keys and `val_kind` values behind
 /// `map`; None for anything else (a bridge map, another schema, a bad
 /// handle). A thread that keeps using one map finds it in its memo
 /// (`epoch::MapCache`) without going through the registry.
 #[inline(always)]
-pub(crate) fn int_map_shards<'g>(
-    map: u64,
-    val_kind: fm_kind,
-    g: &'g epoch::Guard,
-) -> Option<&'g Shards> {
+fn int_map_shards<'g>(map: u64, val_kind: fm_kind, g: &'g epoch::Guard) -> Option<&'g Shards> {
     match remembered_int_map(map, val_kind, g) {
         Some(shards) => Some(shards),
         None => int_map_of_word(remember_map(map, g.map_cache())?, val_kind, g),
@@ -69,7 +110,7 @@ fn remembered_int_map<'g>(map: u64, val_kind: fm_kind, g: &'g epoch::Guard) -> O
     let memo = g.map_cache();
     if memo.handle.load(Ordering::Relaxed) != map
         || memo.stamp.load(Ordering::Relaxed)
-            != memo_stamp(objects::map_frees(), fast_int_schema(val_kind))
+            != memo_stamp(epoch::map_frees(), fast_int_schema(val_kind))
     {
         return None;
     }
@@ -110,7 +151,7 @@ fn int_map_of_word<'g>(word: u64, val_kind: fm_kind, g: &'g epoch::Guard) -> Opt
 #[inline(never)]
 fn remember_map(map: u64, memo: &epoch::MapCache) -> Option<u64> {
     // The count first: a free after it moves it, one before it fails the lookup.
-    let frees = objects::map_frees();
+    let frees = epoch::map_frees();
     // SAFETY: only `int_map_shards` calls this, with its caller pinned.
     let word = match unsafe { registry::find_pinned::<MapObject>(map) }? {
         MapObject::Direct(m) => m.fast_word(),

@@ -8,13 +8,12 @@
 //! linearizable.
 
 use super::{boundary, bytes_in, copy_out, fm_handle, non_null, with_map, Out};
-use crate::api::fast::{get_int_plain, insert_int_plain, int_map_shards};
-use crate::api::{direct_map, expect_values, Want};
+use crate::api::fast::{get_int_plain, get_int_resolving, insert_int_plain, insert_int_resolving};
+use crate::api::{expect_values, Want};
 use crate::epoch;
 use crate::kind::KeyRef;
 use crate::kind::{ValIn, FM_FLOAT, FM_INT};
 use crate::status::*;
-use std::panic::catch_unwind;
 
 /// Shared body of the inserts: `overwrite` false leaves an existing value.
 /// `present` receives whether the key was there before.
@@ -158,24 +157,7 @@ fn insert_int_slow(
         // Not passed by the integer inserts; the general path takes anything.
         ValIn::Bytes(_) => return insert(map, int_key(key), move || Ok(value), true, replaced),
     };
-    let plain = || {
-        let g = epoch::pin_outermost_read()?;
-        int_map_shards(map, val_kind, &g)?.insert_int_plain(key as u64, vword, g.thread_id())
-    };
-    let direct = || {
-        catch_unwind(|| {
-            let g = epoch::pin_outermost()?;
-            match direct_map(map, &g) {
-                Some(m) if m.key_kind == FM_INT && m.val_kind == val_kind => {
-                    m.insert_int(key as u64, vword).ok()
-                }
-                _ => None,
-            }
-        })
-        .ok()
-        .flatten()
-    };
-    match plain().or_else(direct) {
+    match insert_int_resolving(map, key as u64, val_kind, vword) {
         Some(was) => {
             Out::optional(replaced).write(was);
             FM_OK
@@ -500,11 +482,7 @@ unsafe fn get_int_slow<T>(
     if value_out.is_null() {
         return boundary(|| non_null(value_out, "value_out"));
     }
-    let direct = || {
-        let g = epoch::pin_outermost_read()?;
-        Some(int_map_shards(map, val_kind, &g)?.get_int(key as u64))
-    };
-    if let Some(found) = direct() {
+    if let Some(found) = get_int_resolving(map, key as u64, val_kind) {
         return deliver_int(found, value_out, &convert);
     }
     lookup(map, int_key(key), want, |w| {

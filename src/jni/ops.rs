@@ -209,6 +209,9 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_getLL(
 /// Everything `getLL`'s plain case does not answer, with every error.
 #[inline(never)]
 fn get_ll_slow(env: *mut JNIEnv, h: jlong, key: jlong, if_absent: jlong) -> jlong {
+    if let Some(found) = fast::get_int_resolving(h as u64, key as u64, FM_INT) {
+        return found.map_or(if_absent, |w| w as i64);
+    }
     jcall(env, 0, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, g| {
@@ -257,6 +260,9 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_putLL(
 /// Everything `putLL`'s plain case does not do, with every error.
 #[inline(never)]
 fn put_ll_slow(env: *mut JNIEnv, h: jlong, key: jlong, value: jlong) -> jboolean {
+    if let Some(replaced) = fast::insert_int_resolving(h as u64, key as u64, FM_INT, value as u64) {
+        return replaced;
+    }
     jcall(env, false, |_| {
         let g = epoch::pin();
         with_map(h as u64, &g, |m, _| {
