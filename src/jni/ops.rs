@@ -326,12 +326,31 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_put(
     vw: jlong,
     vb: jbyteArray,
 ) -> jboolean {
+    put_any(env, h, ik, bk, vw, vb, true)
+}
+
+/// The body of `put` (`overwrite`) and `putIfAbsent`: whether the key was
+/// there before.
+fn put_any(
+    env: *mut JNIEnv,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    vw: jlong,
+    vb: jbyteArray,
+    overwrite: bool,
+) -> jboolean {
     jcall(env, false, |env| {
         with_opt_bytes(env, bk, |kb| {
             with_opt_bytes(env, vb, |vbytes| {
                 let g = epoch::pin();
                 with_map(h as u64, &g, |m, _| {
-                    m.insert(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?)
+                    let (k, v) = (key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?);
+                    if overwrite {
+                        m.insert(k, v)
+                    } else {
+                        m.insert_if_absent(k, v)
+                    }
                 })
             })
         })
@@ -349,6 +368,19 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_findWord(
     bk: jbyteArray,
     out: jlongArray,
 ) -> jboolean {
+    word_op(env, h, ik, bk, out, |m, k, g| m.get_word(k, g))
+}
+
+/// The body of `findWord` and `takeWord`: `op` finds the value word of the
+/// key in a map with INT/FLOAT values; it goes to `out[0]` if there was one.
+fn word_op(
+    env: *mut JNIEnv,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    out: jlongArray,
+    op: impl FnOnce(&Map, KeyRef, &epoch::Guard) -> Result<Option<u64>>,
+) -> jboolean {
     jcall(env, false, |env| {
         let out = long_out(env, out, 1)?;
         let found = with_opt_bytes(env, bk, |kb| {
@@ -360,7 +392,7 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_findWord(
                         format!("map values are {}", m.val_kind.name()),
                     );
                 }
-                m.get_word(key_ref(m, ik, kb)?, g)
+                op(m, key_ref(m, ik, kb)?, g)
             })
         })?;
         match found {
@@ -423,16 +455,7 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_putIfAbsent(
     vw: jlong,
     vb: jbyteArray,
 ) -> jboolean {
-    jcall(env, false, |env| {
-        with_opt_bytes(env, bk, |kb| {
-            with_opt_bytes(env, vb, |vbytes| {
-                let g = epoch::pin();
-                with_map(h as u64, &g, |m, _| {
-                    m.insert_if_absent(key_ref(m, ik, kb)?, val_in(m, vw, vbytes)?)
-                })
-            })
-        })
-    })
+    put_any(env, h, ik, bk, vw, vb, false)
 }
 
 /// `boolean takeWord(long h, long intKey, byte[] bytesKey, long[] out)`: removes
@@ -446,32 +469,13 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_takeWord(
     bk: jbyteArray,
     out: jlongArray,
 ) -> jboolean {
-    jcall(env, false, |env| {
-        let out = long_out(env, out, 1)?;
-        let taken = with_opt_bytes(env, bk, |kb| {
-            let g = epoch::pin();
-            with_map(h as u64, &g, |m, _| {
-                if m.val_kind.is_blob() {
-                    return fail(
-                        FM_WRONG_KIND,
-                        format!("map values are {}", m.val_kind.name()),
-                    );
-                }
-                let mut word = None;
-                m.take(key_ref(m, ik, kb)?, &mut |w| {
-                    word = Some(w);
-                    Ok(())
-                })?;
-                Ok(word)
-            })
+    word_op(env, h, ik, bk, out, |m, k, _| {
+        let mut word = None;
+        m.take(k, &mut |w| {
+            word = Some(w);
+            Ok(())
         })?;
-        match taken {
-            Some(w) => {
-                env.write_longs(out, 0, &[w as i64]);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(word)
     })
 }
 
