@@ -627,6 +627,34 @@ pub fn insert_many<'a>(
     Ok(replaced)
 }
 
+/// The C shape of the batch gets with INT or FLOAT values: `n` keys in,
+/// `n` values and found flags out, the count found out.
+type GetManyFn<K, V> =
+    unsafe extern "C" fn(fm_handle, *const K, usize, *mut V, *mut u8, *mut usize) -> fm_status;
+
+/// Calls one of the four `fm_get_many_*_{i64,f64}` (`f`) over `keys`.
+/// Panics on differing lengths.
+fn get_many_values<K, V>(
+    map: MapId,
+    keys: &[K],
+    values: &mut [V],
+    found: &mut [u8],
+    f: GetManyFn<K, V>,
+) -> CoreResult<usize> {
+    let n = keys.len();
+    assert!(
+        values.len() == n && found.len() == n,
+        "one value and flag per key"
+    );
+    let mut count = 0;
+    let (k, v, fl) = (keys.as_ptr(), values.as_mut_ptr(), found.as_mut_ptr());
+    // SAFETY: `f` reads n keys (for STR/BYTES keys, fm_bufs whose bytes
+    // the caller's `Bufs` borrows) and writes n values and n flags, all
+    // valid for the call; out-pointer to a local.
+    check(unsafe { f(map.0, k, n, v, fl, &mut count) })?;
+    Ok(count)
+}
+
 /// `fm_get_many_i64_i64`: `values[i]` and `found[i]` (1 if found) for
 /// `keys[i]`; returns how many were found. Panics on differing lengths.
 pub fn get_many_i64_i64(
@@ -635,17 +663,7 @@ pub fn get_many_i64_i64(
     values: &mut [i64],
     found: &mut [u8],
 ) -> CoreResult<usize> {
-    let n = keys.len();
-    assert!(
-        values.len() == n && found.len() == n,
-        "one value and flag per key"
-    );
-    let mut count = 0;
-    let (k, v, f) = (keys.as_ptr(), values.as_mut_ptr(), found.as_mut_ptr());
-    // SAFETY: keys valid for n reads, values and found for n writes;
-    // out-pointer to a local.
-    check(unsafe { sys::fm_get_many_i64_i64(map.0, k, n, v, f, &mut count) })?;
-    Ok(count)
+    get_many_values(map, keys, values, found, sys::fm_get_many_i64_i64)
 }
 
 /// `fm_get_many_i64_f64`: as [`get_many_i64_i64`].
@@ -655,17 +673,7 @@ pub fn get_many_i64_f64(
     values: &mut [f64],
     found: &mut [u8],
 ) -> CoreResult<usize> {
-    let n = keys.len();
-    assert!(
-        values.len() == n && found.len() == n,
-        "one value and flag per key"
-    );
-    let mut count = 0;
-    let (k, v, f) = (keys.as_ptr(), values.as_mut_ptr(), found.as_mut_ptr());
-    // SAFETY: keys valid for n reads, values and found for n writes;
-    // out-pointer to a local.
-    check(unsafe { sys::fm_get_many_i64_f64(map.0, k, n, v, f, &mut count) })?;
-    Ok(count)
+    get_many_values(map, keys, values, found, sys::fm_get_many_i64_f64)
 }
 
 /// `fm_get_many_buf_i64`: as [`get_many_i64_i64`], for STR/BYTES keys.
@@ -675,17 +683,7 @@ pub fn get_many_buf_i64(
     values: &mut [i64],
     found: &mut [u8],
 ) -> CoreResult<usize> {
-    let n = keys.len();
-    assert!(
-        values.len() == n && found.len() == n,
-        "one value and flag per key"
-    );
-    let mut count = 0;
-    let (k, v, f) = (keys.raw.as_ptr(), values.as_mut_ptr(), found.as_mut_ptr());
-    // SAFETY: n keys whose bytes `keys` borrows; values and found valid
-    // for n writes; out-pointer to a local.
-    check(unsafe { sys::fm_get_many_buf_i64(map.0, k, n, v, f, &mut count) })?;
-    Ok(count)
+    get_many_values(map, &keys.raw, values, found, sys::fm_get_many_buf_i64)
 }
 
 /// `fm_get_many_buf_f64`: as [`get_many_buf_i64`].
@@ -695,17 +693,7 @@ pub fn get_many_buf_f64(
     values: &mut [f64],
     found: &mut [u8],
 ) -> CoreResult<usize> {
-    let n = keys.len();
-    assert!(
-        values.len() == n && found.len() == n,
-        "one value and flag per key"
-    );
-    let mut count = 0;
-    let (k, v, f) = (keys.raw.as_ptr(), values.as_mut_ptr(), found.as_mut_ptr());
-    // SAFETY: n keys whose bytes `keys` borrows; values and found valid
-    // for n writes; out-pointer to a local.
-    check(unsafe { sys::fm_get_many_buf_f64(map.0, k, n, v, f, &mut count) })?;
-    Ok(count)
+    get_many_values(map, &keys.raw, values, found, sys::fm_get_many_buf_f64)
 }
 
 /// `fm_get_many_i64_buf`: copies the STR/BYTES values of `keys` back to
