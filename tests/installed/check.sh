@@ -80,16 +80,16 @@ c_unpack() {
     [ -f "$prefix/include/ferrymap.h" ] && [ -f "$prefix/lib/libferrymap.so.$version" ] || return 1
     [ "$(readlink "$prefix/lib/libferrymap.so.0")" = "libferrymap.so.$version" ] || return 1
     [ "$(readlink "$prefix/lib/libferrymap.so")" = "libferrymap.so.0" ] || return 1
-    readelf -dW "$prefix/lib/libferrymap.so.$version" | grep -F '[libferrymap.so.0]' | grep -q SONAME
+    readelf -dW "$prefix/lib/libferrymap.so.$version" | grep -F '[libferrymap.so.0]' | grep SONAME >/dev/null
 }
 check c_tarball_layout c_unpack
 
 c_pkgconfig() {
-    pkg-config --modversion ferrymap | grep -qx "$version" || return 1
+    pkg-config --modversion ferrymap | grep -x "$version" >/dev/null || return 1
     pkg-config --cflags --libs ferrymap
     # The only compile and link flags: what pkg-config says.
     cc -std=c11 -Wall -Wextra -Werror "$work/src/c/hello.c" $(pkg-config --cflags --libs ferrymap) -o "$work/c/hello" &&
-        readelf -dW "$work/c/hello" | grep NEEDED | grep -q 'libferrymap.so.0' &&
+        readelf -dW "$work/c/hello" | grep NEEDED | grep 'libferrymap.so.0' >/dev/null &&
         "$work/c/hello" "$prefix/lib/"
 }
 check c_pkgconfig_build_and_run c_pkgconfig
@@ -103,7 +103,7 @@ check c_binary_moved_still_runs c_moved
 c_dlopen() {
     cc -std=c11 -Wall -Wextra -Werror "$work/src/c/dlopen_soname.c" $(pkg-config --cflags ferrymap) -ldl \
         -o "$work/c/dlopen_soname" || return 1
-    LD_LIBRARY_PATH="$prefix/lib" "$work/c/dlopen_soname" | tee /dev/stderr | grep -q " -> $prefix/lib/libferrymap.so.0,"
+    LD_LIBRARY_PATH="$prefix/lib" "$work/c/dlopen_soname" | tee /dev/stderr | grep " -> $prefix/lib/libferrymap.so.0," >/dev/null
 }
 check c_dlopen_by_soname c_dlopen
 # Without a search path, nothing on this machine answers to the soname: the
