@@ -23,6 +23,8 @@ LIBDIR=${LIBDIR:-../target/release}
 LIBDIR=$(cd "$LIBDIR" && pwd) || { echo "LIBDIR does not exist" >&2; exit 2; }
 lib="$LIBDIR/libferrymap.so"
 
+# Tests that only make sense in one mode read it (test_oom).
+export FM_TEST_MODE="$mode"
 case $mode in
 plain)
     bin=build/plain
@@ -151,5 +153,6 @@ run test_bad_input
 run test_snapshot
 run test_stress
 run test_bridge
+run test_oom
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

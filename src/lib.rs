@@ -18,6 +18,7 @@
 // internal `len` methods have no use for `is_empty`.
 #![allow(clippy::needless_lifetimes, clippy::len_without_is_empty)]
 
+pub mod alloc;
 pub mod api;
 pub(crate) mod bias;
 pub mod blob;

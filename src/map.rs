@@ -20,6 +20,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::alloc;
 use crate::bias::{Bias, CLAIM_STREAK};
 use crate::blob;
 use crate::epoch::{self, Guard};
@@ -264,13 +265,16 @@ pub(crate) const fn fast_int_schema(val_kind: fm_kind) -> u64 {
 
 /// The shards of a new map with writer bias `bias`, the i-th starting with
 /// `table(i)`.
-fn shards(bias: &Bias, table: impl Fn(usize) -> *mut Table) -> Box<Shards> {
-    let v: Box<[Shard]> = (0..SHARDS).map(|i| Shard::new(table(i), bias)).collect();
+fn shards(bias: &Bias, table: impl Fn(usize) -> *mut Table) -> Result<Box<Shards>> {
+    let mut v = alloc::try_vec(SHARDS)?;
+    v.extend((0..SHARDS).map(|i| Shard::new(table(i), bias)));
+    // Exactly SHARDS long with room for SHARDS: no reallocation.
+    let v: Box<[Shard]> = v.into_boxed_slice();
     let array: Box<[Shard; SHARDS]> = v
         .try_into()
         .unwrap_or_else(|_| unreachable!("exactly SHARDS shards"));
     // SAFETY: Shards is a transparent wrapper of the array.
-    unsafe { Box::from_raw(Box::into_raw(array) as *mut Shards) }
+    Ok(unsafe { Box::from_raw(Box::into_raw(array) as *mut Shards) })
 }
 
 impl Shards {
@@ -446,11 +450,11 @@ impl Map {
             );
         }
         hash::init();
-        let bias = Box::new(Bias::new(epoch::thread_id()));
+        let bias = alloc::try_box(Bias::new(epoch::thread_id()))?;
         let map = Map {
             key_kind,
             val_kind,
-            shards: shards(&bias, |_| std::ptr::null_mut()),
+            shards: shards(&bias, |_| std::ptr::null_mut())?,
             counters: Arc::default(),
             feed: None,
             bias,
@@ -984,21 +988,22 @@ impl Map {
     }
 
     /// An independent map with the same contents, sharing tables until either side writes.
-    pub fn clone_map(&self) -> Map {
+    pub fn clone_map(&self) -> Result<Map> {
         let mut snap = self.snapshot();
-        let bias = Box::new(Bias::new(epoch::thread_id()));
-        let shards = shards(&bias, |i| snap.tables[i] as *mut Table);
+        // On failure the snapshot is dropped, releasing its references.
+        let bias = alloc::try_box(Bias::new(epoch::thread_id()))?;
+        let shards = shards(&bias, |i| snap.tables[i] as *mut Table)?;
         // The new shards own the snapshot's references now: empty it, so that
         // dropping it releases none of them (and frees its vector).
         snap.tables.clear();
-        Map {
+        Ok(Map {
             key_kind: self.key_kind,
             val_kind: self.val_kind,
             shards,
             counters: Arc::default(),
             feed: None,
             bias,
-        }
+        })
     }
 
     /// Removes everything, at one instant.

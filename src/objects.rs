@@ -60,7 +60,7 @@ unsafe impl Stored for Subscription {
 
 /// Registers a new object and returns its handle (the caller owns it).
 pub fn insert<T: Stored>(object: T) -> Result<u64> {
-    registry::insert(Box::new(object))
+    registry::insert(crate::alloc::try_box(object)?)
 }
 
 unsafe fn drop_boxed<T>(p: *mut ()) {

@@ -33,6 +33,9 @@
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use std::alloc::{alloc_zeroed, Layout};
+
+use crate::alloc;
 use crate::epoch::Guard;
 use crate::status::*;
 
@@ -151,10 +154,11 @@ impl Registry {
     /// Up to `n` (at least one) free indices from the shared list, or fresh
     /// ones from the segmented array, allocating segments as needed.
     fn take_indices(&self, n: usize) -> Result<Vec<u32>> {
+        let mut out = alloc::try_vec(n)?;
         let mut a = self.alloc.lock().unwrap_or_else(|p| p.into_inner());
         let reuse = a.free.len().min(n);
         let at = a.free.len() - reuse;
-        let mut out = a.free.split_off(at);
+        out.extend(a.free.drain(at..));
         while out.len() < n {
             let i = a.next_fresh;
             if i as usize >= SEGMENTS * SEGMENT_SLOTS {
@@ -162,14 +166,17 @@ impl Registry {
             }
             let seg = &SEGMENT_TABLE[i as usize >> SEGMENT_BITS];
             if seg.load(Ordering::Relaxed).is_null() {
-                let slots: Box<[Slot]> = (0..SEGMENT_SLOTS)
-                    .map(|_| Slot {
-                        state: AtomicU64::new(0),
-                        object: AtomicPtr::new(std::ptr::null_mut()),
-                        generation: AtomicU32::new(0),
-                    })
-                    .collect();
-                seg.store(Box::leak(slots).as_mut_ptr(), Ordering::Release);
+                let layout = Layout::array::<Slot>(SEGMENT_SLOTS).expect("a segment's size fits");
+                // SAFETY: a layout of non-zero size. All-zero bytes are a
+                // valid free Slot (state 0, null object, generation 0).
+                let slots = unsafe { alloc_zeroed(layout) }.cast::<Slot>();
+                if slots.is_null() {
+                    if out.is_empty() {
+                        return Err(alloc::out_of_memory());
+                    }
+                    break; // the indices taken so far will do
+                }
+                seg.store(slots, Ordering::Release);
             }
             a.next_fresh += 1;
             out.push(i);
@@ -242,7 +249,17 @@ pub fn insert<T: Stored>(object: Box<T>) -> Result<u64> {
             // Refill the thread's cache with a batch, keep the last.
             let mut batch = reg.take_indices(FREE_BATCH)?;
             let i = batch.pop().expect("take_indices returns at least one");
-            let _ = FREE.try_with(|f| f.0.borrow_mut().append(&mut batch));
+            let cached = FREE.try_with(|f| {
+                let mut free = f.0.borrow_mut();
+                // No room and none to be had: the batch goes back.
+                free.try_reserve(batch.len()).is_ok() && {
+                    free.append(&mut batch);
+                    true
+                }
+            });
+            if cached != Ok(true) {
+                reg.give_indices(batch);
+            }
             i
         }
         // Thread-local storage is gone (a destructor is calling us).

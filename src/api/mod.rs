@@ -124,6 +124,14 @@ pub fn bridge_new(
     objects::insert(MapObject::Bridge(b))
 }
 
+/// An independent copy of the map behind `handle` (see `fm_map_clone`),
+/// as a new direct map handle.
+pub fn clone_map(handle: u64) -> Result<u64> {
+    let g = epoch::pin();
+    let copy = with_map(handle, &g, |m, _| m.clone_map())?;
+    objects::insert(MapObject::Direct(copy))
+}
+
 /// Subscribes to a bridge map's change feed (see `fm_subscribe`) and
 /// returns the subscription's handle.
 pub fn subscribe(map: u64, bound: usize) -> Result<u64> {

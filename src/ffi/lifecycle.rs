@@ -119,9 +119,7 @@ pub extern "C" fn fm_map_reserve(map: fm_handle, additional: usize) -> fm_status
 pub unsafe extern "C" fn fm_map_clone(map: fm_handle, clone_out: *mut fm_handle) -> fm_status {
     boundary(|| {
         let out = Out::required(clone_out, "clone_out")?;
-        let g = epoch::pin();
-        let copy = with_map(map, &g, |m, _| Ok(m.clone_map()))?;
-        out.write(objects::insert(MapObject::Direct(copy))?);
+        out.write(crate::api::clone_map(map)?);
         Ok(())
     })
 }

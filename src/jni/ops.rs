@@ -135,11 +135,7 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_mapClone(
     _: jclass,
     h: jlong,
 ) -> jlong {
-    jcall(env, 0, |_| {
-        let g = epoch::pin();
-        let copy = with_map(h as u64, &g, |m, _| Ok(m.clone_map()))?;
-        Ok(objects::insert(MapObject::Direct(copy))? as jlong)
-    })
+    jcall(env, 0, |_| Ok(api::clone_map(h as u64)? as jlong))
 }
 
 /// `int mapSchema(long handle)`: `keyKind << 8 | valueKind`.
