@@ -1,5 +1,5 @@
 /* test_oom.c — running out of memory is an error, not an abort: under an
- * address-space limit, fm_map_new and fm_map_clone return
+ * address-space limit, fm_map_new, fm_map_clone and fm_iter_new return
  * FM_OUT_OF_MEMORY with a message, the process lives, the census counts
  * exactly the maps made, and everything frees afterwards. Each case runs
  * in a child process (the limit stays there); the child reports its
@@ -16,7 +16,7 @@
 
 #include "check.h"
 
-enum { MAX_MAPS = 1 << 20, HEADROOM = 96 << 20 };
+enum { MAX_HANDLES = 1 << 21, HEADROOM = 96 << 20 };
 
 /* The process's address-space size now, from /proc/self/statm. */
 static size_t address_space(void) {
@@ -29,10 +29,13 @@ static size_t address_space(void) {
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-/* In the child: limits the address space, then makes maps with `make`
- * until it fails; checks the failure and frees everything. */
-static void exhaust(fm_status (*make)(fm_handle src, fm_handle *out), fm_handle src) {
-    fm_handle *maps = calloc(MAX_MAPS, sizeof *maps);
+/* In the child: limits the address space, then makes handles with `make`
+ * until it fails; checks the failure and frees everything with `release`. */
+typedef fm_status (*make_fn)(fm_handle src, fm_handle *out);
+typedef fm_status (*free_fn)(fm_handle h);
+
+static void exhaust(make_fn make, free_fn release, fm_handle src) {
+    fm_handle *maps = calloc(MAX_HANDLES, sizeof *maps);
     if (!CHECK(maps != NULL)) return;
     size_t live_before = fm_census_total();
     size_t limit = address_space() + HEADROOM;
@@ -40,17 +43,17 @@ static void exhaust(fm_status (*make)(fm_handle src, fm_handle *out), fm_handle 
     if (!CHECK(setrlimit(RLIMIT_AS, &rl) == 0)) return;
     size_t n = 0;
     fm_status st = FM_OK;
-    while (n < MAX_MAPS && (st = make(src, &maps[n])) == FM_OK) n++;
+    while (n < MAX_HANDLES && (st = make(src, &maps[n])) == FM_OK) n++;
     EXPECT(st, FM_OUT_OF_MEMORY);
     CHECK(strlen(fm_last_error()) > 0);
     CHECK(n > 0);
     CHECK_U64(fm_census_total(), live_before + n);
     /* Memory comes back: a map can be made again once others are freed. */
-    for (size_t i = 0; i < n; i++) OK(fm_map_free(maps[i]));
+    for (size_t i = 0; i < n; i++) OK(release(maps[i]));
     CHECK_U64(fm_census_total(), live_before);
     fm_handle again = 0;
     OK(make(src, &again));
-    OK(fm_map_free(again));
+    OK(release(again));
     free(maps);
 }
 
@@ -63,8 +66,12 @@ static fm_status clone_map(fm_handle src, fm_handle *out) {
     return fm_map_clone(src, out);
 }
 
+static fm_status new_iter(fm_handle src, fm_handle *out) {
+    return fm_iter_new(src, out);
+}
+
 /* Runs `exhaust` in a child and checks that it ended normally. */
-static void in_child(const char *what, fm_status (*make)(fm_handle, fm_handle *), fm_handle src) {
+static void in_child(const char *what, make_fn make, free_fn release, fm_handle src) {
     int report[2];
     if (!CHECK(pipe(report) == 0)) return;
     fflush(NULL);
@@ -72,7 +79,7 @@ static void in_child(const char *what, fm_status (*make)(fm_handle, fm_handle *)
     if (pid == 0) {
         alarm(120);
         long before = atomic_load(&check_failures);
-        exhaust(make, src);
+        exhaust(make, release, src);
         long failures = atomic_load(&check_failures) - before;
         if (write(report[1], &failures, sizeof failures) != sizeof failures) failures = -1;
         fflush(NULL);
@@ -96,11 +103,12 @@ int main(void) {
         printf("test_oom: runs in plain mode only (see the file's comment)\n");
         return check_finish("test_oom");
     }
-    in_child("fm_map_new", new_map, 0);
+    in_child("fm_map_new", new_map, fm_map_free, 0);
     fm_handle src = 0;
     OK(fm_map_new(FM_INT, FM_INT, 0, &src));
     for (int64_t k = 0; k < 100; k++) OK(fm_insert_i64_i64(src, k, k, NULL));
-    in_child("fm_map_clone", clone_map, src);
+    in_child("fm_map_clone", clone_map, fm_map_free, src);
+    in_child("fm_iter_new", new_iter, fm_iter_free, src);
     OK(fm_map_free(src));
     return check_finish("test_oom");
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::blob::{self, Blob};
 use crate::map::{Counters, Map, Snapshot};
+use crate::status::Result;
 use crate::table::Table;
 
 pub struct Iter {
@@ -32,14 +33,15 @@ struct Cursor {
 }
 
 impl Iter {
-    pub fn new(map: &Map) -> Iter {
+    pub fn new(map: &Map) -> Result<Iter> {
+        let snapshot = map.snapshot()?;
         map.counters.iterators.fetch_add(1, Ordering::Relaxed);
-        Iter {
-            snapshot: map.snapshot(),
+        Ok(Iter {
+            snapshot,
             cursor: Mutex::default(),
             counters: map.counters.clone(),
             released: AtomicBool::new(false),
-        }
+        })
     }
 
     pub fn snapshot(&self) -> &Snapshot {

@@ -958,38 +958,36 @@ impl Map {
 
     /// Runs `f` with every shard locked, in shard order.
     fn with_all_locked<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _locks: Vec<_> = self.shards.0.iter().map(|s| s.lock()).collect();
+        // On the stack: taking every lock allocates nothing.
+        let _locks: [_; SHARDS] = std::array::from_fn(|i| self.shards.0[i].lock());
         f()
     }
 
     /// A snapshot of every shard at one instant. O(shards): tables are
     /// shared, and the next writer to each shard copies it.
-    pub fn snapshot(&self) -> Snapshot {
-        self.with_all_locked(|| {
-            let tables = self
-                .shards
-                .0
-                .iter()
-                .map(|s| {
-                    let t = s.table.load(Ordering::Relaxed);
-                    if !t.is_null() {
-                        // SAFETY: the shard's reference, under its lock.
-                        unsafe { &*t }.acquire();
-                    }
-                    t as *const Table
-                })
-                .collect();
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        // Allocated before the locks are taken, and fallibly.
+        let mut tables = alloc::try_vec(SHARDS)?;
+        Ok(self.with_all_locked(|| {
+            tables.extend(self.shards.0.iter().map(|s| {
+                let t = s.table.load(Ordering::Relaxed);
+                if !t.is_null() {
+                    // SAFETY: the shard's reference, under its lock.
+                    unsafe { &*t }.acquire();
+                }
+                t as *const Table
+            }));
             Snapshot {
                 key_kind: self.key_kind,
                 val_kind: self.val_kind,
                 tables,
             }
-        })
+        }))
     }
 
     /// An independent map with the same contents, sharing tables until either side writes.
     pub fn clone_map(&self) -> Result<Map> {
-        let mut snap = self.snapshot();
+        let mut snap = self.snapshot()?;
         // On failure the snapshot is dropped, releasing its references.
         let bias = alloc::try_box(Bias::new(epoch::thread_id()))?;
         let shards = shards(&bias, |i| snap.tables[i] as *mut Table)?;
@@ -1082,7 +1080,7 @@ impl Map {
 
     /// Runs `f` on each entry of a snapshot, marking the map as in a callback.
     pub fn for_each(&self, f: &mut dyn FnMut(u64, u64) -> Result<()>) -> Result<()> {
-        let snap = self.snapshot();
+        let snap = self.snapshot()?;
         let _scope = CallbackScope::enter(self);
         for t in snap.tables() {
             let mut result = Ok(());

@@ -112,7 +112,7 @@ fn a_long_run_of_writes_claims_the_bias_and_a_lock_takes_it_back() {
     });
     step.wait();
     // A snapshot locks every shard: the writer's bias must go first.
-    let snapshot_len = Iter::new(&m).next_batch(usize::MAX, |_, _| {});
+    let snapshot_len = Iter::new(&m).unwrap().next_batch(usize::MAX, |_, _| {});
     assert_eq!(snapshot_len as i64, CLAIMING_RUN + 1);
     step.wait();
     let (claimed, after_revocation) = writer.join().unwrap();
@@ -183,7 +183,7 @@ fn snapshots_taken_while_the_owner_writes_are_prefixes_of_its_writes() {
     };
     loop {
         let mut keys = HashSet::new();
-        let it = Iter::new(&m);
+        let it = Iter::new(&m).unwrap();
         it.next_batch(usize::MAX, |k, v| {
             assert_eq!(k, v);
             keys.insert(k as i64);

@@ -132,6 +132,14 @@ pub fn clone_map(handle: u64) -> Result<u64> {
     objects::insert(MapObject::Direct(copy))
 }
 
+/// A new iterator over a snapshot of the map behind `handle` (see
+/// `fm_iter_new`), as a handle.
+pub fn iter_new(handle: u64) -> Result<u64> {
+    let g = epoch::pin();
+    let it = with_map(handle, &g, |m, _| Iter::new(m))?;
+    objects::insert(it)
+}
+
 /// Subscribes to a bridge map's change feed (see `fm_subscribe`) and
 /// returns the subscription's handle.
 pub fn subscribe(map: u64, bound: usize) -> Result<u64> {

@@ -85,9 +85,7 @@ pub(crate) fn entry(key_kind: fm_kind, val_kind: fm_kind, k: u64, v: u64) -> fm_
 pub unsafe extern "C" fn fm_iter_new(map: fm_handle, iter_out: *mut fm_handle) -> fm_status {
     boundary(|| {
         let out = Out::required(iter_out, "iter_out")?;
-        let g = epoch::pin();
-        let it = with_map(map, &g, |m, _| Ok(Iter::new(m)))?;
-        out.write(objects::insert(it)?);
+        out.write(crate::api::iter_new(map)?);
         Ok(())
     })
 }
@@ -392,7 +390,7 @@ pub unsafe extern "C" fn fm_export(
     boundary(|| {
         let out = Out::required(view_out, "view_out")?;
         let g = epoch::pin();
-        let snap = with_map(map, &g, |m, _| Ok(m.snapshot()))?;
+        let snap = with_map(map, &g, |m, _| m.snapshot())?;
         let bytes = codec::export(&snap);
         drop(snap);
         let v =

@@ -12,7 +12,6 @@ use crate::api::{self, with_map};
 use crate::blob::{self, Blob};
 use crate::codec;
 use crate::epoch;
-use crate::iter::Iter;
 use crate::kind::FM_INT;
 use crate::objects::{self, MapObject};
 use crate::status::*;
@@ -27,11 +26,7 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_iterNew(
     _: jclass,
     h: jlong,
 ) -> jlong {
-    jcall(env, 0, |_| {
-        let g = epoch::pin();
-        let it = with_map(h as u64, &g, |m, _| Ok(Iter::new(m)))?;
-        Ok(objects::insert(it)? as jlong)
-    })
+    jcall(env, 0, |_| Ok(api::iter_new(h as u64)? as jlong))
 }
 
 /// `long iterLen(long iter)`: entries in the snapshot (all, not just those left).
@@ -140,7 +135,7 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_export(
     jcall(env, std::ptr::null_mut(), |env| {
         let snap = {
             let g = epoch::pin();
-            with_map(h as u64, &g, |m, _| Ok(m.snapshot()))?
+            with_map(h as u64, &g, |m, _| m.snapshot())?
         };
         let bytes = codec::export(&snap);
         drop(snap);
