@@ -38,8 +38,11 @@ static void exhaust(make_fn make, free_fn release, fm_handle src) {
     fm_handle *maps = calloc(MAX_HANDLES, sizeof *maps);
     if (!CHECK(maps != NULL)) return;
     size_t live_before = fm_census_total();
-    size_t limit = address_space() + HEADROOM;
-    struct rlimit rl = {limit, limit};
+    /* Only the soft limit: it is lifted again before the frees, which
+     * retire through the epoch scheme and may allocate (not in scope). */
+    struct rlimit saved;
+    if (!CHECK(getrlimit(RLIMIT_AS, &saved) == 0)) return;
+    struct rlimit rl = {address_space() + HEADROOM, saved.rlim_max};
     if (!CHECK(setrlimit(RLIMIT_AS, &rl) == 0)) return;
     size_t n = 0;
     fm_status st = FM_OK;
@@ -48,6 +51,7 @@ static void exhaust(make_fn make, free_fn release, fm_handle src) {
     CHECK(strlen(fm_last_error()) > 0);
     CHECK(n > 0);
     CHECK_U64(fm_census_total(), live_before + n);
+    CHECK(setrlimit(RLIMIT_AS, &saved) == 0);
     /* Memory comes back: a map can be made again once others are freed. */
     for (size_t i = 0; i < n; i++) OK(release(maps[i]));
     CHECK_U64(fm_census_total(), live_before);

@@ -414,6 +414,10 @@ fn strict_heavy_barrier() {
 
 fn acquire_record() -> *const Record {
     barrier_mode();
+    // A thread's first ferrymap call lands here: set up its last-error
+    // slot now, while memory is likely to be had, so that reporting an
+    // out-of-memory error later never has to.
+    crate::status::prepare_thread();
     let mut cur = RECORDS.load(Ordering::Acquire);
     while !cur.is_null() {
         // SAFETY: records are leaked and never freed.

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// Result of every ferrymap call. `FM_OK` (0) is success; everything else
 /// says what went wrong. `fm_status_str` turns a code into a static string and
@@ -65,32 +65,38 @@ pub enum fm_status {
 pub use fm_status::*;
 
 impl fm_status {
+    /// The static description of a code, NUL-terminated.
+    pub fn as_cstr(self) -> &'static CStr {
+        match self {
+            FM_OK => c"ok",
+            FM_NOT_FOUND => c"key not found",
+            FM_NULL_ARGUMENT => c"a required pointer argument was NULL",
+            FM_INVALID_HANDLE => {
+                c"invalid handle (zero, forged, stale, freed, or from another registry)"
+            }
+            FM_WRONG_KIND => c"wrong kind of handle, key or value for this call",
+            FM_INVALID_UTF8 => c"string is not valid UTF-8",
+            FM_BUFFER_TOO_SMALL => c"output buffer too small; required length written",
+            FM_INVALID_ARGUMENT => c"invalid argument",
+            FM_CORRUPT_DATA => c"import data is corrupt or truncated",
+            FM_REENTRANT => c"re-entrant call into a map from its own callback",
+            FM_OUT_OF_MEMORY => c"out of memory or size limit reached",
+            FM_OVERFLOW => c"integer overflow; value unchanged",
+            FM_END => c"iterator exhausted",
+            FM_CALLBACK_STOPPED => c"callback asked to stop",
+            FM_UNSUPPORTED_VERSION => c"unsupported export format version",
+            FM_INTERNAL_ERROR => c"internal error (caught panic)",
+            FM_CLOSED => c"bridge map is closed",
+            FM_TIMEOUT => c"timed out",
+            FM_QUEUE_FULL => c"bridge queue is full",
+            FM_BRIDGE_FAILED => c"bridge owner thread failed",
+        }
+    }
+
     /// The static description of a code.
     pub fn as_str(self) -> &'static str {
-        match self {
-            FM_OK => "ok",
-            FM_NOT_FOUND => "key not found",
-            FM_NULL_ARGUMENT => "a required pointer argument was NULL",
-            FM_INVALID_HANDLE => {
-                "invalid handle (zero, forged, stale, freed, or from another registry)"
-            }
-            FM_WRONG_KIND => "wrong kind of handle, key or value for this call",
-            FM_INVALID_UTF8 => "string is not valid UTF-8",
-            FM_BUFFER_TOO_SMALL => "output buffer too small; required length written",
-            FM_INVALID_ARGUMENT => "invalid argument",
-            FM_CORRUPT_DATA => "import data is corrupt or truncated",
-            FM_REENTRANT => "re-entrant call into a map from its own callback",
-            FM_OUT_OF_MEMORY => "out of memory or size limit reached",
-            FM_OVERFLOW => "integer overflow; value unchanged",
-            FM_END => "iterator exhausted",
-            FM_CALLBACK_STOPPED => "callback asked to stop",
-            FM_UNSUPPORTED_VERSION => "unsupported export format version",
-            FM_INTERNAL_ERROR => "internal error (caught panic)",
-            FM_CLOSED => "bridge map is closed",
-            FM_TIMEOUT => "timed out",
-            FM_QUEUE_FULL => "bridge queue is full",
-            FM_BRIDGE_FAILED => "bridge owner thread failed",
-        }
+        // The texts are ASCII.
+        self.as_cstr().to_str().unwrap_or("")
     }
 
     /// Maps a raw integer (as a C caller may pass) back to a code.
@@ -168,29 +174,86 @@ pub fn fail<T>(status: fm_status, message: impl Into<Cow<'static, str>>) -> Resu
     Err(Error::new(status, message))
 }
 
+/// The calling thread's last error message, NUL-terminated.
+enum LastError {
+    Owned(CString),
+    /// When there was no memory for the message (or none yet).
+    Static(&'static CStr),
+}
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<LastError> = const { RefCell::new(LastError::Static(c"")) };
+}
+
+/// Sets up the calling thread's last-error slot. Its first use registers a
+/// thread-local destructor, which needs memory (glibc ends the process if
+/// it has none), so a thread does it at its first call, not at its first
+/// error, which may be an out-of-memory one.
+pub fn prepare_thread() {
+    let _ = LAST_ERROR.try_with(|_| ());
 }
 
 /// Records `err` as the calling thread's last error and returns its code.
 /// "Not found" and "end" are ordinary outcomes and leave the message alone, so
-/// the hot miss path never formats or allocates.
+/// the hot miss path never formats or allocates. Recording allocates only
+/// fallibly, reusing the last message's buffer: out of memory, the message
+/// becomes the status's static text and the process lives.
 pub fn record(err: &Error) -> fm_status {
     if !matches!(err.status, FM_NOT_FOUND | FM_END) {
-        let text = err.to_string().replace('\0', "\\0");
-        let text = CString::new(text).unwrap_or_default();
-        LAST_ERROR.with(|cell| *cell.borrow_mut() = text);
+        LAST_ERROR.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let old = std::mem::replace(&mut *cell, LastError::Static(c""));
+            let mut bytes = match old {
+                LastError::Owned(c) => c.into_bytes(),
+                LastError::Static(_) => Vec::new(),
+            };
+            bytes.clear();
+            *cell = match message_bytes(err, bytes) {
+                // SAFETY: message_bytes escapes every NUL and leaves room
+                // for the terminator, so this neither fails nor allocates.
+                Some(b) => LastError::Owned(unsafe { CString::from_vec_unchecked(b) }),
+                None => LastError::Static(err.status.as_cstr()),
+            };
+        });
     }
     err.status
+}
+
+/// `err` as text ("status: message", NULs written as `\0`) in `buf`, with
+/// room for a terminating NUL; None if the memory could not be had.
+fn message_bytes(err: &Error, mut buf: Vec<u8>) -> Option<Vec<u8>> {
+    let status = err.status.as_str().as_bytes();
+    let message = err.message.as_bytes();
+    let nuls = message.iter().filter(|&&b| b == 0).count();
+    let need = status.len() + 2 + message.len() + nuls + 1;
+    buf.try_reserve(need).ok()?;
+    buf.extend_from_slice(status);
+    if !message.is_empty() {
+        buf.extend_from_slice(b": ");
+        for &b in message {
+            if b == 0 {
+                buf.extend_from_slice(b"\\0");
+            } else {
+                buf.push(b);
+            }
+        }
+    }
+    Some(buf)
 }
 
 /// Pointer to the calling thread's last error message (NUL-terminated). It
 /// stays valid until the next failing ferrymap call on the same thread.
 pub fn last_error_ptr() -> *const std::ffi::c_char {
-    LAST_ERROR.with(|cell| cell.borrow().as_ptr())
+    LAST_ERROR.with(|cell| match &*cell.borrow() {
+        LastError::Owned(c) => c.as_ptr(),
+        LastError::Static(c) => c.as_ptr(),
+    })
 }
 
 /// A copy of the calling thread's last error message.
 pub fn last_error() -> String {
-    LAST_ERROR.with(|cell| cell.borrow().to_string_lossy().into_owned())
+    LAST_ERROR.with(|cell| match &*cell.borrow() {
+        LastError::Owned(c) => c.to_string_lossy().into_owned(),
+        LastError::Static(c) => c.to_string_lossy().into_owned(),
+    })
 }

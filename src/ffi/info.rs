@@ -1,8 +1,7 @@
 //! Library-wide calls: version, status strings, last error, registry
 //! identity, census.
 
-use std::ffi::{c_char, CStr};
-use std::sync::OnceLock;
+use std::ffi::c_char;
 
 use super::{boundary, boundary_value, Out};
 use crate::registry::{self, fm_handle_kind};
@@ -27,20 +26,9 @@ pub extern "C" fn fm_version_string() -> *const c_char {
 /// "unknown status". Lifetime: static; never free it. Threads: any.
 #[no_mangle]
 pub extern "C" fn fm_status_str(status: i32) -> *const c_char {
-    const UNKNOWN: &CStr = c"unknown status";
-    static TEXTS: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
-        (0..64)
-            .map(|raw| {
-                let text = fm_status::from_raw(raw).map_or("unknown status", fm_status::as_str);
-                std::ffi::CString::new(text).unwrap_or_default()
-            })
-            .collect()
-    });
-    match usize::try_from(status).ok().and_then(|i| texts.get(i)) {
-        Some(t) if fm_status::from_raw(status).is_some() => t.as_ptr(),
-        _ => UNKNOWN.as_ptr(),
-    }
+    fm_status::from_raw(status)
+        .map_or(c"unknown status", fm_status::as_cstr)
+        .as_ptr()
 }
 
 /// The calling thread's last error message (NUL-terminated; "" if none yet).
