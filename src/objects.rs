@@ -103,10 +103,13 @@ unsafe fn retire(kind: fm_handle_kind, obj: *mut (), size: usize, drop_fn: unsaf
             epoch::SEAL_NOW
         }
         FM_HANDLE_ITERATOR => {
+            // SAFETY: an iterator handle's object is an `Iter` (`Stored`),
+            // still allocated: it is retired only below.
             (*obj.cast::<Iter>()).release();
             epoch::SEAL_NOW
         }
         FM_HANDLE_VIEW => {
+            // SAFETY: as above, a `View`.
             (*obj.cast::<View>()).release();
             size
         }
