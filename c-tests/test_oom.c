@@ -1,5 +1,6 @@
 /* test_oom.c — running out of memory is an error, not an abort: under an
- * address-space limit, fm_map_new, fm_map_clone and fm_iter_new return
+ * address-space limit, fm_map_new, fm_map_clone, fm_iter_new and fm_view_i64
+ * return
  * FM_OUT_OF_MEMORY with a message, the process lives, the census counts
  * exactly the maps made, and everything frees afterwards. Each case runs
  * in a child process (the limit stays there); the child reports its
@@ -74,6 +75,12 @@ static fm_status new_iter(fm_handle src, fm_handle *out) {
     return fm_iter_new(src, out);
 }
 
+static fm_status new_view(fm_handle src, fm_handle *out) {
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    return fm_view_i64(src, 1, out, &p, &n);
+}
+
 /* Runs `exhaust` in a child and checks that it ended normally. */
 static void in_child(const char *what, make_fn make, free_fn release, fm_handle src) {
     int report[2];
@@ -114,5 +121,10 @@ int main(void) {
     in_child("fm_map_clone", clone_map, fm_map_free, src);
     in_child("fm_iter_new", new_iter, fm_iter_free, src);
     OK(fm_map_free(src));
+    fm_handle bytes = 0;
+    OK(fm_map_new(FM_INT, FM_BYTES, 0, &bytes));
+    OK(fm_insert_i64_buf(bytes, 1, (const uint8_t *)"value", 5, NULL));
+    in_child("fm_view_i64", new_view, fm_view_release, bytes);
+    OK(fm_map_free(bytes));
     return check_finish("test_oom");
 }
