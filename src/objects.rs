@@ -127,14 +127,17 @@ pub fn map_object<'g>(handle: u64, guard: &'g Guard) -> Result<&'g MapObject> {
     registry::get(handle, guard)
 }
 
+/// The iterator behind `handle`, alive as long as `guard`. Any thread.
 pub fn iterator<'g>(handle: u64, guard: &'g Guard) -> Result<&'g Iter> {
     registry::get(handle, guard)
 }
 
+/// The view behind `handle`, alive as long as `guard`. Any thread.
 pub fn view<'g>(handle: u64, guard: &'g Guard) -> Result<&'g View> {
     registry::get(handle, guard)
 }
 
+/// The subscription behind `handle`, alive as long as `guard`. Any thread.
 pub fn subscription<'g>(handle: u64, guard: &'g Guard) -> Result<&'g Subscription> {
     registry::get(handle, guard)
 }

@@ -67,10 +67,14 @@ pub fn with_map<R>(
     }
 }
 
+/// The iterator behind `handle`; the reference lives as long as `guard`
+/// (a free meanwhile is safe). Any thread.
 pub fn iterator<'g>(handle: u64, guard: &'g Guard) -> Result<&'g Iter> {
     objects::iterator(handle, guard)
 }
 
+/// The view behind `handle`; the reference lives as long as `guard`
+/// (a release meanwhile is safe). Any thread.
 pub fn view<'g>(handle: u64, guard: &'g Guard) -> Result<&'g View> {
     objects::view(handle, guard)
 }
