@@ -23,7 +23,7 @@ LIBDIR=${LIBDIR:-../target/release}
 LIBDIR=$(cd "$LIBDIR" && pwd) || { echo "LIBDIR does not exist" >&2; exit 2; }
 lib="$LIBDIR/libferrymap.so"
 
-# Tests that only make sense in one mode read it (test_oom).
+# Tests that only make sense in one mode read it (test_oom, test_paused_callback).
 export FM_TEST_MODE="$mode"
 case $mode in
 plain)
@@ -154,5 +154,6 @@ run test_snapshot
 run test_stress
 run test_bridge
 run test_oom
+run test_paused_callback
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

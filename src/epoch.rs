@@ -19,6 +19,15 @@
 //!
 //! Pins nest (a callback that calls ferrymap again is already pinned); only
 //! the outermost pin and unpin touch the record.
+//!
+//! While user code runs in a callback the thread is *suspended* ([`suspend`]):
+//! its record shows [`SUSPENDED`], an epoch above every real one, so it
+//! holds back no reclamation however long the callback takes. The library
+//! code around the callback keeps what it still needs by other means (a
+//! snapshot's reference counts, a map's hold: see `Map::hold`). A call made
+//! from inside the callback pins again as usual, and its unpin restores the
+//! suspension. Nesting depth is kept throughout, so re-entrancy checks still
+//! see the callback.
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
@@ -28,6 +37,11 @@ use std::sync::atomic::{
     Ordering,
 };
 use std::sync::Mutex;
+
+/// What a suspended thread's record shows (see [`suspend`]): above every
+/// epoch, so it is never the oldest pinned one, and not 0, so the fast
+/// paths that pin only an idle record ([`pin_outermost_read`]) stay off.
+const SUSPENDED: u64 = u64::MAX;
 
 /// Global epoch. Starts at 1 so that 0 can mean "not pinned".
 static EPOCH: AtomicU64 = AtomicU64::new(1);
@@ -465,6 +479,9 @@ pub struct Guard {
     /// local state is already torn down (a thread-local destructor is
     /// calling ferrymap).
     borrowed: bool,
+    /// This nested guard pinned a suspended thread, and leaves it suspended
+    /// again when dropped.
+    resuspend: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -519,15 +536,21 @@ pub fn pin() -> Guard {
     // SAFETY: records are never freed.
     let r = unsafe { &*rec };
     let depth = r.depth.load(Ordering::Relaxed);
+    let mut resuspend = false;
     if depth == 0 {
         debug_assert_eq!(r.active.load(Ordering::Relaxed), 0, "pin() under a ReadPin");
         enter(r);
+    } else if r.active.load(Ordering::Relaxed) == SUSPENDED {
+        // A callback calling in: protected again until this guard goes.
+        enter(r);
+        resuspend = true;
     }
     r.depth.store(depth + 1, Ordering::Relaxed);
     Guard {
         record: rec,
         depth,
         borrowed: false,
+        resuspend,
         _not_send: PhantomData,
     }
 }
@@ -554,6 +577,7 @@ pub fn pin_outermost() -> Option<Guard> {
         record: rec,
         depth: 0,
         borrowed: false,
+        resuspend: false,
         _not_send: PhantomData,
     })
 }
@@ -604,6 +628,7 @@ pub fn pin_outermost_read() -> Option<ReadPin> {
         record: rec,
         depth: 0,
         borrowed: false,
+        resuspend: false,
         _not_send: PhantomData,
     };
     Some(ReadPin(std::mem::ManuallyDrop::new(g)))
@@ -630,6 +655,7 @@ fn pin_slow() -> Guard {
         record: rec,
         depth: 0,
         borrowed: true,
+        resuspend: false,
         _not_send: PhantomData,
     }
 }
@@ -653,6 +679,55 @@ impl Drop for Guard {
                 rec.sealed_while_pinned.store(false, Ordering::Relaxed);
                 collect();
             }
+        } else if self.resuspend {
+            rec.active.store(SUSPENDED, Ordering::Release);
+        }
+    }
+}
+
+/// While this lives, the calling thread holds back no reclamation: see
+/// [`suspend`]. Dropping it protects the thread again, at the current
+/// epoch. Not `Send`: it belongs to the thread's record.
+pub struct Suspended {
+    /// The record suspended, or null when nothing was (the thread was not
+    /// pinned with a record of its own, or was suspended already).
+    record: *const Record,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Suspends the calling thread's pin while user code runs (a callback), so
+/// that a callback that blocks holds back no memory it cannot reach. From
+/// the call until the returned value is dropped, nothing the thread found
+/// while pinned may be used unless something other than the pin keeps it
+/// alive: a reference count, a map's hold. Calls into ferrymap meanwhile
+/// pin and unpin as usual, and re-entrancy checks still see the nesting.
+/// A thread that is not pinned, or pinned through a borrowed record (its
+/// thread-local state is being torn down), is left as it is: it holds back
+/// nothing, or too little to matter.
+#[inline]
+pub fn suspend() -> Suspended {
+    let rec = this_thread::record();
+    // SAFETY: records are never freed.
+    let suspended = unsafe { rec.as_ref() }.is_some_and(|r| {
+        let active = r.active.load(Ordering::Relaxed);
+        let pinned = r.depth.load(Ordering::Relaxed) > 0 && active != 0 && active != SUSPENDED;
+        if pinned {
+            r.active.store(SUSPENDED, Ordering::Release);
+        }
+        pinned
+    });
+    Suspended {
+        record: if suspended { rec } else { ptr::null() },
+        _not_send: PhantomData,
+    }
+}
+
+impl Drop for Suspended {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: records are never freed; this one is the thread's own.
+        if let Some(r) = unsafe { self.record.as_ref() } {
+            enter(r);
         }
     }
 }
@@ -825,6 +900,60 @@ mod tests {
             before + 1,
             "freed by the unpin itself"
         );
+    }
+
+    /// A thread paused in a callback (pinned, then suspended) holds back
+    /// nothing; once the callback returns it is protected again; a call
+    /// made from the callback pins and leaves it suspended again.
+    #[test]
+    fn suspended_thread_holds_back_nothing_until_it_resumes() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let before = DROPS.load(Ordering::SeqCst);
+        let (tx_state, rx_state) = std::sync::mpsc::channel::<&str>();
+        let (tx_go, rx_go) = std::sync::mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            let g = pin();
+            let s = suspend();
+            assert!(pin_outermost().is_none() && pin_outermost_read().is_none());
+            tx_state.send("suspended").unwrap();
+            rx_go.recv().unwrap();
+            {
+                let inner = pin();
+                assert!(inner.nested(), "the callback's call is still nested");
+                tx_state.send("pinned inside").unwrap();
+                rx_go.recv().unwrap();
+            }
+            tx_state.send("suspended again").unwrap();
+            rx_go.recv().unwrap();
+            drop(s);
+            tx_state.send("resumed").unwrap();
+            rx_go.recv().unwrap();
+            drop(g);
+        });
+        let mut retire_one = |expect_freed: bool, what: &str| {
+            let n = DROPS.load(Ordering::SeqCst);
+            let p = Box::into_raw(Box::new(13u64)) as *mut ();
+            retire(unsafe { Deferred::new(p, count_drop) }, SEAL_NOW);
+            if expect_freed {
+                wait_for_drops(n + 1);
+            } else {
+                assert_eq!(DROPS.load(Ordering::SeqCst), n, "freed while {what}");
+            }
+        };
+        assert_eq!(rx_state.recv().unwrap(), "suspended");
+        retire_one(true, "suspended");
+        tx_go.send(()).unwrap();
+        assert_eq!(rx_state.recv().unwrap(), "pinned inside");
+        retire_one(false, "pinned inside a callback");
+        tx_go.send(()).unwrap();
+        assert_eq!(rx_state.recv().unwrap(), "suspended again");
+        wait_for_drops(before + 2);
+        tx_go.send(()).unwrap();
+        assert_eq!(rx_state.recv().unwrap(), "resumed");
+        retire_one(false, "resumed");
+        tx_go.send(()).unwrap();
+        reader.join().unwrap();
+        wait_for_drops(before + 3);
     }
 
     #[test]

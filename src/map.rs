@@ -190,6 +190,47 @@ pub struct Map {
     /// Which thread, if any, writes without shard locks (see `bias.rs`).
     /// Boxed: the shards point to it.
     bias: Box<Bias>,
+    /// Callbacks running on this map while their threads are suspended.
+    holds: Holds,
+}
+
+/// What keeps a map alive while user code runs in one of its callbacks:
+/// the thread is suspended then (`epoch::suspend`), so its pin no longer
+/// does. Each such callback takes a [`Hold`]; a free of the map's handle
+/// meanwhile parks the map's retirement here ([`Map::retire_when_idle`]),
+/// and the last hold to go retires it.
+#[derive(Default)]
+struct Holds {
+    /// [`ONE_HOLD`] per running callback, plus [`GIVEN_UP`] once the map's
+    /// handle was freed.
+    state: AtomicUsize,
+    /// The map's retirement, parked until the last hold goes.
+    parked: Mutex<Option<epoch::Deferred>>,
+}
+
+const GIVEN_UP: usize = 1;
+const ONE_HOLD: usize = 2;
+
+/// A running callback's claim on its map (see [`Holds`]).
+struct Hold<'m>(&'m Holds);
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        if self.0.state.fetch_sub(ONE_HOLD, Ordering::AcqRel) == GIVEN_UP | ONE_HOLD {
+            // The handle was freed during the callback, and this was the
+            // last one: retire the map now. The thread is pinned again, so
+            // the map stays allocated until it leaves.
+            let parked = self
+                .0
+                .parked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(d) = parked {
+                epoch::retire(d, epoch::SEAL_NOW);
+            }
+        }
+    }
 }
 
 /// A shard lock held for a write; on release, claims the writer bias for
@@ -458,9 +499,48 @@ impl Map {
             counters: Arc::default(),
             feed: None,
             bias,
+            holds: Holds::default(),
         };
         map.reserve(capacity)?;
         Ok(map)
+    }
+
+    /// Claims the map for a callback that will run with the thread
+    /// suspended. Fails, as a lookup after the free would, when the map's
+    /// handle was freed after this thread found it.
+    fn hold(&self) -> Result<Hold<'_>> {
+        let state = &self.holds.state;
+        let mut s = state.load(Ordering::Relaxed);
+        loop {
+            if s & GIVEN_UP != 0 {
+                return fail(FM_INVALID_HANDLE, "the map was freed during the call");
+            }
+            match state.compare_exchange_weak(s, s + ONE_HOLD, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(Hold(&self.holds)),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Given the retirement of this map (its handle was just freed): hands
+    /// it back to be retired now, or parks it for the last running
+    /// callback's hold to retire when it ends.
+    pub fn retire_when_idle(&self, retirement: epoch::Deferred) -> Option<epoch::Deferred> {
+        let parked = || self.holds.parked.lock().unwrap_or_else(|p| p.into_inner());
+        *parked() = Some(retirement);
+        if self.holds.state.fetch_or(GIVEN_UP, Ordering::AcqRel) >= ONE_HOLD {
+            return None;
+        }
+        parked().take()
+    }
+
+    /// Runs `f`, user code, with the thread suspended (see `epoch::suspend`)
+    /// and this map held: `f` blocks no memory reclamation but this map's.
+    fn suspended<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        let _hold = self.hold()?;
+        let _suspended = epoch::suspend();
+        f()
     }
 
     /// Whether this map is running a callback on the calling thread; checked
@@ -938,7 +1018,9 @@ impl Map {
         };
         {
             let _scope = CallbackScope::enter(self);
-            f(&mut scratch)?;
+            // The shard's table and the value word are not used across the
+            // callback: the table is read again below, under the same lock.
+            self.suspended(|| f(&mut scratch))?;
         }
         let new = match self.val_kind {
             FM_INT | FM_FLOAT => u64::from_ne_bytes(scratch[..8].try_into().expect("8 bytes")),
@@ -1001,6 +1083,7 @@ impl Map {
             counters: Arc::default(),
             feed: None,
             bias,
+            holds: Holds::default(),
         })
     }
 
@@ -1078,20 +1161,24 @@ impl Map {
         s
     }
 
-    /// Runs `f` on each entry of a snapshot, marking the map as in a callback.
+    /// Runs `f` on each entry of a snapshot, marking the map as in a
+    /// callback. The thread is suspended throughout (see [`Map::suspended`]):
+    /// the snapshot's references keep its tables and their blobs alive.
     pub fn for_each(&self, f: &mut dyn FnMut(u64, u64) -> Result<()>) -> Result<()> {
         let snap = self.snapshot()?;
         let _scope = CallbackScope::enter(self);
-        for t in snap.tables() {
-            let mut result = Ok(());
-            t.for_each_word(|k, v| {
-                if result.is_ok() {
-                    result = f(k, v);
-                }
-            });
-            result?;
-        }
-        Ok(())
+        self.suspended(|| {
+            for t in snap.tables() {
+                let mut result = Ok(());
+                t.for_each_word(|k, v| {
+                    if result.is_ok() {
+                        result = f(k, v);
+                    }
+                });
+                result?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -118,7 +118,19 @@ unsafe fn retire(kind: fm_handle_kind, obj: *mut (), size: usize, drop_fn: unsaf
     // SAFETY: the object came from Box::into_raw in `registry::insert`;
     // threads still inside a call on it are pinned, so it is dropped after
     // they leave.
-    epoch::retire(epoch::Deferred::new(obj, drop_fn), weight);
+    let mut retirement = epoch::Deferred::new(obj, drop_fn);
+    if kind == FM_HANDLE_MAP {
+        // SAFETY: a map handle's object is a `MapObject`, still allocated.
+        if let MapObject::Direct(m) = &*obj.cast::<MapObject>() {
+            // Threads running one of its callbacks are suspended, not
+            // pinned: the last of them retires it (see `Map::hold`).
+            match m.retire_when_idle(retirement) {
+                Some(now) => retirement = now,
+                None => return,
+            }
+        }
+    }
+    epoch::retire(retirement, weight);
 }
 
 /// The map behind a map handle, direct or bridge.

@@ -33,6 +33,13 @@
  *          later ones get FM_INVALID_HANDLE. Callbacks run on the calling
  *          thread; a callback that calls into its own map (freeing it
  *          included) gets FM_REENTRANT.
+ * CALLBACK While user code runs in a callback (fm_for_each, fm_update_*,
+ * MEMORY   either on a bridge's owner thread) or a thread waits for a bridge,
+ *          that thread holds back no memory the library would free in the
+ *          meantime, however long it takes. A long callback still holds
+ *          what it can reach: the map it runs on (if another thread frees
+ *          that map meanwhile, its memory goes when the callback returns),
+ *          and for fm_for_each the snapshot it walks.
  * FORK     After fork() the child may use every direct map, iterator and
  *          view it inherited. A bridge map's owner thread stays in the
  *          parent: in the child every call on a bridge map, its tickets and

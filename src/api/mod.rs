@@ -53,8 +53,11 @@ fn not_reentrant<'m>(m: &'m Map, guard: &Guard) -> Result<&'m Map> {
 }
 
 /// Runs `op` on the map behind `handle`: at once on this thread for a
-/// direct map, on the owner thread for a bridge map (this thread waits).
-/// `op` gets the guard of the thread it runs on.
+/// direct map, on the owner thread for a bridge map (this thread waits,
+/// suspended: see `Bridge::run`). `op` gets the guard of the thread it runs
+/// on, and must use that guard, not the caller's, for whatever it finds;
+/// what it returns must not depend on a pin (copy it out, or take a
+/// reference count, as views do).
 #[inline]
 pub fn with_map<R>(
     handle: u64,

@@ -254,6 +254,10 @@ impl Bridge {
     }
 
     /// Sends a message unless closed, waiting for room as `wait` says.
+    /// Waiting for room can take as long as the owner's current callback,
+    /// so it waits suspended (`epoch::suspend`): this bridge stays alive
+    /// meanwhile because closing it waits for every sender counted in
+    /// `inflight`.
     fn send(&self, msg: Msg, wait: Wait) -> Result<()> {
         if self.shared.born != fork::generation() {
             // No owner thread to answer: fail now rather than wait forever.
@@ -273,6 +277,7 @@ impl Bridge {
                 Wait::For(t) => match self.shared.tx.try_send(msg) {
                     Ok(()) => Ok(()),
                     Err(TrySendError::Full(msg)) => {
+                        let _suspended = epoch::suspend();
                         self.shared.tx.send_timeout(msg, t).map_err(|e| match e {
                             SendTimeoutError::Timeout(_) => Error::new(
                                 FM_TIMEOUT,
@@ -286,6 +291,7 @@ impl Bridge {
                 Wait::Forever => match self.shared.tx.try_send(msg) {
                     Ok(()) => Ok(()),
                     Err(TrySendError::Full(msg)) => {
+                        let _suspended = epoch::suspend();
                         self.shared.tx.send(msg).map_err(|_| self.state_error())
                     }
                     Err(TrySendError::Disconnected(_)) => Err(self.state_error()),
@@ -298,6 +304,12 @@ impl Bridge {
 
     /// Runs `f` on the owner thread and returns its result. The calling
     /// thread waits; from the owner thread itself (a callback) it runs inline.
+    ///
+    /// The caller waits suspended (`epoch::suspend`), so that a slow owner
+    /// (a long callback) holds back no reclamation through it: `f` must not
+    /// use anything the caller found under its own pin (it gets the owner's
+    /// guard for what it finds itself), nor hand back anything that only a
+    /// pin keeps alive.
     pub fn run<R>(&self, f: impl FnOnce(&Map, &Guard) -> Result<R>) -> Result<R> {
         if self.on_owner_thread() {
             let g = epoch::pin();
@@ -315,7 +327,11 @@ impl Bridge {
         // block below until the owner marks it complete (or never sent it).
         let ptr: *mut (dyn Job + 'static) = unsafe { std::mem::transmute(ptr) };
         self.send(Msg::Sync(JobPtr(ptr, done)), Wait::Forever)?;
-        job.done.wait();
+        {
+            // Only the job, on this stack, is used until it is done.
+            let _suspended = epoch::suspend();
+            job.done.wait();
+        }
         if job.seq != 0 {
             set_last_seq(job.seq);
         }
