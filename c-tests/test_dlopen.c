@@ -6,7 +6,11 @@
  * ways, and each copy keeps working. The second half repeats that with the
  * first copy in the global symbol scope (as when a program is linked with
  * libferrymap and a plugin brings its own copy): the second copy must still
- * use its own code and registry.
+ * use its own code and registry. All of it runs with every POSIX
+ * thread-local key of the process in use (which once made copies pick
+ * random handle tags): at the end every copy must hold a different tag,
+ * the smallest free one in the order of first use, and reject every other
+ * copy's handles.
  *
  * Usage: test_dlopen [path/to/libferrymap.so]   (else $FERRYMAP_LIB, else
  * the soname "libferrymap.so.0" through the loader's search path). */
@@ -17,6 +21,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -235,10 +240,49 @@ static void check_isolation(const lib *a, const lib *b) {
     exercise(a);
 }
 
+/* The tag a copy put in handle `h` (registry.rs: bits 27 to 36). */
+static unsigned tag_of(fm_handle h) { return (unsigned)((h >> 27) & 0x3ff); }
+
+/* Takes every POSIX thread-local key the process has left (they stay
+ * taken until the end): copies of the library loaded from here on once
+ * fell back to random tags. */
+static void use_up_thread_keys(void) {
+    pthread_key_t key;
+    int taken = 0;
+    while (taken <= PTHREAD_KEYS_MAX && pthread_key_create(&key, NULL) == 0) taken++;
+    CHECK_MSG(pthread_key_create(&key, NULL) != 0, "thread-local keys not used up after %d", taken);
+}
+
+/* The tags of `n` copies are 1, 2, ... in the order of their first handle,
+ * and each copy refuses every other copy's map. */
+static void check_tags(lib *copies, int n) {
+    fm_handle maps[8] = {0};
+    for (int i = 0; i < n; i++) {
+        use_for_checks(&copies[i]);
+        OK(copies[i].map_new(FM_INT, FM_INT, 0, &maps[i]));
+        OK(copies[i].insert_i64_i64(maps[i], 7, i, NULL));
+        CHECK_MSG(tag_of(maps[i]) == (unsigned)i + 1, "copy %d has tag %u, not %d", i, tag_of(maps[i]),
+                  i + 1);
+    }
+    for (int i = 0; i < n; i++) {
+        use_for_checks(&copies[i]);
+        for (int j = 0; j < n; j++) {
+            int64_t v = -1;
+            EXPECT(copies[i].get_i64_i64(maps[j], 7, &v), i == j ? FM_OK : FM_INVALID_HANDLE);
+            CHECK_I64(v, i == j ? i : -1);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        use_for_checks(&copies[i]);
+        OK(copies[i].map_free(maps[i]));
+    }
+}
+
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : getenv("FERRYMAP_LIB");
     if (!path || !*path) path = "libferrymap.so." FM_STR(FM_VERSION_MAJOR); /* the soname */
 
+    use_up_thread_keys();
     lib one = {0};
     if (!resolve(&one, path, RTLD_NOW | RTLD_LOCAL)) return 1;
     use_for_checks(&one);
@@ -288,6 +332,8 @@ int main(int argc, char **argv) {
     dlclose(one.dl);
     use_for_checks(&one);
     exercise(&one);
+
+    if (two.dl && three.dl) check_tags((lib[]){one, two, three}, 3);
 
     if (two.dl) {
         use_for_checks(&two);

@@ -24,6 +24,7 @@ pub(crate) mod bias;
 pub mod blob;
 pub mod bridge;
 pub mod codec;
+pub mod copies;
 pub mod epoch;
 pub mod feed;
 pub mod ffi;

@@ -18,10 +18,9 @@
 //! - The generation starts at 1 (so 0 is never a handle) and goes up each time
 //!   the slot is reused. A slot whose generation is used up is retired, never
 //!   reused: a stale handle can never come back to life.
-//! - The tag identifies this copy of the library. It is the number of a POSIX
-//!   thread-local key this copy allocated at start-up: keys are process-wide
-//!   and distinct, so two copies loaded at different paths always have
-//!   different tags, and each rejects the other's handles.
+//! - The tag identifies this copy of the library: `copies` claims one that
+//!   no other loaded copy holds, so two copies loaded at different paths
+//!   always have different tags, and each rejects the other's handles.
 //! - The kind lets every call reject a handle of the wrong kind cheaply.
 //!
 //! Lookup is wait-free and writes nothing shared: load the slot's state, load
@@ -87,7 +86,7 @@ pub unsafe trait Stored: Send + Sync + 'static {
 
 const INDEX_BITS: u32 = 24;
 const KIND_BITS: u32 = 3;
-const TAG_BITS: u32 = 10;
+const TAG_BITS: u32 = crate::copies::TAG_BITS;
 const GEN_BITS: u32 = 64 - INDEX_BITS - KIND_BITS - TAG_BITS;
 const KIND_SHIFT: u32 = INDEX_BITS;
 const TAG_SHIFT: u32 = INDEX_BITS + KIND_BITS;
@@ -198,28 +197,13 @@ impl Registry {
 
 fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
-        tag: claim_tag(),
+        tag: crate::copies::claim_tag(),
         id: crate::hash::random_u64() | 1,
         alloc: Mutex::new(Allocator {
             free: Vec::new(),
             next_fresh: 0,
         }),
     })
-}
-
-/// A tag no other copy of the library in this process can hold: the number of
-/// a pthread key (process-wide, never handed out twice while alive; we never
-/// delete ours). Falls back to random bits if keys run out.
-fn claim_tag() -> u64 {
-    let mut key: libc::pthread_key_t = 0;
-    // SAFETY: plain key creation without a destructor.
-    let rc = unsafe { libc::pthread_key_create(&mut key, None) };
-    let max = (1u64 << TAG_BITS) - 1;
-    if rc == 0 && (key as u64) < max {
-        key as u64 + 1
-    } else {
-        crate::hash::random_u64() % max + 1
-    }
 }
 
 #[inline(always)]
@@ -242,6 +226,12 @@ fn compose(index: u32, kind: fm_handle_kind, tag: u64, generation: u32) -> u64 {
 /// dropped.
 pub fn insert<T: Stored>(object: Box<T>) -> Result<u64> {
     let reg = registry();
+    if reg.tag == 0 {
+        return fail(
+            FM_OUT_OF_MEMORY,
+            "1023 other copies of the library are loaded: this one has no tag left to tell its handles apart",
+        );
+    }
     let kind = T::KIND;
     let index = match FREE.try_with(|f| f.0.borrow_mut().pop()) {
         Ok(Some(i)) => i,

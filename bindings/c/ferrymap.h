@@ -24,6 +24,14 @@
  *          any thread or language). Freeing handle 0 is a no-op; freeing
  *          twice, or using a freed, forged or wrong-kind handle, returns
  *          FM_INVALID_HANDLE or FM_WRONG_KIND and does nothing else.
+ * COPIES   Two copies of the library loaded in one process (two paths)
+ *          have separate registries, and each rejects the other's handles
+ *          with FM_INVALID_HANDLE, always: on Linux every copy claims,
+ *          through the dynamic loader, a tag no other copy holds (up to
+ *          1023 copies; a copy that finds none left refuses to create
+ *          handles). Elsewhere a tag is the number of a thread-local key,
+ *          or random once keys run out (then two copies share one with
+ *          chance 1/1023). fm_registry_id() tells copies apart.
  * LIFETIME Pointers the library returns say how long they live: static,
  *          until the owning iterator or view is freed, or (fm_last_error)
  *          until the next failing call on the same thread.
@@ -63,6 +71,16 @@
 #define FM_VERSION ((FM_VERSION_MAJOR << 16) | (FM_VERSION_MINOR << 8) | FM_VERSION_PATCH)
 #define FM_VERSION_STRING "0.1.0"
 
+
+/**
+ * Tags are 1..=MAX_TAG; 0 means none could be claimed.
+ */
+#define TAG_BITS 10
+
+/**
+ * The note's type: "FMTG" read as a little-endian word.
+ */
+#define NOTE_TYPE 1196707142
 
 
 
