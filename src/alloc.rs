@@ -39,3 +39,31 @@ pub fn try_vec<T>(n: usize) -> Result<Vec<T>> {
     v.try_reserve_exact(n).map_err(|_| out_of_memory())?;
     Ok(v)
 }
+
+/// A copy of `bytes` in a vector of its own, or `FM_OUT_OF_MEMORY`.
+pub fn try_copy(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut v = try_vec(bytes.len())?;
+    v.extend_from_slice(bytes);
+    Ok(v)
+}
+
+/// Checks that `bytes` can be allocated now, by allocating and freeing
+/// them, before a call that allocates them and cannot fail: `Arc::new`
+/// (stable Rust has no fallible form) and the bridge queue's ring, which
+/// the channel crate allocates. A small block comes straight back: glibc
+/// hands the next request of its size class the block the same thread
+/// just freed (its per-thread cache). A large one is unmapped and mapped
+/// again, so another thread could take the room in between; the check
+/// still turns the common case, a request far beyond what the process can
+/// get, into `FM_OUT_OF_MEMORY`.
+pub fn check_room(bytes: usize) -> Result<()> {
+    drop(try_vec::<u8>(bytes)?);
+    Ok(())
+}
+
+/// `Arc::new(value)`, or `FM_OUT_OF_MEMORY` (see [`check_room`]).
+pub fn try_arc<T>(value: T) -> Result<std::sync::Arc<T>> {
+    // An Arc's block: two counts, then the value.
+    check_room(2 * std::mem::size_of::<usize>() + std::mem::size_of::<T>())?;
+    Ok(std::sync::Arc::new(value))
+}

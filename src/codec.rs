@@ -40,9 +40,28 @@ fn put_word(out: &mut Vec<u8>, kind: fm_kind, word: u64) {
     }
 }
 
-/// Serialises a snapshot.
-pub fn export(snap: &Snapshot) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + snap.len() * 16 + TRAILER_LEN);
+/// Bytes one key or value word takes in the format.
+fn word_len(kind: fm_kind, word: u64) -> usize {
+    if kind.is_blob() {
+        // SAFETY: as in `put_word`.
+        4 + unsafe { blob::bytes(word as *const blob::Blob) }.len()
+    } else {
+        8
+    }
+}
+
+/// Serialises a snapshot, into a buffer sized exactly first, or fails with
+/// `FM_OUT_OF_MEMORY` when it cannot be had.
+pub fn export(snap: &Snapshot) -> Result<Vec<u8>> {
+    let mut total = HEADER_LEN + TRAILER_LEN;
+    for t in snap.tables() {
+        t.for_each_word(|k, v| {
+            total = total
+                .saturating_add(word_len(snap.key_kind, k))
+                .saturating_add(word_len(snap.val_kind, v));
+        });
+    }
+    let mut out = crate::alloc::try_vec(total)?;
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.push(snap.key_kind as u8);
@@ -56,7 +75,8 @@ pub fn export(snap: &Snapshot) -> Vec<u8> {
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    debug_assert_eq!(out.len(), total, "export sized exactly");
+    Ok(out)
 }
 
 /// A cursor over untrusted bytes: every read is bounds-checked.
@@ -141,7 +161,11 @@ pub fn import(data: &[u8]) -> Result<Map> {
             "entry count {count} cannot fit in {remaining} bytes"
         )));
     }
-    let map = Map::new(key_kind, val_kind, 0).map_err(|e| corrupt(e.message))?;
+    // A kind pair no map can have is corrupt data; running out of memory is not.
+    let map = Map::new(key_kind, val_kind, 0).map_err(|e| match e.status {
+        FM_OUT_OF_MEMORY => e,
+        _ => corrupt(e.message),
+    })?;
     map.reserve(count as usize)?;
     for i in 0..count {
         let key = match key_kind {

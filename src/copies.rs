@@ -197,9 +197,14 @@ mod elf {
         /// cell its claim wrote.
         #[test]
         fn own_note_names_own_cell() {
-            let tag = crate::registry::tag();
+            let tag = claim_tag();
             assert!((1..=MAX_TAG).contains(&tag));
             assert_eq!(own_cell().load(Ordering::Acquire), tag);
+            assert_eq!(
+                claim_tag(),
+                tag,
+                "claiming again takes the same smallest free tag"
+            );
             let mut found = 0usize;
             // SAFETY: as in claim_tag.
             unsafe { libc::dl_iterate_phdr(Some(count_own), (&mut found as *mut usize).cast()) };

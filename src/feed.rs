@@ -6,6 +6,8 @@
 //! subscriber has a queue of at most `bound` events: when it is full the
 //! oldest event is dropped and counted, and the next event handed out says
 //! how many were lost, so a slow subscriber is told, never silently skipped.
+//! An event that cannot be copied for lack of memory is counted as lost in
+//! the same way: committing a mutation never fails because of its feed.
 //!
 //! This module sits below the map (which commits) and the bridge (which
 //! owns the feed and hands out subscriptions); it knows neither.
@@ -86,14 +88,31 @@ struct SubState {
     closed: bool,
 }
 
+impl Event {
+    /// `clone`, or `FM_OUT_OF_MEMORY`.
+    fn try_clone(&self) -> Result<Event> {
+        Ok(Event {
+            key: self.key.try_clone()?,
+            value: self.value.try_clone()?,
+            ..*self
+        })
+    }
+}
+
 impl SubQueue {
-    fn push(&self, e: &Event) {
+    /// Queues a copy of `e` (None: the event could not be built), or
+    /// counts it as lost.
+    fn push(&self, e: Option<&Event>) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if s.events.len() == self.bound {
             s.events.pop_front();
             s.lost += 1;
         }
-        s.events.push_back(e.clone());
+        let copy = e.map(Event::try_clone);
+        match copy {
+            Some(Ok(e)) if s.events.try_reserve(1).is_ok() => s.events.push_back(e),
+            _ => s.lost += 1,
+        }
         drop(s);
         self.ready.notify_one();
     }
@@ -174,21 +193,23 @@ pub(crate) fn set_last_seq(seq: u64) {
 }
 
 impl Feed {
-    /// Records a committed mutation. Called by the map, under its shard lock.
-    pub fn commit(&self, op: fm_op, key: OwnedKey, value: impl FnOnce() -> OwnedVal) {
+    /// Records a committed mutation. Called by the map, under its shard
+    /// lock; `event` builds the key and value to hand subscribers, if any
+    /// (when it fails for lack of memory, each counts the event as lost).
+    pub fn commit(&self, op: fm_op, event: impl FnOnce() -> Result<(OwnedKey, OwnedVal)>) {
         let seq = self.seq.load(Ordering::Relaxed) + 1;
         self.seq.store(seq, Ordering::Release);
         set_last_seq(seq);
         if self.has_subs.load(Ordering::Acquire) {
-            let e = Event {
+            let e = event().ok().map(|(key, value)| Event {
                 seq,
                 op,
                 key,
-                value: value(),
+                value,
                 lost: 0,
-            };
+            });
             for s in self.subs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                s.push(&e);
+                s.push(e.as_ref());
             }
         }
     }
@@ -197,18 +218,21 @@ impl Feed {
         self.seq.load(Ordering::Acquire)
     }
 
-    pub(crate) fn subscribe(&self, bound: usize, owner: Option<ThreadId>) -> Arc<SubQueue> {
-        let q = Arc::new(SubQueue {
+    /// A new subscriber's queue, or `FM_OUT_OF_MEMORY`.
+    pub(crate) fn subscribe(&self, bound: usize, owner: Option<ThreadId>) -> Result<Arc<SubQueue>> {
+        let q = crate::alloc::try_arc(SubQueue {
             bound,
             owner,
             born: crate::fork::generation(),
             state: Mutex::default(),
             ready: Condvar::new(),
-        });
+        })?;
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        subs.try_reserve(1)
+            .map_err(|_| crate::alloc::out_of_memory())?;
         subs.push(q.clone());
         self.has_subs.store(true, Ordering::Release);
-        q
+        Ok(q)
     }
 
     pub fn unsubscribe(&self, q: &Arc<SubQueue>) {

@@ -4,6 +4,8 @@
 //! The bottom of the core's layers after `status`, `hash`, `epoch` and
 //! `blob`: everything above speaks these types.
 
+use crate::status::Result;
+
 /// The kind of a key or value.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +69,20 @@ pub enum OwnedKey {
 }
 
 impl OwnedKey {
+    /// An owned copy of `key` (None for no key), or `FM_OUT_OF_MEMORY`.
+    pub fn try_from_ref(key: Option<KeyRef<'_>>) -> Result<OwnedKey> {
+        Ok(match key {
+            None => OwnedKey::None,
+            Some(KeyRef::Int(k)) => OwnedKey::Int(k),
+            Some(KeyRef::Bytes(b)) => OwnedKey::Bytes(crate::alloc::try_copy(b)?),
+        })
+    }
+
+    /// `clone`, or `FM_OUT_OF_MEMORY`.
+    pub fn try_clone(&self) -> Result<OwnedKey> {
+        OwnedKey::try_from_ref(self.as_ref())
+    }
+
     pub fn as_ref(&self) -> Option<KeyRef<'_>> {
         match self {
             OwnedKey::None => None,
@@ -94,15 +110,26 @@ impl OwnedVal {
             OwnedVal::Bytes(b) => Some(ValIn::Bytes(b)),
         }
     }
-    /// The value a word of a map with values of `kind` stands for.
+    /// The value a word of a map with values of `kind` stands for, or
+    /// `FM_OUT_OF_MEMORY` when its bytes cannot be copied.
     ///
     /// # Safety
     /// A blob word must be alive for the call.
-    pub unsafe fn from_word(kind: fm_kind, word: u64) -> OwnedVal {
-        match kind {
+    pub unsafe fn from_word(kind: fm_kind, word: u64) -> Result<OwnedVal> {
+        Ok(match kind {
             FM_INT => OwnedVal::Int(word as i64),
             FM_FLOAT => OwnedVal::Float(f64::from_bits(word)),
-            _ => OwnedVal::Bytes(crate::blob::bytes(word as *const crate::blob::Blob).to_vec()),
-        }
+            _ => OwnedVal::Bytes(crate::alloc::try_copy(crate::blob::bytes(
+                word as *const crate::blob::Blob,
+            ))?),
+        })
+    }
+
+    /// `clone`, or `FM_OUT_OF_MEMORY`.
+    pub fn try_clone(&self) -> Result<OwnedVal> {
+        Ok(match self {
+            OwnedVal::Bytes(b) => OwnedVal::Bytes(crate::alloc::try_copy(b)?),
+            other => other.clone(),
+        })
     }
 }

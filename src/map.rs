@@ -496,7 +496,7 @@ impl Map {
             key_kind,
             val_kind,
             shards: shards(&bias, |_| std::ptr::null_mut())?,
-            counters: Arc::default(),
+            counters: alloc::try_arc(Counters::default())?,
             feed: None,
             bias,
             holds: Holds::default(),
@@ -718,19 +718,15 @@ impl Map {
     #[cold]
     #[inline(never)]
     fn feed_commit(&self, feed: &Feed, op: fm_op, key: Option<KeyRef<'_>>, val_word: Option<u64>) {
-        {
-            let key = match key {
-                None => OwnedKey::None,
-                Some(KeyRef::Int(k)) => OwnedKey::Int(k),
-                Some(KeyRef::Bytes(b)) => OwnedKey::Bytes(b.to_vec()),
-            };
+        feed.commit(op, || {
+            let key = OwnedKey::try_from_ref(key)?;
             // SAFETY: the word was just stored with the caller's write access.
-            feed.commit(op, key, || {
-                val_word.map_or(OwnedVal::None, |w| unsafe {
-                    OwnedVal::from_word(self.val_kind, w)
-                })
-            });
-        }
+            let val = match val_word {
+                Some(w) => unsafe { OwnedVal::from_word(self.val_kind, w) }?,
+                None => OwnedVal::None,
+            };
+            Ok((key, val))
+        });
     }
 
     /// Looks `key` up and returns its value word. A blob word stays valid
@@ -1072,15 +1068,17 @@ impl Map {
         let mut snap = self.snapshot()?;
         // On failure the snapshot is dropped, releasing its references.
         let bias = alloc::try_box(Bias::new(epoch::thread_id()))?;
+        let counters = alloc::try_arc(Counters::default())?;
         let shards = shards(&bias, |i| snap.tables[i] as *mut Table)?;
         // The new shards own the snapshot's references now: empty it, so that
-        // dropping it releases none of them (and frees its vector).
+        // dropping it releases none of them (and frees its vector). Nothing
+        // below can fail.
         snap.tables.clear();
         Ok(Map {
             key_kind: self.key_kind,
             val_kind: self.val_kind,
             shards,
-            counters: Arc::default(),
+            counters,
             feed: None,
             bias,
             holds: Holds::default(),

@@ -156,7 +156,7 @@ pub fn subscribe(map: u64, bound: usize) -> Result<u64> {
     objects::insert(Subscription {
         queue,
         feed: b.feed().clone(),
-        current: Default::default(),
+        current: crate::alloc::try_arc(Default::default())?,
     })
 }
 

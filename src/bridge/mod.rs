@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
+use crate::alloc::{check_room, try_arc};
 use crate::epoch::{self, Guard};
 use crate::feed::{last_seq, set_last_seq, Feed, SubQueue};
 use crate::feed::{
@@ -198,12 +199,16 @@ impl Bridge {
                 format!("queue capacity {queue} must be between 1 and {}", 1 << 24),
             );
         }
-        let feed = Arc::new(Feed::default());
+        let feed = try_arc(Feed::default())?;
         let mut map = Map::new(key_kind, val_kind, capacity)?;
         map.feed = Some(feed.clone());
-        let map = Arc::new(map);
+        let map = try_arc(map)?;
+        // The channel's ring: one message and a stamp per place.
+        check_room(
+            queue.saturating_mul(std::mem::size_of::<Msg>() + std::mem::size_of::<usize>()),
+        )?;
         let (tx, rx) = bounded(queue);
-        let shared = Arc::new(Shared {
+        let shared = try_arc(Shared {
             state: AtomicU8::new(OPEN),
             inflight: AtomicUsize::new(0),
             owner: OnceLock::new(),
@@ -214,7 +219,7 @@ impl Bridge {
                 fork::watch();
                 fork::generation()
             },
-        });
+        })?;
         let owner = {
             let (map, shared) = (map.clone(), shared.clone());
             thread::Builder::new()
@@ -352,7 +357,7 @@ impl Bridge {
                 "the owner thread cannot wait for room in its own queue (use a try-submit)",
             );
         }
-        let mut ticket = new_ticket(requests.into(), self.shared.owner.get().copied());
+        let mut ticket = new_ticket(requests.into(), self.shared.owner.get().copied())?;
         let queued = TicketRef(NonNull::from(&mut *ticket));
         // On failure the ticket is dropped unregistered and unqueued, so
         // `queued` (which would release it) must not live on.
@@ -380,10 +385,9 @@ impl Bridge {
         if self.shared.state.load(Ordering::Acquire) != OPEN {
             return Err(self.state_error());
         }
-        Ok(self
-            .shared
+        self.shared
             .feed
-            .subscribe(bound, self.shared.owner.get().copied()))
+            .subscribe(bound, self.shared.owner.get().copied())
     }
 
     pub fn failed(&self) -> bool {
@@ -619,7 +623,7 @@ fn execute_into(map: &Map, r: &Request, g: &Guard, out: &mut ReqResult) -> Resul
         FM_OP_ADD => {
             let word = map.add(key()?, value()?)?;
             // SAFETY: INT/FLOAT words only (add refuses other kinds).
-            out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
+            out.value = unsafe { OwnedVal::from_word(map.val_kind, word) }?;
         }
         FM_OP_GET => {
             let word = match r.key {
@@ -629,8 +633,9 @@ fn execute_into(map: &Map, r: &Request, g: &Guard, out: &mut ReqResult) -> Resul
             };
             if let Some(word) = word {
                 out.flag = true;
-                // SAFETY: found while pinned.
-                out.value = unsafe { OwnedVal::from_word(map.val_kind, word) };
+                // SAFETY: found while pinned. A copy that fails leaves the
+                // result FM_OUT_OF_MEMORY, with the flag saying it was found.
+                out.value = unsafe { OwnedVal::from_word(map.val_kind, word) }?;
             }
         }
         FM_OP_CONTAINS => out.flag = map.contains(key()?, g)?,

@@ -432,7 +432,7 @@ thread_local! {
 }
 
 /// A ticket object holding `requests`, from the pool when it has one.
-pub(super) fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Box<TicketInner> {
+pub(super) fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Result<Box<TicketInner>> {
     let pooled = TICKETS.try_with(|p| p.borrow_mut().pop()).ok().flatten();
     match pooled {
         Some(mut t) => {
@@ -441,9 +441,9 @@ pub(super) fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Box<Tic
             t.owner = owner;
             t.born = fork::generation();
             *t.slot.get_mut() = Slot::Requests(requests);
-            t
+            Ok(t)
         }
-        None => Box::new(TicketInner::new(requests, owner)),
+        None => crate::alloc::try_box(TicketInner::new(requests, owner)),
     }
 }
 

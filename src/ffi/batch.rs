@@ -6,6 +6,7 @@
 
 use super::iter::fm_entry;
 use super::{array_in, array_out, boundary, bytes_in, fm_buf, fm_handle, with_map, Out};
+use crate::alloc::try_vec;
 use crate::api::{expect_values, Want};
 use crate::epoch;
 use crate::kind::KeyRef;
@@ -22,7 +23,7 @@ fn insert_many(
     boundary(|| {
         let g = epoch::pin();
         let replaced = with_map(map_h, &g, |m, _| {
-            let mut pairs = Vec::with_capacity(n);
+            let mut pairs = try_vec(n)?;
             for i in 0..n {
                 let (k, v) = pair(m, i)?;
                 m.check_key(k)
@@ -268,7 +269,7 @@ pub unsafe extern "C" fn fm_remove_many_buf(
         let ks = array_in(keys, n, "keys")?;
         let g = epoch::pin();
         let removed = with_map(map, &g, |m, _| {
-            let mut checked = Vec::with_capacity(n);
+            let mut checked = try_vec(n)?;
             for (i, k) in ks.iter().enumerate() {
                 let key = KeyRef::Bytes(bytes_in(k.ptr, k.len, "key")?);
                 m.check_key(key)
@@ -317,17 +318,14 @@ impl Keys<'_> {
                 m.get_many_int(ks, g, f);
             }
             Keys::Buf(ks) => {
-                let checked = ks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| {
-                        // SAFETY: the caller vouches for each key's pointer and length.
-                        let key = KeyRef::Bytes(unsafe { bytes_in(k.ptr, k.len, "key") }?);
-                        m.check_key(key)
-                            .map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
-                        Ok(key)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                let mut checked = try_vec(ks.len())?;
+                for (i, k) in ks.iter().enumerate() {
+                    // SAFETY: the caller vouches for each key's pointer and length.
+                    let key = KeyRef::Bytes(unsafe { bytes_in(k.ptr, k.len, "key") }?);
+                    m.check_key(key)
+                        .map_err(|e| Error::new(e.status, format!("key {i}: {}", e.message)))?;
+                    checked.push(key);
+                }
                 for (i, key) in checked.into_iter().enumerate() {
                     f(i, m.get_word(key, g)?);
                 }
@@ -425,7 +423,7 @@ unsafe fn get_many_bytes(
         let g = epoch::pin();
         with_map(map_h, &g, |m, g| {
             expect_values(m, Want::Buf)?;
-            let mut blobs: Vec<Option<&[u8]>> = Vec::with_capacity(keys.len());
+            let mut blobs: Vec<Option<&[u8]>> = try_vec(keys.len())?;
             // SAFETY: blob words found while pinned by `g`.
             keys.each_word(m, g, |_, w| {
                 blobs.push(w.map(|w| unsafe { crate::blob::bytes(w as *const crate::blob::Blob) }))

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{array_in, array_out, boundary, bytes_in, fm_handle, Out};
+use crate::alloc::try_copy;
 use crate::api::{self, bridge};
 use crate::bridge::{Request, Requests, TicketInner, TicketRef, Wait};
 use crate::epoch;
@@ -187,13 +188,13 @@ unsafe fn own_request(
     let key = match (needs_key, kk) {
         (false, _) => OwnedKey::None,
         (true, FM_INT) => OwnedKey::Int(r.key_int as u64),
-        (true, _) => OwnedKey::Bytes(bytes_in(r.key_ptr, r.key_len, "key")?.to_vec()),
+        (true, _) => OwnedKey::Bytes(try_copy(bytes_in(r.key_ptr, r.key_len, "key")?)?),
     };
     let value = match (needs_value, vk) {
         (false, _) => OwnedVal::None,
         (true, FM_INT) => OwnedVal::Int(r.value_int),
         (true, FM_FLOAT) => OwnedVal::Float(r.value_float),
-        (true, _) => OwnedVal::Bytes(bytes_in(r.value_ptr, r.value_len, "value")?.to_vec()),
+        (true, _) => OwnedVal::Bytes(try_copy(bytes_in(r.value_ptr, r.value_len, "value")?)?),
     };
     Ok(Request { op, key, value })
 }
@@ -236,7 +237,7 @@ pub unsafe extern "C" fn fm_submit(
             [r] => Requests::One(own_request(0, r, kk, vk)?),
             _ => {
                 // Sized up front (collecting through Result would grow it step by step).
-                let mut v = Vec::with_capacity(reqs.len());
+                let mut v = crate::alloc::try_vec(reqs.len())?;
                 for (i, r) in reqs.iter().enumerate() {
                     v.push(own_request(i, r, kk, vk)?.into());
                 }

@@ -391,7 +391,7 @@ pub unsafe extern "C" fn fm_export(
         let out = Out::required(view_out, "view_out")?;
         let g = epoch::pin();
         let snap = with_map(map, &g, |m, _| m.snapshot())?;
-        let bytes = codec::export(&snap);
+        let bytes = codec::export(&snap)?;
         drop(snap);
         let v =
             View::of_bytes(&bytes).ok_or_else(|| Error::new(FM_OUT_OF_MEMORY, "export buffer"))?;

@@ -137,7 +137,7 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_export(
             let g = epoch::pin();
             with_map(h as u64, &g, |m, _| m.snapshot())?
         };
-        let bytes = codec::export(&snap);
+        let bytes = codec::export(&snap)?;
         drop(snap);
         let array = env.new_bytes(&bytes);
         if array.is_null() {
