@@ -50,6 +50,27 @@ static RECORDS: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
 /// Sealed bags: objects waiting for every reader to move past their epoch.
 static SEALED: Mutex<Vec<(u64, Deferred)>> = Mutex::new(Vec::new());
 
+/// Where sealed objects wait when the allocator refuses room in a bag or
+/// in [`SEALED`]: retiring never allocates beyond what it can get, so it
+/// never aborts. Should this fill up too, an object is leaked (and counted
+/// in [`LEAKED`]) rather than freed early.
+const SPARE_ROOM: usize = 256;
+static SPARE: Mutex<[Option<(u64, Deferred)>; SPARE_ROOM]> = {
+    const EMPTY: Option<(u64, Deferred)> = None;
+    Mutex::new([EMPTY; SPARE_ROOM])
+};
+/// Objects leaked because no memory could be had to keep them waiting.
+pub static LEAKED: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes room for `n` more items in `v`, or says it could not.
+fn room<T>(v: &mut Vec<T>, n: usize) -> bool {
+    #[cfg(test)]
+    if tests::REFUSE_ROOM.load(Ordering::Relaxed) {
+        return false;
+    }
+    v.try_reserve(n).is_ok()
+}
+
 const BARRIER_UNKNOWN: u8 = 0;
 const BARRIER_MEMBARRIER: u8 = 1;
 const BARRIER_FENCE: u8 = 2;
@@ -169,7 +190,7 @@ impl Drop for Local {
     fn drop(&mut self) {
         let bag = std::mem::take(&mut *self.bag.borrow_mut());
         if !bag.is_empty() {
-            seal(bag);
+            seal(bag.into_iter());
         }
         let rec = self.record.get();
         if !rec.is_null() {
@@ -739,9 +760,11 @@ pub fn retire(d: Deferred, bytes: usize) {
     let mut item = Some(d);
     let full = LOCAL.try_with(|local| {
         let mut bag = local.bag.borrow_mut();
-        bag.extend(item.take());
+        if room(&mut bag, 1) {
+            bag.extend(item.take());
+        }
         let held = local.bag_bytes.get().saturating_add(bytes);
-        if held >= BAG_BYTES || bag.len() >= BAG_ITEMS {
+        if item.is_some() || held >= BAG_BYTES || bag.len() >= BAG_ITEMS {
             local.bag_bytes.set(0);
             std::mem::take(&mut *bag)
         } else {
@@ -749,11 +772,15 @@ pub fn retire(d: Deferred, bytes: usize) {
             Vec::new()
         }
     });
-    match full {
-        Ok(bag) if !bag.is_empty() => seal(bag),
-        Ok(_) => {}
-        // Thread-local storage is gone (a destructor is calling us): seal a bag of one.
-        Err(_) => seal(item.into_iter().collect()),
+    if let Ok(bag) = full {
+        if !bag.is_empty() {
+            seal(bag.into_iter());
+        }
+    }
+    // No room in the bag, or thread-local storage is gone (a destructor is
+    // calling us): seal it alone.
+    if item.is_some() {
+        seal(item.into_iter());
     }
 }
 
@@ -766,10 +793,10 @@ pub fn flush() {
             std::mem::take(&mut *l.bag.borrow_mut())
         })
         .unwrap_or_default();
-    seal(bag);
+    seal(bag.into_iter());
 }
 
-fn seal(bag: Vec<Deferred>) {
+fn seal(bag: impl ExactSizeIterator<Item = Deferred>) {
     let rec = this_thread::record();
     // SAFETY: records are never freed; only their owner touches these fields.
     if let Some(rec) = unsafe { rec.as_ref() } {
@@ -783,10 +810,24 @@ fn seal(bag: Vec<Deferred>) {
         std::mem::forget(bag);
         return;
     }
-    SEALED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend(bag.into_iter().map(|d| (epoch, d)));
+    {
+        let mut sealed = SEALED.lock().unwrap_or_else(|p| p.into_inner());
+        if room(&mut sealed, bag.len()) {
+            sealed.extend(bag.map(|d| (epoch, d)));
+        } else {
+            let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
+            let mut free = spare.iter_mut().filter(|s| s.is_none());
+            for d in bag {
+                match free.next() {
+                    Some(place) => *place = Some((epoch, d)),
+                    None => {
+                        std::mem::forget(d);
+                        LEAKED.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
     collect();
 }
 
@@ -795,21 +836,40 @@ fn seal(bag: Vec<Deferred>) {
 /// unlinked, so a thread pinning after that cannot reach them.
 fn collect() {
     let oldest = oldest_pinned();
-    let mut ready = Vec::new();
-    {
-        let mut sealed = SEALED.lock().unwrap_or_else(|p| p.into_inner());
-        let mut i = 0;
-        while i < sealed.len() {
-            if sealed[i].0 <= oldest {
-                ready.push(sealed.swap_remove(i).1);
-            } else {
-                i += 1;
+    // Dropping may retire more (a table drops its blobs): never under a
+    // lock. Ready objects move to a vector of their own first or, when no
+    // memory can be had for one, go one at a time; then the spare room's.
+    loop {
+        let mut ready = Vec::new();
+        let mut one = None;
+        {
+            let mut sealed = SEALED.lock().unwrap_or_else(|p| p.into_inner());
+            let roomy = room(&mut ready, sealed.len());
+            let mut i = 0;
+            while i < sealed.len() && one.is_none() {
+                if sealed[i].0 > oldest {
+                    i += 1;
+                } else if roomy {
+                    ready.push(sealed.swap_remove(i).1);
+                } else {
+                    one = Some(sealed.swap_remove(i).1);
+                }
             }
         }
-    }
-    // Dropping may retire more (a table drops its blobs): never under the lock.
-    for d in ready {
-        d.run();
+        if one.is_none() && ready.is_empty() {
+            let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
+            one = spare
+                .iter_mut()
+                .find(|s| s.as_ref().is_some_and(|(e, _)| *e <= oldest))
+                .and_then(Option::take)
+                .map(|(_, d)| d);
+        }
+        if one.is_none() && ready.is_empty() {
+            return;
+        }
+        for d in ready.into_iter().chain(one) {
+            d.run();
+        }
     }
 }
 
@@ -835,6 +895,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     static DROPS: AtomicUsize = AtomicUsize::new(0);
+    /// Makes every `room` request fail, as an allocator out of memory would.
+    pub(super) static REFUSE_ROOM: AtomicBool = AtomicBool::new(false);
     /// The tests share the process's epoch: one at a time, so no other test
     /// holds a pin at the moment a test checks what was freed.
     static SERIAL: Mutex<()> = Mutex::new(());
@@ -954,6 +1016,42 @@ mod tests {
         tx_go.send(()).unwrap();
         reader.join().unwrap();
         wait_for_drops(before + 3);
+    }
+
+    /// With no memory for bags, retiring still defers (through the spare
+    /// room) and frees once readers leave; past the spare room's size it
+    /// leaks and counts, and never aborts or frees early.
+    #[test]
+    fn retiring_without_memory_defers_then_leaks() {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        flush();
+        let before = DROPS.load(Ordering::SeqCst);
+        let leaked = LEAKED.load(Ordering::SeqCst);
+        let (tx_pinned, rx_pinned) = std::sync::mpsc::channel();
+        let (tx_go, rx_go) = std::sync::mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            let g = pin();
+            tx_pinned.send(()).unwrap();
+            rx_go.recv().unwrap();
+            drop(g);
+        });
+        rx_pinned.recv().unwrap();
+        REFUSE_ROOM.store(true, Ordering::SeqCst);
+        let n = SPARE_ROOM + 10;
+        for _ in 0..n {
+            let p = Box::into_raw(Box::new(5u64)) as *mut ();
+            retire(unsafe { Deferred::new(p, count_drop) }, 8);
+        }
+        assert_eq!(
+            DROPS.load(Ordering::SeqCst),
+            before,
+            "freed while a reader was pinned"
+        );
+        assert_eq!(LEAKED.load(Ordering::SeqCst), leaked + 10);
+        tx_go.send(()).unwrap();
+        reader.join().unwrap();
+        wait_for_drops(before + SPARE_ROOM);
+        REFUSE_ROOM.store(false, Ordering::SeqCst);
     }
 
     #[test]
