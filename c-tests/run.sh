@@ -155,5 +155,6 @@ run test_stress
 run test_bridge
 run test_oom
 run test_paused_callback
+run test_clear
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -559,20 +559,31 @@ impl Map {
     /// sum is the map's size at the moment the first pass ended. Writers
     /// publish count, then version, with release, and the reads acquire, so
     /// a count seen in the first pass carries every earlier write of that
-    /// writer into the second. A map written too busily for a stable cut is
-    /// counted under all its locks.
+    /// writer into the second. A shard whose sequence is odd may be in the
+    /// middle of a clear (see `clear`), so the pass starts again, and both
+    /// passes compare sequences too. A map written too busily for a stable
+    /// cut is counted under all its locks.
     pub fn len(&self) -> usize {
-        for _ in 0..OPTIMISTIC_TRIES {
-            let mut versions = [0u64; SHARDS];
+        'retry: for _ in 0..OPTIMISTIC_TRIES {
+            let mut versions = [(0u64, 0u64); SHARDS];
             let mut total = 0usize;
             for (v, shard) in versions.iter_mut().zip(self.shards.0.iter()) {
-                *v = shard.writes.load(Ordering::Acquire);
+                // An odd sequence: a clear in progress (see `clear`).
+                let seq = shard.seq.load(Ordering::Acquire);
+                if seq & 1 != 0 {
+                    std::hint::spin_loop();
+                    continue 'retry;
+                }
+                *v = (seq, shard.writes.load(Ordering::Acquire));
                 total += shard.count.load(Ordering::Acquire);
             }
             if versions
                 .iter()
                 .zip(self.shards.0.iter())
-                .all(|(&v, shard)| shard.writes.load(Ordering::Acquire) == v)
+                .all(|(&v, shard)| {
+                    shard.writes.load(Ordering::Acquire) == v.1
+                        && shard.seq.load(Ordering::Acquire) == v.0
+                })
             {
                 return total;
             }
@@ -1086,15 +1097,32 @@ impl Map {
     }
 
     /// Removes everything, at one instant.
+    ///
+    /// Lock-free readers see it at one instant too: every shard's sequence
+    /// is made odd (a write in progress) before the first table goes, and
+    /// even again only after the last one has gone. A reader that sees one
+    /// shard cleared saw that shard's sequence even again, and with it every
+    /// table swap; in any other shard it then finds either the new empty
+    /// table or an odd sequence, and retries (`read_once`, `len`).
     pub fn clear(&self) {
         self.with_all_locked(|| {
-            for shard in self.shards.0.iter() {
+            let shards = &self.shards.0;
+            let seqs: [u64; SHARDS] = std::array::from_fn(|i| {
+                let s = shards[i].seq.load(Ordering::Relaxed);
+                shards[i].seq.store(s + 1, Ordering::Relaxed);
+                s
+            });
+            fence(Ordering::Release);
+            for shard in shards.iter() {
                 let old = shard.table.swap(std::ptr::null_mut(), Ordering::AcqRel);
                 if !old.is_null() {
                     shard.count_write(0);
                     // SAFETY: the shard's reference; readers may still probe it.
                     unsafe { table::release_deferred(old) };
                 }
+            }
+            for (shard, s) in shards.iter().zip(seqs) {
+                shard.seq.store(s + 2, Ordering::Release);
             }
             self.committed(FM_OP_CLEAR, None, None);
         });
