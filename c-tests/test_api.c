@@ -1610,6 +1610,179 @@ static void test_take_and_insert_if_absent(void) {
     for (size_t i = 0; i < COUNT(all); i++) OK(fm_map_free(all[i]));
 }
 
+/* Swap, compare-and-swap, remove-if-equal and get-or-insert, for every
+ * key and value form, on a direct or a bridge map. */
+static fm_handle cond_map(bool bridge, uint32_t kk, uint32_t vk) {
+    fm_handle m = 0;
+    if (bridge)
+        OK(fm_bridge_new(kk, vk, 0, 64, &m));
+    else
+        OK(fm_map_new(kk, vk, 0, &m));
+    return m;
+}
+
+typedef struct cas_counter {
+    fm_handle map;
+    int rounds;
+} cas_counter;
+
+/* Adds 1 to key 5, `rounds` times, by read and compare-and-swap. */
+static void *cas_increments(void *arg) {
+    cas_counter *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        int64_t cur = 0;
+        OK(fm_get_i64_i64(c->map, 5, &cur));
+        bool swapped = false;
+        while (fm_compare_and_swap_i64_i64(c->map, 5, cur, cur + 1, &swapped, &cur) == FM_OK && !swapped) {
+        }
+        CHECK(swapped);
+    }
+    return NULL;
+}
+
+static void test_conditional_ops(bool bridge) {
+    const uint8_t *k = (const uint8_t *)"k\0ey";
+    const size_t kn = 4;
+    uint8_t buf[16];
+    size_t n = 0;
+    bool flag = false, present = false;
+    int64_t iv = 0;
+    double fv = 0;
+
+    /* INT -> INT: every operation and outcome. */
+    fm_handle ii = cond_map(bridge, FM_INT, FM_INT);
+    OK(fm_swap_i64_i64(ii, 1, 10, &iv, &present));
+    CHECK(!present);
+    OK(fm_swap_i64_i64(ii, 1, 11, &iv, &present));
+    CHECK(present);
+    CHECK_I64(iv, 10);
+    OK(fm_swap_i64_i64(ii, 1, 12, NULL, NULL));
+    OK(fm_compare_and_swap_i64_i64(ii, 1, 12, 13, &flag, &iv));
+    CHECK(flag);
+    iv = 0;
+    OK(fm_compare_and_swap_i64_i64(ii, 1, 99, 14, &flag, &iv));
+    CHECK(!flag);
+    CHECK_I64(iv, 13);
+    OK(fm_compare_and_swap_i64_i64(ii, 1, 99, 14, &flag, NULL));
+    EXPECT(fm_compare_and_swap_i64_i64(ii, 2, 0, 1, &flag, &iv), FM_NOT_FOUND);
+    EXPECT(fm_compare_and_swap_i64_i64(ii, 1, 13, 14, NULL, &iv), FM_NULL_ARGUMENT);
+    OK(fm_get_i64_i64(ii, 1, &iv));
+    CHECK_I64(iv, 13); /* the refused calls changed nothing */
+    OK(fm_remove_if_equal_i64_i64(ii, 1, 12, &flag));
+    CHECK(!flag);
+    OK(fm_remove_if_equal_i64_i64(ii, 1, 13, &flag));
+    CHECK(flag);
+    EXPECT(fm_remove_if_equal_i64_i64(ii, 1, 13, &flag), FM_NOT_FOUND);
+    EXPECT(fm_remove_if_equal_i64_i64(ii, 1, 13, NULL), FM_NULL_ARGUMENT);
+    OK(fm_get_or_insert_i64_i64(ii, 3, 30, &iv, &flag));
+    CHECK(flag);
+    iv = 0;
+    OK(fm_get_or_insert_i64_i64(ii, 3, 31, &iv, &flag));
+    CHECK(!flag);
+    CHECK_I64(iv, 30);
+    EXPECT(fm_get_or_insert_i64_i64(ii, 3, 31, &iv, NULL), FM_NULL_ARGUMENT);
+    EXPECT(fm_swap_i64_f64(ii, 1, 1.0, &fv, &present), FM_WRONG_KIND);
+    EXPECT(fm_swap_buf_i64(ii, k, kn, 1, &iv, &present), FM_WRONG_KIND);
+
+    /* Threads that count by compare-and-swap lose no increment. */
+    OK(fm_insert_i64_i64(ii, 5, 0, NULL));
+    enum { THREADS = 4 };
+    cas_counter c = {ii, bridge ? 200 : 2000};
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, cas_increments, &c);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    OK(fm_get_i64_i64(ii, 5, &iv));
+    CHECK_I64(iv, THREADS * c.rounds);
+
+    /* INT -> FLOAT: bits decide equality. */
+    fm_handle if_ = cond_map(bridge, FM_INT, FM_FLOAT);
+    OK(fm_swap_i64_f64(if_, 1, 0.0, &fv, &present));
+    OK(fm_compare_and_swap_i64_f64(if_, 1, -0.0, 1.0, &flag, &fv));
+    CHECK(!flag); /* 0.0 is not -0.0 */
+    OK(fm_swap_i64_f64(if_, 1, NAN, &fv, &present));
+    CHECK(present && fv == 0.0);
+    OK(fm_compare_and_swap_i64_f64(if_, 1, NAN, 2.5, &flag, &fv));
+    CHECK(flag); /* the same NaN */
+    OK(fm_remove_if_equal_i64_f64(if_, 1, 2.5, &flag));
+    CHECK(flag);
+    OK(fm_get_or_insert_i64_f64(if_, 1, 4.5, &fv, &flag));
+    CHECK(flag);
+    OK(fm_get_or_insert_i64_f64(if_, 1, 5.5, &fv, &flag));
+    CHECK(!flag && fv == 4.5);
+
+    /* INT -> BYTES: buffers, and a too-small one changes nothing. */
+    fm_handle ib = cond_map(bridge, FM_INT, FM_BYTES);
+    OK(fm_swap_i64_buf(ib, 1, (const uint8_t *)"hello", 5, buf, sizeof buf, &n, &present));
+    CHECK(!present);
+    EXPECT(fm_swap_i64_buf(ib, 1, (const uint8_t *)"x", 1, buf, 2, &n, &present), FM_BUFFER_TOO_SMALL);
+    CHECK_U64(n, 5);
+    OK(fm_swap_i64_buf(ib, 1, (const uint8_t *)"world", 5, buf, sizeof buf, &n, &present));
+    CHECK(present);
+    CHECK_MEM(buf, n, "hello", 5); /* not "x": the refused swap stored nothing */
+    EXPECT(fm_swap_i64_buf(ib, 1, (const uint8_t *)"x", 1, buf, sizeof buf, NULL, &present), FM_NULL_ARGUMENT);
+    OK(fm_compare_and_swap_i64_buf(ib, 1, (const uint8_t *)"hello", 5, (const uint8_t *)"", 0, &flag, buf,
+                                   sizeof buf, &n));
+    CHECK(!flag);
+    CHECK_MEM(buf, n, "world", 5);
+    OK(fm_compare_and_swap_i64_buf(ib, 1, (const uint8_t *)"world", 5, (const uint8_t *)"", 0, &flag, buf,
+                                   sizeof buf, &n));
+    CHECK(flag);
+    OK(fm_remove_if_equal_i64_buf(ib, 1, (const uint8_t *)"x", 1, &flag));
+    CHECK(!flag);
+    OK(fm_remove_if_equal_i64_buf(ib, 1, NULL, 0, &flag));
+    CHECK(flag);
+    OK(fm_get_or_insert_i64_buf(ib, 2, (const uint8_t *)"\0\xff", 2, buf, sizeof buf, &n, &flag));
+    CHECK(flag);
+    OK(fm_get_or_insert_i64_buf(ib, 2, (const uint8_t *)"zz", 2, buf, sizeof buf, &n, &flag));
+    CHECK(!flag);
+    CHECK_MEM(buf, n, "\0\xff", 2);
+
+    /* STR keys, each value form; STR values must be UTF-8. */
+    fm_handle bi = cond_map(bridge, FM_STR, FM_INT);
+    OK(fm_swap_buf_i64(bi, k, kn, 7, &iv, &present));
+    EXPECT(fm_swap_buf_i64(bi, (const uint8_t *)"\xff", 1, 7, &iv, &present), FM_INVALID_UTF8);
+    OK(fm_compare_and_swap_buf_i64(bi, k, kn, 7, 8, &flag, &iv));
+    CHECK(flag);
+    OK(fm_remove_if_equal_buf_i64(bi, k, kn, 8, &flag));
+    CHECK(flag);
+    OK(fm_get_or_insert_buf_i64(bi, k, kn, 9, &iv, &flag));
+    CHECK(flag);
+    fm_handle bf = cond_map(bridge, FM_BYTES, FM_FLOAT);
+    OK(fm_swap_buf_f64(bf, (const uint8_t *)"\xff", 1, 1.25, &fv, &present));
+    OK(fm_compare_and_swap_buf_f64(bf, (const uint8_t *)"\xff", 1, 1.25, 2.25, &flag, &fv));
+    CHECK(flag);
+    OK(fm_remove_if_equal_buf_f64(bf, (const uint8_t *)"\xff", 1, 2.25, &flag));
+    CHECK(flag);
+    OK(fm_get_or_insert_buf_f64(bf, (const uint8_t *)"\xff", 1, 3.25, &fv, &flag));
+    CHECK(flag);
+    fm_handle bb = cond_map(bridge, FM_STR, FM_STR);
+    OK(fm_swap_buf_buf(bb, k, kn, (const uint8_t *)"a", 1, buf, sizeof buf, &n, &present));
+    EXPECT(fm_swap_buf_buf(bb, k, kn, (const uint8_t *)"\xc3", 1, buf, sizeof buf, &n, &present),
+           FM_INVALID_UTF8);
+    EXPECT(fm_compare_and_swap_buf_buf(bb, k, kn, (const uint8_t *)"\xc3", 1, (const uint8_t *)"b", 1, &flag,
+                                       buf, sizeof buf, &n),
+           FM_INVALID_UTF8);
+    OK(fm_compare_and_swap_buf_buf(bb, k, kn, (const uint8_t *)"a", 1, (const uint8_t *)"b", 1, &flag, buf,
+                                   sizeof buf, &n));
+    CHECK(flag);
+    OK(fm_remove_if_equal_buf_buf(bb, k, kn, (const uint8_t *)"b", 1, &flag));
+    CHECK(flag);
+    OK(fm_get_or_insert_buf_buf(bb, k, kn, (const uint8_t *)"c", 1, buf, sizeof buf, &n, &flag));
+    CHECK(flag);
+    OK(fm_get_buf_buf(bb, k, kn, buf, sizeof buf, &n));
+    CHECK_MEM(buf, n, "c", 1);
+    EXPECT(fm_remove_if_equal_buf_buf(bb, k, (size_t)1 << 40, k, kn, &flag), FM_INVALID_ARGUMENT);
+    EXPECT(fm_get_or_insert_buf_buf(bb, k, kn, k, (size_t)1 << 40, buf, sizeof buf, &n, &flag),
+           FM_INVALID_ARGUMENT);
+
+    fm_handle all[] = {ii, if_, ib, bi, bf, bb};
+    for (size_t i = 0; i < COUNT(all); i++) OK(fm_map_free(all[i]));
+    /* A freed map's handle and a forged one are refused. */
+    EXPECT(fm_swap_i64_i64(ii, 1, 1, NULL, NULL), FM_INVALID_HANDLE);
+    EXPECT(fm_compare_and_swap_i64_i64(0x5eed1234, 1, 1, 2, &flag, NULL), FM_INVALID_HANDLE);
+    EXPECT(fm_get_or_insert_i64_i64(ii, 1, 1, NULL, &flag), FM_INVALID_HANDLE);
+}
+
 int main(void) {
     /* Before anything failed on this thread, the message is empty. */
     CHECK_MSG(strcmp(fm_last_error(), "") == 0, "initial last error \"%s\"", fm_last_error());
@@ -1629,6 +1802,8 @@ int main(void) {
         }
     }
     test_take_and_insert_if_absent();
+    test_conditional_ops(false);
+    test_conditional_ops(true);
     test_reentrancy();
     test_bridge();
     test_stats_and_reserve();

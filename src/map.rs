@@ -233,6 +233,16 @@ impl Drop for Hold<'_> {
     }
 }
 
+/// What a conditional write ([`Map::modify`]) does with the key.
+pub enum Change<'v> {
+    /// Leave it as it is.
+    Keep,
+    /// Store this value (inserting the key if absent).
+    Put(ValIn<'v>),
+    /// Remove the key (nothing if absent).
+    Remove,
+}
+
 /// A shard lock held for a write; on release, claims the writer bias for
 /// `claim_for` (a thread id) if that is not 0.
 struct Locked<'m> {
@@ -958,17 +968,79 @@ impl Map {
             };
             // SAFETY: as above.
             accept(unsafe { &*cur }.value(slot))?;
-            let t = self.writable(shard, false)?;
-            let slot = t
-                .find(key, h)
-                .expect("present in the copy as in the original");
-            let (kw, vw) = shard.write_window(|| t.remove_at(slot));
-            shard.count_write(t.len());
-            self.committed(FM_OP_REMOVE, Some(key), None);
-            self.drop_key_word(kw);
-            self.drop_value_word(vw);
+            self.remove_held(shard, key, h)?;
             Ok(true)
         })
+    }
+
+    /// Removes `key`, which is present; the caller holds the shard's write
+    /// access.
+    fn remove_held(&self, shard: &Shard, key: KeyRef<'_>, h: u64) -> Result<()> {
+        let t = self.writable(shard, false)?;
+        let slot = t
+            .find(key, h)
+            .expect("present in the copy as in the original");
+        let (kw, vw) = shard.write_window(|| t.remove_at(slot));
+        shard.count_write(t.len());
+        self.committed(FM_OP_REMOVE, Some(key), None);
+        self.drop_key_word(kw);
+        self.drop_value_word(vw);
+        Ok(())
+    }
+
+    /// The one step behind the conditional writes (swap, compare-and-swap,
+    /// remove-if-equal, get-or-insert): with the shard's write access,
+    /// `decide` gets the key's current value word (None when absent; a blob
+    /// word stays valid for the caller's pinned call) and says what to do.
+    /// `decide` is library code that calls no caller callback; when it
+    /// fails, nothing changes. Linearizable with every other operation on
+    /// the key.
+    pub fn modify<'v>(
+        &self,
+        key: KeyRef<'_>,
+        decide: &mut dyn FnMut(Option<u64>) -> Result<Change<'v>>,
+    ) -> Result<()> {
+        let (key, h) = self.check_key(key)?;
+        let shard = self.shard(h);
+        self.with_write(shard, h, || {
+            let cur = shard.table.load(Ordering::Relaxed);
+            // SAFETY: the shard's reference, with write access.
+            let found = (!cur.is_null())
+                .then(|| {
+                    unsafe { &*cur }
+                        .find(key, h)
+                        .map(|slot| unsafe { &*cur }.value(slot))
+                })
+                .flatten();
+            match decide(found)? {
+                Change::Keep => Ok(()),
+                Change::Remove if found.is_none() => Ok(()),
+                Change::Remove => self.remove_held(shard, key, h),
+                Change::Put(val) => {
+                    self.check_val(val)?;
+                    let vword = self.value_word(val)?;
+                    let result = self.insert_held(shard, key, h, vword, FM_OP_INSERT);
+                    if result.is_err() {
+                        self.drop_unshared_value_word(vword);
+                    }
+                    result.map(|_| ())
+                }
+            }
+        })
+    }
+
+    /// Whether a value word stands for `val`: INT values by value, FLOAT
+    /// values by their bits (so NaN equals the same NaN, and 0.0 is not
+    /// -0.0), STR and BYTES by their bytes. A word of a blob must be alive.
+    pub fn value_is(&self, word: u64, val: ValIn<'_>) -> bool {
+        match val {
+            ValIn::Int(v) => self.val_kind == FM_INT && word == v as u64,
+            ValIn::Float(v) => self.val_kind == FM_FLOAT && word == v.to_bits(),
+            ValIn::Bytes(b) => {
+                // SAFETY: the caller vouches for the word.
+                self.val_kind.is_blob() && unsafe { blob::bytes(word as *const blob::Blob) } == b
+            }
+        }
     }
 
     /// Adds `delta` to an INT or FLOAT value in one step; an absent key starts

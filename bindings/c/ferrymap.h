@@ -683,6 +683,359 @@ enum fm_status fm_sub_next(fm_handle sub, int64_t timeout_us, struct fm_event *e
 enum fm_status fm_sub_free(fm_handle sub);
 
 /**
+ * Stores `value` under `key` (inserting it if absent) and hands back the
+ * value it replaced: written to `*previous_out` (may be NULL) when the key
+ * was present; `*present_out` (may be NULL) says whether it was. One
+ * atomic step. For an INT→INT map.
+ *
+ * # Safety
+ * `previous_out` and `present_out` NULL or writable.
+ */
+enum fm_status fm_swap_i64_i64(fm_handle map,
+                               int64_t key,
+                               int64_t value,
+                               int64_t *previous_out,
+                               bool *present_out);
+
+/**
+ * As `fm_swap_i64_i64`, for an INT key and FLOAT values.
+ *
+ * # Safety
+ * `previous_out` and `present_out` NULL or writable.
+ */
+enum fm_status fm_swap_i64_f64(fm_handle map,
+                               int64_t key,
+                               double value,
+                               double *previous_out,
+                               bool *present_out);
+
+/**
+ * As `fm_swap_i64_i64`, for an INT key and STR/BYTES values. The replaced
+ * value is copied into `buf` (room for `cap`), its length to `*len_out`;
+ * FM_BUFFER_TOO_SMALL, with the needed length, changes nothing.
+ *
+ * # Safety
+ * `value` valid for `value_len` bytes; `buf` writable for `cap` bytes; `len_out` writable; `present_out` NULL or writable.
+ */
+enum fm_status fm_swap_i64_buf(fm_handle map,
+                               int64_t key,
+                               const uint8_t *value,
+                               size_t value_len,
+                               uint8_t *buf,
+                               size_t cap,
+                               size_t *len_out,
+                               bool *present_out);
+
+/**
+ * As `fm_swap_i64_i64`, for a STR/BYTES key and INT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `previous_out` and `present_out` NULL or writable.
+ */
+enum fm_status fm_swap_buf_i64(fm_handle map,
+                               const uint8_t *key,
+                               size_t key_len,
+                               int64_t value,
+                               int64_t *previous_out,
+                               bool *present_out);
+
+/**
+ * As `fm_swap_i64_i64`, for a STR/BYTES key and FLOAT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `previous_out` and `present_out` NULL or writable.
+ */
+enum fm_status fm_swap_buf_f64(fm_handle map,
+                               const uint8_t *key,
+                               size_t key_len,
+                               double value,
+                               double *previous_out,
+                               bool *present_out);
+
+/**
+ * As `fm_swap_i64_i64`, for a STR/BYTES key and STR/BYTES values. The
+ * replaced value is copied into `buf` (room for `cap`), its length to
+ * `*len_out`; FM_BUFFER_TOO_SMALL, with the needed length, changes
+ * nothing.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `value` valid for `value_len` bytes; `buf` writable for `cap` bytes; `len_out` writable; `present_out` NULL or writable.
+ */
+enum fm_status fm_swap_buf_buf(fm_handle map,
+                               const uint8_t *key,
+                               size_t key_len,
+                               const uint8_t *value,
+                               size_t value_len,
+                               uint8_t *buf,
+                               size_t cap,
+                               size_t *len_out,
+                               bool *present_out);
+
+/**
+ * Replaces the value of `key` with `value` only if it equals `expected`
+ * (INT by value; FLOAT by bits, so NaN equals the same NaN and 0.0 is not
+ * -0.0; STR and BYTES byte for byte). `*swapped_out` (not
+ * NULL) says whether it did; when it did not, the current value is written
+ * to `*current_out` (may be NULL). FM_NOT_FOUND if the key is absent
+ * (nothing is inserted). One atomic step. For an INT→INT map.
+ *
+ * # Safety
+ * `swapped_out` writable; `current_out` NULL or writable.
+ */
+enum fm_status fm_compare_and_swap_i64_i64(fm_handle map,
+                                           int64_t key,
+                                           int64_t expected,
+                                           int64_t value,
+                                           bool *swapped_out,
+                                           int64_t *current_out);
+
+/**
+ * As `fm_compare_and_swap_i64_i64`, for an INT key and FLOAT values.
+ *
+ * # Safety
+ * `swapped_out` writable; `current_out` NULL or writable.
+ */
+enum fm_status fm_compare_and_swap_i64_f64(fm_handle map,
+                                           int64_t key,
+                                           double expected,
+                                           double value,
+                                           bool *swapped_out,
+                                           double *current_out);
+
+/**
+ * As `fm_compare_and_swap_i64_i64`, for an INT key and STR/BYTES values.
+ * On a mismatch the current value is copied into `buf` (room for `cap`),
+ * its length to `*len_out` (FM_BUFFER_TOO_SMALL gives the needed length).
+ *
+ * # Safety
+ * `expected` and `value` valid for their lengths; `swapped_out` and `len_out` writable; `buf` writable for `cap` bytes.
+ */
+enum fm_status fm_compare_and_swap_i64_buf(fm_handle map,
+                                           int64_t key,
+                                           const uint8_t *expected,
+                                           size_t expected_len,
+                                           const uint8_t *value,
+                                           size_t value_len,
+                                           bool *swapped_out,
+                                           uint8_t *buf,
+                                           size_t cap,
+                                           size_t *len_out);
+
+/**
+ * As `fm_compare_and_swap_i64_i64`, for a STR/BYTES key and INT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `swapped_out` writable; `current_out` NULL or writable.
+ */
+enum fm_status fm_compare_and_swap_buf_i64(fm_handle map,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           int64_t expected,
+                                           int64_t value,
+                                           bool *swapped_out,
+                                           int64_t *current_out);
+
+/**
+ * As `fm_compare_and_swap_i64_i64`, for a STR/BYTES key and FLOAT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `swapped_out` writable; `current_out` NULL or writable.
+ */
+enum fm_status fm_compare_and_swap_buf_f64(fm_handle map,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           double expected,
+                                           double value,
+                                           bool *swapped_out,
+                                           double *current_out);
+
+/**
+ * As `fm_compare_and_swap_i64_i64`, for a STR/BYTES key and STR/BYTES
+ * values. On a mismatch the current value is copied into `buf` (room for
+ * `cap`), its length to `*len_out` (FM_BUFFER_TOO_SMALL gives the needed
+ * length).
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `expected` and `value` valid for their lengths; `swapped_out` and `len_out` writable; `buf` writable for `cap` bytes.
+ */
+enum fm_status fm_compare_and_swap_buf_buf(fm_handle map,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           const uint8_t *expected,
+                                           size_t expected_len,
+                                           const uint8_t *value,
+                                           size_t value_len,
+                                           bool *swapped_out,
+                                           uint8_t *buf,
+                                           size_t cap,
+                                           size_t *len_out);
+
+/**
+ * Removes `key` only if its value equals `expected` (FLOAT compares bits).
+ * `*removed_out` (not NULL) says whether it did. FM_NOT_FOUND if the key
+ * is absent. One atomic step. For an INT→INT map.
+ *
+ * # Safety
+ * `removed_out` writable.
+ */
+enum fm_status fm_remove_if_equal_i64_i64(fm_handle map,
+                                          int64_t key,
+                                          int64_t expected,
+                                          bool *removed_out);
+
+/**
+ * As `fm_remove_if_equal_i64_i64`, for an INT key and FLOAT values.
+ *
+ * # Safety
+ * `removed_out` writable.
+ */
+enum fm_status fm_remove_if_equal_i64_f64(fm_handle map,
+                                          int64_t key,
+                                          double expected,
+                                          bool *removed_out);
+
+/**
+ * As `fm_remove_if_equal_i64_i64`, for an INT key and STR/BYTES values.
+ * STR values compare byte for byte.
+ *
+ * # Safety
+ * `expected` valid for `expected_len` bytes; `removed_out` writable.
+ */
+enum fm_status fm_remove_if_equal_i64_buf(fm_handle map,
+                                          int64_t key,
+                                          const uint8_t *expected,
+                                          size_t expected_len,
+                                          bool *removed_out);
+
+/**
+ * As `fm_remove_if_equal_i64_i64`, for a STR/BYTES key and INT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `removed_out` writable.
+ */
+enum fm_status fm_remove_if_equal_buf_i64(fm_handle map,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          int64_t expected,
+                                          bool *removed_out);
+
+/**
+ * As `fm_remove_if_equal_i64_i64`, for a STR/BYTES key and FLOAT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `removed_out` writable.
+ */
+enum fm_status fm_remove_if_equal_buf_f64(fm_handle map,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          double expected,
+                                          bool *removed_out);
+
+/**
+ * As `fm_remove_if_equal_i64_i64`, for a STR/BYTES key and STR/BYTES
+ * values. STR values compare byte for byte.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `expected` valid for `expected_len` bytes; `removed_out` writable.
+ */
+enum fm_status fm_remove_if_equal_buf_buf(fm_handle map,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          const uint8_t *expected,
+                                          size_t expected_len,
+                                          bool *removed_out);
+
+/**
+ * Returns the value of `key` if present, else inserts `value`: one atomic
+ * step. `*inserted_out` (not NULL) says which; when the key was present,
+ * its value is written to `*existing_out` (may be NULL). For an INT→INT
+ * map.
+ *
+ * # Safety
+ * `inserted_out` writable; `existing_out` NULL or writable.
+ */
+enum fm_status fm_get_or_insert_i64_i64(fm_handle map,
+                                        int64_t key,
+                                        int64_t value,
+                                        int64_t *existing_out,
+                                        bool *inserted_out);
+
+/**
+ * As `fm_get_or_insert_i64_i64`, for an INT key and FLOAT values.
+ *
+ * # Safety
+ * `inserted_out` writable; `existing_out` NULL or writable.
+ */
+enum fm_status fm_get_or_insert_i64_f64(fm_handle map,
+                                        int64_t key,
+                                        double value,
+                                        double *existing_out,
+                                        bool *inserted_out);
+
+/**
+ * As `fm_get_or_insert_i64_i64`, for an INT key and STR/BYTES values. An
+ * existing value is copied into `buf` (room for `cap`), its length to
+ * `*len_out` (FM_BUFFER_TOO_SMALL gives the needed length and inserts
+ * nothing).
+ *
+ * # Safety
+ * `value` valid for `value_len` bytes; `inserted_out` and `len_out` writable; `buf` writable for `cap` bytes.
+ */
+enum fm_status fm_get_or_insert_i64_buf(fm_handle map,
+                                        int64_t key,
+                                        const uint8_t *value,
+                                        size_t value_len,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        size_t *len_out,
+                                        bool *inserted_out);
+
+/**
+ * As `fm_get_or_insert_i64_i64`, for a STR/BYTES key and INT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `inserted_out` writable; `existing_out` NULL or writable.
+ */
+enum fm_status fm_get_or_insert_buf_i64(fm_handle map,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        int64_t value,
+                                        int64_t *existing_out,
+                                        bool *inserted_out);
+
+/**
+ * As `fm_get_or_insert_i64_i64`, for a STR/BYTES key and FLOAT values.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `inserted_out` writable; `existing_out` NULL or writable.
+ */
+enum fm_status fm_get_or_insert_buf_f64(fm_handle map,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        double value,
+                                        double *existing_out,
+                                        bool *inserted_out);
+
+/**
+ * As `fm_get_or_insert_i64_i64`, for a STR/BYTES key and STR/BYTES values.
+ * An existing value is copied into `buf` (room for `cap`), its length to
+ * `*len_out` (FM_BUFFER_TOO_SMALL gives the needed length and inserts
+ * nothing).
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `value` valid for `value_len` bytes; `inserted_out` and `len_out` writable; `buf` writable for `cap` bytes.
+ */
+enum fm_status fm_get_or_insert_buf_buf(fm_handle map,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        const uint8_t *value,
+                                        size_t value_len,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        size_t *len_out,
+                                        bool *inserted_out);
+
+/**
  * The library's version as `major << 16 | minor << 8 | patch`; compare it
  * with `FM_VERSION` from the header to detect a mismatched library.
  * Threads: any.

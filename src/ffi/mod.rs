@@ -15,6 +15,7 @@
 
 pub mod batch;
 pub mod bridge;
+pub mod cond;
 pub mod info;
 pub mod iter;
 pub mod lifecycle;

@@ -82,22 +82,28 @@ fn take(
     })
 }
 
-fn int_key(k: i64) -> impl FnOnce() -> Result<KeyRef<'static>> {
+pub(super) fn int_key(k: i64) -> impl FnOnce() -> Result<KeyRef<'static>> {
     move || Ok(KeyRef::Int(k as u64))
 }
 
 /// # Safety
 /// As for `bytes_in`; the 'static is a lie confined to one call.
-unsafe fn buf_key(ptr: *const u8, len: usize) -> impl FnOnce() -> Result<KeyRef<'static>> {
+pub(super) unsafe fn buf_key(
+    ptr: *const u8,
+    len: usize,
+) -> impl FnOnce() -> Result<KeyRef<'static>> {
     move || Ok(KeyRef::Bytes(bytes_in(ptr, len, "key")?))
 }
 
-unsafe fn buf_val(ptr: *const u8, len: usize) -> impl FnOnce() -> Result<ValIn<'static>> {
+pub(super) unsafe fn buf_val(
+    ptr: *const u8,
+    len: usize,
+) -> impl FnOnce() -> Result<ValIn<'static>> {
     move || Ok(ValIn::Bytes(bytes_in(ptr, len, "value")?))
 }
 
 /// Copies a STR/BYTES value word out with the buffer-too-small protocol.
-unsafe fn deliver_buf(
+pub(super) unsafe fn deliver_buf(
     buf: *mut u8,
     cap: usize,
     len_out: *mut usize,
