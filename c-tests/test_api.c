@@ -1783,6 +1783,97 @@ static void test_conditional_ops(bool bridge) {
     EXPECT(fm_get_or_insert_i64_i64(ii, 1, 1, NULL, &flag), FM_INVALID_HANDLE);
 }
 
+/* A compute callback driven by a script: what it saw, what it returns. */
+typedef struct compute_step {
+    int32_t ret;
+    const char *set; /* bytes to store (with set_len), or NULL */
+    size_t set_len;
+    bool saw_present;
+    char seen[32];
+    size_t seen_len;
+    fm_handle reenter; /* if not 0, a map to call into from the callback */
+    fm_status reenter_status;
+} compute_step;
+
+static int32_t scripted_compute(void *ctx, const uint8_t *current, size_t len, const uint8_t **new_value,
+                                size_t *new_len) {
+    compute_step *s = ctx;
+    s->saw_present = current != NULL;
+    s->seen_len = len;
+    if (current && len <= sizeof s->seen) memcpy(s->seen, current, len);
+    if (s->reenter) s->reenter_status = fm_insert_i64_i64(s->reenter, 99, 99, NULL);
+    if (s->set) {
+        *new_value = (const uint8_t *)s->set;
+        *new_len = s->set_len;
+    }
+    return s->ret;
+}
+
+static void test_compute(bool bridge) {
+    bool present = false;
+    int64_t iv = 0;
+    /* INT -> INT: absent, set, keep, remove, stop, bad sizes. */
+    fm_handle ii = cond_map(bridge, FM_INT, FM_INT);
+    int64_t seven = 7, eight = 8;
+    compute_step s = {.ret = FM_COMPUTE_SET, .set = (const char *)&seven, .set_len = 8};
+    OK(fm_compute_i64(ii, 1, scripted_compute, &s, &present));
+    CHECK(!s.saw_present && present);
+    OK(fm_get_i64_i64(ii, 1, &iv));
+    CHECK_I64(iv, 7);
+    s = (compute_step){.ret = FM_COMPUTE_SET, .set = (const char *)&eight, .set_len = 8};
+    OK(fm_compute_i64(ii, 1, scripted_compute, &s, &present));
+    CHECK(s.saw_present && s.seen_len == 8);
+    memcpy(&iv, s.seen, 8);
+    CHECK_I64(iv, 7);
+    s = (compute_step){.ret = FM_COMPUTE_SET, .set = (const char *)&eight, .set_len = 4};
+    EXPECT(fm_compute_i64(ii, 1, scripted_compute, &s, &present), FM_INVALID_ARGUMENT);
+    s = (compute_step){.ret = FM_COMPUTE_SET, .set = NULL, .set_len = 0};
+    EXPECT(fm_compute_i64(ii, 1, scripted_compute, &s, &present), FM_INVALID_ARGUMENT);
+    s = (compute_step){.ret = 42};
+    EXPECT(fm_compute_i64(ii, 1, scripted_compute, &s, &present), FM_CALLBACK_STOPPED);
+    s = (compute_step){.ret = FM_COMPUTE_KEEP};
+    OK(fm_compute_i64(ii, 1, scripted_compute, &s, &present));
+    CHECK(present);
+    OK(fm_get_i64_i64(ii, 1, &iv));
+    CHECK_I64(iv, 8); /* the failed and stopped calls changed nothing */
+    s = (compute_step){.ret = FM_COMPUTE_KEEP, .reenter = ii};
+    OK(fm_compute_i64(ii, 1, scripted_compute, &s, NULL));
+    EXPECT(s.reenter_status, FM_REENTRANT);
+    s = (compute_step){.ret = FM_COMPUTE_REMOVE};
+    OK(fm_compute_i64(ii, 1, scripted_compute, &s, &present));
+    CHECK(!present);
+    EXPECT(fm_get_i64_i64(ii, 1, &iv), FM_NOT_FOUND);
+    OK(fm_compute_i64(ii, 1, scripted_compute, &s, &present)); /* removing an absent key */
+    CHECK(!present);
+    EXPECT(fm_compute_i64(ii, 1, NULL, NULL, &present), FM_NULL_ARGUMENT);
+    EXPECT(fm_compute_buf(ii, (const uint8_t *)"k", 1, scripted_compute, &s, &present), FM_WRONG_KIND);
+
+    /* STR -> STR: a value grows and shrinks; UTF-8 is checked. */
+    fm_handle ss = cond_map(bridge, FM_STR, FM_STR);
+    OK(fm_insert_buf_buf(ss, (const uint8_t *)"k", 1, (const uint8_t *)"ab", 2, NULL));
+    s = (compute_step){.ret = FM_COMPUTE_SET, .set = "a much longer value", .set_len = 19};
+    OK(fm_compute_buf(ss, (const uint8_t *)"k", 1, scripted_compute, &s, &present));
+    CHECK(s.saw_present);
+    CHECK_MEM(s.seen, s.seen_len, "ab", 2);
+    uint8_t buf[32];
+    size_t n = 0;
+    OK(fm_get_buf_buf(ss, (const uint8_t *)"k", 1, buf, sizeof buf, &n));
+    CHECK_MEM(buf, n, "a much longer value", 19);
+    s = (compute_step){.ret = FM_COMPUTE_SET, .set = "\xc3", .set_len = 1};
+    EXPECT(fm_compute_buf(ss, (const uint8_t *)"k", 1, scripted_compute, &s, &present), FM_INVALID_UTF8);
+    s = (compute_step){.ret = FM_COMPUTE_SET, .set = "", .set_len = 0};
+    OK(fm_compute_buf(ss, (const uint8_t *)"k", 1, scripted_compute, &s, &present));
+    OK(fm_get_buf_buf(ss, (const uint8_t *)"k", 1, buf, sizeof buf, &n));
+    CHECK_U64(n, 0);
+    s = (compute_step){.ret = FM_COMPUTE_KEEP};
+    OK(fm_compute_buf(ss, (const uint8_t *)"k", 1, scripted_compute, &s, &present));
+    CHECK(s.saw_present && s.seen_len == 0); /* present and empty: not NULL */
+    EXPECT(fm_compute_buf(ss, (const uint8_t *)"\xff", 1, scripted_compute, &s, &present), FM_INVALID_UTF8);
+    OK(fm_map_free(ii));
+    OK(fm_map_free(ss));
+    EXPECT(fm_compute_i64(ii, 1, scripted_compute, &s, &present), FM_INVALID_HANDLE);
+}
+
 int main(void) {
     /* Before anything failed on this thread, the message is empty. */
     CHECK_MSG(strcmp(fm_last_error(), "") == 0, "initial last error \"%s\"", fm_last_error());
@@ -1804,6 +1895,8 @@ int main(void) {
     test_take_and_insert_if_absent();
     test_conditional_ops(false);
     test_conditional_ops(true);
+    test_compute(false);
+    test_compute(true);
     test_reentrancy();
     test_bridge();
     test_stats_and_reserve();

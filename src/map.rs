@@ -243,6 +243,15 @@ pub enum Change<'v> {
     Remove,
 }
 
+/// What a [`Map::compute`] callback decided.
+pub enum Computed {
+    Keep,
+    /// Store these bytes as the value: 8 native-endian bytes for INT and
+    /// FLOAT values.
+    Set(Vec<u8>),
+    Remove,
+}
+
 /// A shard lock held for a write; on release, claims the writer bias for
 /// `claim_for` (a thread id) if that is not 0.
 struct Locked<'m> {
@@ -1065,6 +1074,83 @@ impl Map {
             self.insert_held(shard, key, h, new, FM_OP_ADD)?;
             Ok(new)
         })
+    }
+
+    /// Calls `f`, caller code, with the key's current value (None when
+    /// absent) under the shard lock, and does what it decides: keep, store
+    /// a value of any length (inserting the key if absent), or remove.
+    /// `f` gets the 8 native-endian bytes of an INT/FLOAT value or a
+    /// private copy of a STR/BYTES value; a value it stores is checked
+    /// like any other (8 bytes for INT/FLOAT, UTF-8 for STR). An error from
+    /// `f` changes nothing. A call from `f` into this map fails with
+    /// FM_REENTRANT. Returns whether the key is present afterwards.
+    pub fn compute(
+        &self,
+        key: KeyRef<'_>,
+        f: &mut dyn FnMut(Option<&[u8]>) -> Result<Computed>,
+    ) -> Result<bool> {
+        let (key, h) = self.check_key(key)?;
+        let shard = self.shard(h);
+        let _lock = shard.lock();
+        let cur = shard.table.load(Ordering::Relaxed);
+        // SAFETY: the shard's reference, under its lock.
+        let word = (!cur.is_null())
+            .then(|| {
+                unsafe { &*cur }
+                    .find(key, h)
+                    .map(|slot| unsafe { &*cur }.value(slot))
+            })
+            .flatten();
+        let current = match word {
+            // SAFETY: a value word of the current table under its lock.
+            Some(w) if self.val_kind.is_blob() => Some(alloc::try_copy(unsafe {
+                blob::bytes(w as *const blob::Blob)
+            })?),
+            Some(w) => Some(alloc::try_copy(&w.to_ne_bytes())?),
+            None => None,
+        };
+        let decision = {
+            let _scope = CallbackScope::enter(self);
+            // As in `update`: nothing read above is used across the callback.
+            self.suspended(|| f(current.as_deref()))?
+        };
+        match decision {
+            Computed::Keep => Ok(word.is_some()),
+            Computed::Remove => {
+                if word.is_some() {
+                    self.remove_held(shard, key, h)?;
+                }
+                Ok(false)
+            }
+            Computed::Set(bytes) => {
+                let val = match self.val_kind {
+                    FM_INT | FM_FLOAT => {
+                        let raw: [u8; 8] = bytes.as_slice().try_into().map_err(|_| {
+                            Error::new(
+                                FM_INVALID_ARGUMENT,
+                                format!(
+                                    "a {} value is 8 bytes, not {}",
+                                    self.val_kind.name(),
+                                    bytes.len()
+                                ),
+                            )
+                        })?;
+                        match self.val_kind {
+                            FM_INT => ValIn::Int(i64::from_ne_bytes(raw)),
+                            _ => ValIn::Float(f64::from_ne_bytes(raw)),
+                        }
+                    }
+                    _ => ValIn::Bytes(&bytes),
+                };
+                self.check_val(val)?;
+                let vword = self.value_word(val)?;
+                if let Err(e) = self.insert_held(shard, key, h, vword, FM_OP_INSERT) {
+                    self.drop_unshared_value_word(vword);
+                    return Err(e);
+                }
+                Ok(true)
+            }
+        }
     }
 
     /// Calls `f` with the current value, under the shard lock, and stores what

@@ -198,6 +198,18 @@ typedef enum fm_kind {
 } fm_kind;
 
 /**
+ * What an `fm_compute_fn` returns: keep the value as it is (or leave the
+ * key absent), store the value it named, or remove the key. Any other
+ * return value stops the call: nothing changes and it returns
+ * FM_CALLBACK_STOPPED.
+ */
+typedef enum fm_compute {
+  FM_COMPUTE_KEEP = 0,
+  FM_COMPUTE_SET = 1,
+  FM_COMPUTE_REMOVE = 2,
+} fm_compute;
+
+/**
  * The kind of object a handle names.
  */
 typedef enum fm_handle_kind {
@@ -330,6 +342,25 @@ typedef struct fm_event {
   const uint8_t *value_ptr;
   size_t value_len;
 } fm_event;
+
+/**
+ * Callback for `fm_compute_*`. `current` points to the key's value, `len`
+ * bytes (8 native-endian bytes of an `int64_t` or `double` for INT and
+ * FLOAT values, a private copy of a STR/BYTES value), or is NULL when the
+ * key is absent; it is valid only during the callback. To store a value,
+ * set `*new_value` and `*new_len` (8 bytes for INT/FLOAT; any length for
+ * STR/BYTES, UTF-8 for STR) and return FM_COMPUTE_SET: the library copies
+ * them after the callback returns, so they must stay valid until then.
+ * The callback runs on the calling thread (a bridge map's owner thread for
+ * a bridge map) while the key's shard is locked: other writers to that
+ * shard wait, readers do not. A call from it into the same map returns
+ * FM_REENTRANT; it must not unwind through ferrymap.
+ */
+typedef int32_t (*fm_compute_fn)(void *ctx,
+                                 const uint8_t *current,
+                                 size_t len,
+                                 const uint8_t **new_value,
+                                 size_t *new_len);
 
 /**
  * Callback for `fm_for_each`: return 0 to go on, anything else to stop
@@ -1034,6 +1065,37 @@ enum fm_status fm_get_or_insert_buf_buf(fm_handle map,
                                         size_t cap,
                                         size_t *len_out,
                                         bool *inserted_out);
+
+/**
+ * Runs `callback(ctx, ...)` on the value of the INT `key`, or on its
+ * absence, and does what it returns (see `fm_compute_fn`): keep, store a
+ * value of any length (inserting the key), or remove. One atomic step.
+ * `*present_out` (may be NULL) says whether the key is present afterwards.
+ * `callback` must not be NULL; `ctx` is passed through untouched.
+ *
+ * # Safety
+ * `callback` a valid function of that type; `present_out` NULL or
+ * writable.
+ */
+enum fm_status fm_compute_i64(fm_handle map,
+                              int64_t key,
+                              fm_compute_fn callback,
+                              void *ctx,
+                              bool *present_out);
+
+/**
+ * As `fm_compute_i64` for a STR/BYTES key.
+ *
+ * # Safety
+ * `key` valid for `key_len` bytes; `callback` a valid function;
+ * `present_out` NULL or writable.
+ */
+enum fm_status fm_compute_buf(fm_handle map,
+                              const uint8_t *key,
+                              size_t key_len,
+                              fm_compute_fn callback,
+                              void *ctx,
+                              bool *present_out);
 
 /**
  * The library's version as `major << 16 | minor << 8 | patch`; compare it

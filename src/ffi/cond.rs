@@ -16,7 +16,7 @@ use super::{boundary, fm_handle, with_map, Out};
 use crate::api::{expect_values, Want};
 use crate::epoch;
 use crate::kind::{KeyRef, ValIn};
-use crate::map::Change;
+use crate::map::{Change, Computed};
 use crate::status::*;
 
 type Key = KeyRef<'static>;
@@ -795,4 +795,118 @@ pub unsafe extern "C" fn fm_get_or_insert_buf_buf(
         ),
         Err(e) => boundary(|| Err(e)),
     }
+}
+
+// ---- compute ----------------------------------------------------------------
+
+/// What an `fm_compute_fn` returns: keep the value as it is (or leave the
+/// key absent), store the value it named, or remove the key. Any other
+/// return value stops the call: nothing changes and it returns
+/// FM_CALLBACK_STOPPED.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum fm_compute {
+    FM_COMPUTE_KEEP = 0,
+    FM_COMPUTE_SET = 1,
+    FM_COMPUTE_REMOVE = 2,
+}
+
+/// Callback for `fm_compute_*`. `current` points to the key's value, `len`
+/// bytes (8 native-endian bytes of an `int64_t` or `double` for INT and
+/// FLOAT values, a private copy of a STR/BYTES value), or is NULL when the
+/// key is absent; it is valid only during the callback. To store a value,
+/// set `*new_value` and `*new_len` (8 bytes for INT/FLOAT; any length for
+/// STR/BYTES, UTF-8 for STR) and return FM_COMPUTE_SET: the library copies
+/// them after the callback returns, so they must stay valid until then.
+/// The callback runs on the calling thread (a bridge map's owner thread for
+/// a bridge map) while the key's shard is locked: other writers to that
+/// shard wait, readers do not. A call from it into the same map returns
+/// FM_REENTRANT; it must not unwind through ferrymap.
+#[allow(non_camel_case_types)]
+pub type fm_compute_fn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut std::ffi::c_void,
+        current: *const u8,
+        len: usize,
+        new_value: *mut *const u8,
+        new_len: *mut usize,
+    ) -> i32,
+>;
+
+fn compute(
+    map_h: fm_handle,
+    key: impl FnOnce() -> Result<Key>,
+    f: fm_compute_fn,
+    ctx: *mut std::ffi::c_void,
+    present_out: *mut bool,
+) -> fm_status {
+    boundary(|| {
+        let f = f.ok_or_else(|| Error::new(FM_NULL_ARGUMENT, "callback is NULL"))?;
+        let g = epoch::pin();
+        let present = with_map(map_h, &g, |m, _| {
+            m.compute(key()?, &mut |current| {
+                let (p, n) = current.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
+                let (mut new_value, mut new_len) = (std::ptr::null::<u8>(), 0usize);
+                // SAFETY: `current` is valid for `n` bytes during the call;
+                // the out-pointers are locals.
+                let rc = unsafe { f(ctx, p, n, &mut new_value, &mut new_len) };
+                const KEEP: i32 = fm_compute::FM_COMPUTE_KEEP as i32;
+                const SET: i32 = fm_compute::FM_COMPUTE_SET as i32;
+                const REMOVE: i32 = fm_compute::FM_COMPUTE_REMOVE as i32;
+                match rc {
+                    KEEP => Ok(Computed::Keep),
+                    REMOVE => Ok(Computed::Remove),
+                    SET => {
+                        // SAFETY: the callback vouches for its value until it returned.
+                        let bytes = unsafe { super::bytes_in(new_value, new_len, "new value") }?;
+                        Ok(Computed::Set(crate::alloc::try_copy(bytes)?))
+                    }
+                    rc => fail(
+                        FM_CALLBACK_STOPPED,
+                        format!("compute callback returned {rc}"),
+                    ),
+                }
+            })
+        })?;
+        Out::optional(present_out).write(present);
+        Ok(())
+    })
+}
+
+/// Runs `callback(ctx, ...)` on the value of the INT `key`, or on its
+/// absence, and does what it returns (see `fm_compute_fn`): keep, store a
+/// value of any length (inserting the key), or remove. One atomic step.
+/// `*present_out` (may be NULL) says whether the key is present afterwards.
+/// `callback` must not be NULL; `ctx` is passed through untouched.
+///
+/// # Safety
+/// `callback` a valid function of that type; `present_out` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_compute_i64(
+    map: fm_handle,
+    key: i64,
+    callback: fm_compute_fn,
+    ctx: *mut std::ffi::c_void,
+    present_out: *mut bool,
+) -> fm_status {
+    compute(map, int_key(key), callback, ctx, present_out)
+}
+
+/// As `fm_compute_i64` for a STR/BYTES key.
+///
+/// # Safety
+/// `key` valid for `key_len` bytes; `callback` a valid function;
+/// `present_out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fm_compute_buf(
+    map: fm_handle,
+    key: *const u8,
+    key_len: usize,
+    callback: fm_compute_fn,
+    ctx: *mut std::ffi::c_void,
+    present_out: *mut bool,
+) -> fm_status {
+    compute(map, buf_key(key, key_len), callback, ctx, present_out)
 }
