@@ -5,9 +5,19 @@
 
 pub type fm_status = std::ffi::c_uint;
 pub type fm_kind = std::ffi::c_uint;
+pub type fm_compute = std::ffi::c_uint;
 pub type fm_handle_kind = std::ffi::c_uint;
 pub type fm_op = std::ffi::c_uint;
 pub type fm_handle = u64;
+pub type fm_compute_fn = ::std::option::Option<
+    unsafe extern "C" fn(
+        ctx: *mut std::ffi::c_void,
+        current: *const u8,
+        len: usize,
+        new_value: *mut *const u8,
+        new_len: *mut usize,
+    ) -> i32,
+>;
 pub type fm_foreach_fn = ::std::option::Option<
     unsafe extern "C" fn(ctx: *mut std::ffi::c_void, entry: *const fm_entry) -> i32,
 >;
@@ -109,6 +119,9 @@ pub const FM_INT: fm_kind = 1;
 pub const FM_FLOAT: fm_kind = 2;
 pub const FM_STR: fm_kind = 3;
 pub const FM_BYTES: fm_kind = 4;
+pub const FM_COMPUTE_KEEP: fm_compute = 0;
+pub const FM_COMPUTE_SET: fm_compute = 1;
+pub const FM_COMPUTE_REMOVE: fm_compute = 2;
 pub const FM_HANDLE_MAP: fm_handle_kind = 1;
 pub const FM_HANDLE_ITERATOR: fm_handle_kind = 2;
 pub const FM_HANDLE_VIEW: fm_handle_kind = 3;
@@ -279,6 +292,223 @@ unsafe extern "C" {
     pub fn fm_subscribe(map: fm_handle, bound: usize, sub_out: *mut fm_handle) -> fm_status;
     pub fn fm_sub_next(sub: fm_handle, timeout_us: i64, event_out: *mut fm_event) -> fm_status;
     pub fn fm_sub_free(sub: fm_handle) -> fm_status;
+    pub fn fm_swap_i64_i64(
+        map: fm_handle,
+        key: i64,
+        value: i64,
+        previous_out: *mut i64,
+        present_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_swap_i64_f64(
+        map: fm_handle,
+        key: i64,
+        value: f64,
+        previous_out: *mut f64,
+        present_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_swap_i64_buf(
+        map: fm_handle,
+        key: i64,
+        value: *const u8,
+        value_len: usize,
+        buf: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+        present_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_swap_buf_i64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: i64,
+        previous_out: *mut i64,
+        present_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_swap_buf_f64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: f64,
+        previous_out: *mut f64,
+        present_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_swap_buf_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: *const u8,
+        value_len: usize,
+        buf: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+        present_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_compare_and_swap_i64_i64(
+        map: fm_handle,
+        key: i64,
+        expected: i64,
+        value: i64,
+        swapped_out: *mut bool,
+        current_out: *mut i64,
+    ) -> fm_status;
+    pub fn fm_compare_and_swap_i64_f64(
+        map: fm_handle,
+        key: i64,
+        expected: f64,
+        value: f64,
+        swapped_out: *mut bool,
+        current_out: *mut f64,
+    ) -> fm_status;
+    pub fn fm_compare_and_swap_i64_buf(
+        map: fm_handle,
+        key: i64,
+        expected: *const u8,
+        expected_len: usize,
+        value: *const u8,
+        value_len: usize,
+        swapped_out: *mut bool,
+        buf: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> fm_status;
+    pub fn fm_compare_and_swap_buf_i64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        expected: i64,
+        value: i64,
+        swapped_out: *mut bool,
+        current_out: *mut i64,
+    ) -> fm_status;
+    pub fn fm_compare_and_swap_buf_f64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        expected: f64,
+        value: f64,
+        swapped_out: *mut bool,
+        current_out: *mut f64,
+    ) -> fm_status;
+    pub fn fm_compare_and_swap_buf_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        expected: *const u8,
+        expected_len: usize,
+        value: *const u8,
+        value_len: usize,
+        swapped_out: *mut bool,
+        buf: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> fm_status;
+    pub fn fm_remove_if_equal_i64_i64(
+        map: fm_handle,
+        key: i64,
+        expected: i64,
+        removed_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_remove_if_equal_i64_f64(
+        map: fm_handle,
+        key: i64,
+        expected: f64,
+        removed_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_remove_if_equal_i64_buf(
+        map: fm_handle,
+        key: i64,
+        expected: *const u8,
+        expected_len: usize,
+        removed_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_remove_if_equal_buf_i64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        expected: i64,
+        removed_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_remove_if_equal_buf_f64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        expected: f64,
+        removed_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_remove_if_equal_buf_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        expected: *const u8,
+        expected_len: usize,
+        removed_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_get_or_insert_i64_i64(
+        map: fm_handle,
+        key: i64,
+        value: i64,
+        existing_out: *mut i64,
+        inserted_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_get_or_insert_i64_f64(
+        map: fm_handle,
+        key: i64,
+        value: f64,
+        existing_out: *mut f64,
+        inserted_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_get_or_insert_i64_buf(
+        map: fm_handle,
+        key: i64,
+        value: *const u8,
+        value_len: usize,
+        buf: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+        inserted_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_get_or_insert_buf_i64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: i64,
+        existing_out: *mut i64,
+        inserted_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_get_or_insert_buf_f64(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: f64,
+        existing_out: *mut f64,
+        inserted_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_get_or_insert_buf_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        value: *const u8,
+        value_len: usize,
+        buf: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+        inserted_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_compute_i64(
+        map: fm_handle,
+        key: i64,
+        callback: fm_compute_fn,
+        ctx: *mut std::ffi::c_void,
+        present_out: *mut bool,
+    ) -> fm_status;
+    pub fn fm_compute_buf(
+        map: fm_handle,
+        key: *const u8,
+        key_len: usize,
+        callback: fm_compute_fn,
+        ctx: *mut std::ffi::c_void,
+        present_out: *mut bool,
+    ) -> fm_status;
     pub fn fm_version() -> u32;
     pub fn fm_version_string() -> *const std::ffi::c_char;
     pub fn fm_status_str(status: i32) -> *const std::ffi::c_char;
