@@ -510,6 +510,90 @@ pub fn update_buf(map: MapId, key: &[u8], f: &mut UpdateFn<'_>) -> CoreResult<Op
     updated(st)
 }
 
+/// What a compute callback decided (see `fm_compute_fn`).
+pub enum Compute {
+    Keep,
+    /// Store these bytes: 8 native-endian bytes for INT and FLOAT values.
+    Set(Vec<u8>),
+    Remove,
+    /// Change nothing; the call fails with FM_CALLBACK_STOPPED.
+    Stop,
+}
+
+/// The callback of a compute: gets the value's bytes (as for an update),
+/// or None when the key is absent. It runs while the key's shard is
+/// locked, on the calling thread or (bridge map) on the owner thread.
+pub type ComputeFn<'f> = dyn FnMut(Option<&[u8]>) -> Compute + Send + 'f;
+
+/// What `compute_trampoline` gets behind `ctx`: the callback, and a place
+/// for the value it sets, alive until the core has copied it.
+struct ComputeCtx<'a, 'f> {
+    f: &'a mut ComputeFn<'f>,
+    set: Vec<u8>,
+}
+
+/// The `fm_compute_fn` given to the core: calls the `ComputeFn` behind
+/// `ctx`. A panic is caught here and stops the call (nothing changes).
+unsafe extern "C" fn compute_trampoline(
+    ctx: *mut c_void,
+    current: *const u8,
+    len: usize,
+    new_value: *mut *const u8,
+    new_len: *mut usize,
+) -> i32 {
+    // SAFETY: ctx is the `ComputeCtx` that `compute` passed, alive and not
+    // otherwise used until that call returns.
+    let c = unsafe { &mut *(ctx as *mut ComputeCtx<'_, '_>) };
+    let current: Option<&[u8]> = match (current.is_null(), len) {
+        (true, _) => None,
+        (false, 0) => Some(&[]),
+        // SAFETY: the core passes `len` bytes, valid during the callback.
+        (false, _) => Some(unsafe { std::slice::from_raw_parts(current, len) }),
+    };
+    match catch_unwind(AssertUnwindSafe(|| (c.f)(current))) {
+        Ok(Compute::Keep) => sys::FM_COMPUTE_KEEP as i32,
+        Ok(Compute::Remove) => sys::FM_COMPUTE_REMOVE as i32,
+        Ok(Compute::Stop) => -1,
+        Ok(Compute::Set(bytes)) => {
+            c.set = bytes;
+            // SAFETY: the core's out-pointers, valid during the callback.
+            unsafe {
+                *new_value = c.set.as_ptr();
+                *new_len = c.set.len();
+            }
+            sys::FM_COMPUTE_SET as i32
+        }
+        Err(_) => -1,
+    }
+}
+
+/// `fm_compute_i64` / `fm_compute_buf` (by the key's form): runs `f` on
+/// the key's value or its absence, as one atomic step. Returns whether the
+/// key is present afterwards; FM_CALLBACK_STOPPED if `f` panicked.
+pub fn compute(map: MapId, key: Result<i64, &[u8]>, f: &mut ComputeFn<'_>) -> CoreResult<bool> {
+    let mut c = ComputeCtx { f, set: Vec::new() };
+    let ctx = &mut c as *mut ComputeCtx<'_, '_> as *mut c_void;
+    let mut present = false;
+    // SAFETY: the trampoline matches fm_compute_fn and ctx points to `c`,
+    // which outlives the call; the key is valid for its length; out-pointer
+    // to a local.
+    let st = unsafe {
+        match key {
+            Ok(k) => sys::fm_compute_i64(map.0, k, Some(compute_trampoline), ctx, &mut present),
+            Err(k) => sys::fm_compute_buf(
+                map.0,
+                k.as_ptr(),
+                k.len(),
+                Some(compute_trampoline),
+                ctx,
+                &mut present,
+            ),
+        }
+    };
+    check(st)?;
+    Ok(present)
+}
+
 fn updated(status: fm_status) -> CoreResult<Option<bool>> {
     match status {
         FM_OK => Ok(Some(true)),

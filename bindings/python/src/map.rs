@@ -165,7 +165,94 @@ fn run_update(
     }
 }
 
+/// The bytes a compute callback stores for a value: 8 native-endian bytes
+/// for numbers, the bytes themselves for STR/BYTES.
+fn stored_bytes(v: &Arg<'_>) -> Vec<u8> {
+    match v.as_value() {
+        Value::Int(i) => i.to_ne_bytes().to_vec(),
+        Value::Float(f) => f.to_ne_bytes().to_vec(),
+        Value::Bytes(b) => b.to_vec(),
+    }
+}
+
+/// Calls the Python `func` of `Map.compute` on the current value (or
+/// None) and turns its result into the core's decision.
+fn run_compute(
+    py: Python<'_>,
+    map: MapId,
+    func: &Py<PyAny>,
+    kind: Kind,
+    current: Option<&[u8]>,
+) -> PyResult<(capi::Compute, Option<Py<PyAny>>)> {
+    let _inside = CallbackOf::enter(map.0);
+    let old = match current {
+        None => py.None().into_bound(py),
+        Some(b) => value_from_bytes(py, kind, b)?,
+    };
+    let new = func.bind(py).call1((old,))?;
+    if new.is_none() {
+        return Ok((capi::Compute::Remove, None));
+    }
+    let bytes = stored_bytes(&arg(&new, kind, "compute result")?);
+    Ok((capi::Compute::Set(bytes), Some(new.unbind())))
+}
+
+/// A value as the core hands it to a compute callback, as a Python object.
+fn value_from_bytes<'py>(py: Python<'py>, kind: Kind, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match kind {
+        Kind::Int => Ok(int_to_py(py, i64::from_ne_bytes(word(b)?))),
+        Kind::Float => Ok(float_to_py(py, f64::from_ne_bytes(word(b)?))),
+        Kind::Str | Kind::Bytes => buf_to_py(py, kind, b),
+    }
+}
+
 impl Map {
+    /// Runs a compute whose callback is library code (no Python): one
+    /// atomic step on the key. Returns whether the key is present after.
+    fn compute_raw(
+        &self,
+        py: Python<'_>,
+        h: MapId,
+        key: &KeyIn<'_>,
+        f: &mut capi::ComputeFn<'_>,
+    ) -> PyResult<bool> {
+        let k = match key.as_key() {
+            Key::Int(k) => Ok(k),
+            Key::Bytes(b) => Err(b),
+        };
+        self.blocking(py, || capi::compute(h, k, f))
+            .map_err(|e| self.err(py, e))
+    }
+
+    /// The value of `key` if present (copied out), else inserts `value`
+    /// (converted only then): one atomic step. Returns (found, inserted).
+    fn get_or_insert_bytes(
+        &self,
+        py: Python<'_>,
+        h: MapId,
+        key: &KeyIn<'_>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<(Option<Vec<u8>>, bool)> {
+        let converted = arg(value, self.val, "value").map(|a| stored_bytes(&a));
+        let mut new = converted.as_ref().ok().cloned();
+        let (mut found, mut inserted) = (None, false);
+        self.compute_raw(py, h, key, &mut |cur| match (cur, new.take()) {
+            (Some(c), _) => {
+                found = Some(c.to_vec());
+                capi::Compute::Keep
+            }
+            (None, Some(v)) => {
+                inserted = true;
+                capi::Compute::Set(v)
+            }
+            (None, None) => capi::Compute::Keep,
+        })?;
+        match converted {
+            Err(e) if found.is_none() => Err(e),
+            _ => Ok((found, inserted)),
+        }
+    }
+
     pub fn from_handle(handle: MapId, key: Kind, val: Kind, owned: bool, bridge: bool) -> Map {
         Map {
             h: MapHandle::new(handle, key, val, owned, bridge),
@@ -659,9 +746,8 @@ impl Map {
     }
 
     /// pop(key[, default]): removes key and returns its value; if absent,
-    /// returns default if given, else raises KeyError. (Read, then remove:
-    /// a concurrent overwrite of the same key in between may be what is
-    /// removed; see the core API notes.)
+    /// returns default if given, else raises KeyError. One atomic step: the
+    /// value returned is the one removed.
     #[pyo3(signature = (key, *default))]
     fn pop<'py>(
         &self,
@@ -677,10 +763,13 @@ impl Map {
         }
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
-        if let Some(v) = self.lookup(py, h, &k)? {
-            if self.remove(py, h, &k)? {
-                return Ok(v);
-            }
+        let mut taken = None;
+        self.compute_raw(py, h, &k, &mut |cur| {
+            taken = cur.map(<[u8]>::to_vec);
+            capi::Compute::Remove
+        })?;
+        if let Some(b) = taken {
+            return value_from_bytes(py, self.val, &b);
         }
         match default.len() {
             0 => Err(key_error(key)),
@@ -688,26 +777,34 @@ impl Map {
         }
     }
 
-    /// Removes and returns some (key, value) pair; KeyError if empty.
+    /// Removes and returns some (key, value) pair; KeyError if empty. The
+    /// value returned is the one removed (one atomic step on that key).
     fn popitem<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         loop {
-            let it = self.iterator(py, Mode::Items)?;
-            let Some(item) = it.next_item(py)? else {
+            let it = self.iterator(py, Mode::Keys)?;
+            let Some(key) = it.next_item(py)? else {
                 return Err(PyKeyError::new_err("popitem(): map is empty"));
             };
             it.close_now();
-            let pair = item.cast::<PyTuple>()?;
-            let key = pair.get_item(0)?;
             let h = self.live(py)?;
             let k = key_arg(&key, self.key)?;
-            if self.remove(py, h, &k)? {
-                return Ok(item);
+            let mut taken = None;
+            self.compute_raw(py, h, &k, &mut |cur| {
+                taken = cur.map(<[u8]>::to_vec);
+                capi::Compute::Remove
+            })?;
+            if let Some(b) = taken {
+                let value = value_from_bytes(py, self.val, &b)?;
+                return Ok(PyTuple::new(py, [key, value])?.into_any());
             }
             // Someone else removed it first: try again.
         }
     }
 
-    /// The value for key; if absent, inserts default and returns it.
+    /// The value for key; if absent, inserts default and returns it. One
+    /// atomic step: a value another thread (or language) inserts meanwhile
+    /// is returned, never overwritten. A default that is not a value of the
+    /// map's kind (None included) raises only when it would be inserted.
     #[pyo3(signature = (key, default = None))]
     fn setdefault<'py>(
         &self,
@@ -717,13 +814,141 @@ impl Map {
     ) -> PyResult<Bound<'py, PyAny>> {
         let h = self.live(py)?;
         let k = key_arg(key, self.key)?;
-        if let Some(v) = self.lookup(py, h, &k)? {
-            return Ok(v);
-        }
         let default = default.unwrap_or_else(|| py.None().into_bound(py));
-        let v = arg(&default, self.val, "value")?;
-        self.insert(py, h, &k, &v)?;
-        Ok(default.clone())
+        let (value, inserted) = self.get_or_insert_bytes(py, h, &k, &default)?;
+        match value {
+            Some(b) if !inserted => value_from_bytes(py, self.val, &b),
+            _ => Ok(default),
+        }
+    }
+
+    /// get_or_insert(key, value) -> (value, inserted): the value of key if
+    /// present (inserted False), else inserts value (inserted True). One
+    /// atomic step.
+    fn get_or_insert<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyAny>, bool)> {
+        let h = self.live(py)?;
+        let k = key_arg(key, self.key)?;
+        let (found, inserted) = self.get_or_insert_bytes(py, h, &k, value)?;
+        match found {
+            Some(b) if !inserted => Ok((value_from_bytes(py, self.val, &b)?, false)),
+            _ => Ok((value.clone(), true)),
+        }
+    }
+
+    /// swap(key, value) -> previous value, or None if key was absent:
+    /// stores value and returns what it replaced, in one atomic step.
+    fn swap<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let h = self.live(py)?;
+        let k = key_arg(key, self.key)?;
+        let new = stored_bytes(&arg(value, self.val, "value")?);
+        let mut previous = None;
+        let mut new = Some(new);
+        self.compute_raw(py, h, &k, &mut |cur| {
+            previous = cur.map(<[u8]>::to_vec);
+            new.take().map_or(capi::Compute::Keep, capi::Compute::Set)
+        })?;
+        match previous {
+            Some(b) => value_from_bytes(py, self.val, &b),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// compare_and_swap(key, expected, value) -> bool: stores value only if
+    /// key's value equals expected (floats compare by their bits, so nan
+    /// matches the same nan and 0.0 is not -0.0), in one atomic step.
+    /// KeyError if key is absent.
+    fn compare_and_swap(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        expected: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let h = self.live(py)?;
+        let k = key_arg(key, self.key)?;
+        let expected = stored_bytes(&arg(expected, self.val, "expected")?);
+        let mut new = Some(stored_bytes(&arg(value, self.val, "value")?));
+        let (mut present, mut swapped) = (false, false);
+        self.compute_raw(py, h, &k, &mut |cur| {
+            present = cur.is_some();
+            match (cur == Some(&expected[..]), new.take()) {
+                (true, Some(v)) => {
+                    swapped = true;
+                    capi::Compute::Set(v)
+                }
+                _ => capi::Compute::Keep,
+            }
+        })?;
+        if !present {
+            return Err(key_error(key));
+        }
+        Ok(swapped)
+    }
+
+    /// compute(key, fn) -> the new value, or None: calls fn(current value,
+    /// or None if absent) while no other write to the key can happen, and
+    /// stores what it returns; returning None removes the key (or leaves
+    /// it absent). An exception from fn changes nothing and propagates.
+    /// fn runs on this thread (a bridge map's owner thread for a bridge
+    /// map) and must not use this map.
+    fn compute<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        func: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !func.is_callable() {
+            return Err(PyTypeError::new_err("compute needs a callable"));
+        }
+        let h = self.live(py)?;
+        let k = key_arg(key, self.key)?;
+        let (func, kind) = (func.clone().unbind(), self.val);
+        let (mut result, mut err) = (None::<Py<PyAny>>, None::<PyErr>);
+        let mut callback = |cur: Option<&[u8]>| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                Python::try_attach(|py| run_compute(py, h, &func, kind, cur))
+            }));
+            match outcome {
+                Ok(Some(Ok((decision, new)))) => {
+                    result = new;
+                    decision
+                }
+                Ok(Some(Err(e))) => {
+                    err = Some(e);
+                    capi::Compute::Stop
+                }
+                _ => capi::Compute::Stop,
+            }
+        };
+        let outcome = {
+            // As update_value: the wait for the shard lock happens detached,
+            // and the callback re-attaches (see gil.rs).
+            let _running = CallbackRunning::enter(py);
+            detach(py, || {
+                let k = match k.as_key() {
+                    Key::Int(k) => Ok(k),
+                    Key::Bytes(b) => Err(b),
+                };
+                capi::compute(h, k, &mut callback)
+            })
+        };
+        if let Some(e) = err {
+            return Err(e);
+        }
+        outcome.map_err(|e| self.err(py, e))?;
+        Ok(result
+            .map(|r| r.into_bound(py))
+            .unwrap_or_else(|| py.None().into_bound(py)))
     }
 
     /// update([other], **kwargs): inserts every pair of a mapping (a Map is
