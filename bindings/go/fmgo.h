@@ -113,6 +113,93 @@ static inline fmgo_r fmgo_add_buf_f64(fm_handle m, const uint8_t *k, size_t kn, 
 	fmgo_r r = {0}; r.st = fm_add_buf_f64(m, k, kn, d, &r.f); FMGO_RET_SEQ(r, want_seq);
 }
 
+// ---- conditional writes ----
+// One shim per operation picks the form: kl 1 is an INT key (ki), else a
+// STR/BYTES key (kp, kn); vl 1 an INT value (vi / ei), 2 a FLOAT value
+// (vf / ef), else STR/BYTES (vp, vn / ep, en). A value handed back lands in
+// r.i or r.f, or in buf (room for cap) with its length in r.n; r.b is the
+// operation's flag (present / swapped / removed / inserted).
+typedef struct fmgo_val {
+	int64_t i;
+	double f;
+	const uint8_t *p;
+	size_t n;
+} fmgo_val;
+
+static inline fmgo_r fmgo_swap(fm_handle m, uint8_t kl, int64_t ki, const uint8_t *kp, size_t kn,
+			       uint8_t vl, fmgo_val v, uint8_t *buf, size_t cap) {
+	fmgo_r r = {0}; bool b = false;
+	if (kl == 1) {
+		if (vl == 1) r.st = fm_swap_i64_i64(m, ki, v.i, &r.i, &b);
+		else if (vl == 2) r.st = fm_swap_i64_f64(m, ki, v.f, &r.f, &b);
+		else r.st = fm_swap_i64_buf(m, ki, v.p, v.n, buf, cap, &r.n, &b);
+	} else {
+		if (vl == 1) r.st = fm_swap_buf_i64(m, kp, kn, v.i, &r.i, &b);
+		else if (vl == 2) r.st = fm_swap_buf_f64(m, kp, kn, v.f, &r.f, &b);
+		else r.st = fm_swap_buf_buf(m, kp, kn, v.p, v.n, buf, cap, &r.n, &b);
+	}
+	r.b = b; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_compare_and_swap(fm_handle m, uint8_t kl, int64_t ki, const uint8_t *kp, size_t kn,
+					   uint8_t vl, fmgo_val e, fmgo_val v) {
+	fmgo_r r = {0}; bool b = false;
+	if (kl == 1) {
+		if (vl == 1) r.st = fm_compare_and_swap_i64_i64(m, ki, e.i, v.i, &b, NULL);
+		else if (vl == 2) r.st = fm_compare_and_swap_i64_f64(m, ki, e.f, v.f, &b, NULL);
+		else { size_t n = 0; r.st = fm_compare_and_swap_i64_buf(m, ki, e.p, e.n, v.p, v.n, &b, NULL, 0, &n); }
+	} else {
+		if (vl == 1) r.st = fm_compare_and_swap_buf_i64(m, kp, kn, e.i, v.i, &b, NULL);
+		else if (vl == 2) r.st = fm_compare_and_swap_buf_f64(m, kp, kn, e.f, v.f, &b, NULL);
+		else { size_t n = 0; r.st = fm_compare_and_swap_buf_buf(m, kp, kn, e.p, e.n, v.p, v.n, &b, NULL, 0, &n); }
+	}
+	// A mismatch whose current value did not fit the empty buffer is
+	// still just a mismatch.
+	if (r.st == FM_BUFFER_TOO_SMALL) r.st = FM_OK;
+	r.b = b; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_remove_if_equal(fm_handle m, uint8_t kl, int64_t ki, const uint8_t *kp, size_t kn,
+					  uint8_t vl, fmgo_val e) {
+	fmgo_r r = {0}; bool b = false;
+	if (kl == 1) {
+		if (vl == 1) r.st = fm_remove_if_equal_i64_i64(m, ki, e.i, &b);
+		else if (vl == 2) r.st = fm_remove_if_equal_i64_f64(m, ki, e.f, &b);
+		else r.st = fm_remove_if_equal_i64_buf(m, ki, e.p, e.n, &b);
+	} else {
+		if (vl == 1) r.st = fm_remove_if_equal_buf_i64(m, kp, kn, e.i, &b);
+		else if (vl == 2) r.st = fm_remove_if_equal_buf_f64(m, kp, kn, e.f, &b);
+		else r.st = fm_remove_if_equal_buf_buf(m, kp, kn, e.p, e.n, &b);
+	}
+	r.b = b; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_get_or_insert(fm_handle m, uint8_t kl, int64_t ki, const uint8_t *kp, size_t kn,
+					uint8_t vl, fmgo_val v, uint8_t *buf, size_t cap) {
+	fmgo_r r = {0}; bool b = false;
+	if (kl == 1) {
+		if (vl == 1) r.st = fm_get_or_insert_i64_i64(m, ki, v.i, &r.i, &b);
+		else if (vl == 2) r.st = fm_get_or_insert_i64_f64(m, ki, v.f, &r.f, &b);
+		else r.st = fm_get_or_insert_i64_buf(m, ki, v.p, v.n, buf, cap, &r.n, &b);
+	} else {
+		if (vl == 1) r.st = fm_get_or_insert_buf_i64(m, kp, kn, v.i, &r.i, &b);
+		else if (vl == 2) r.st = fm_get_or_insert_buf_f64(m, kp, kn, v.f, &r.f, &b);
+		else r.st = fm_get_or_insert_buf_buf(m, kp, kn, v.p, v.n, buf, cap, &r.n, &b);
+	}
+	r.b = b; FMGO_RET(r);
+}
+static inline fmgo_r fmgo_take(fm_handle m, uint8_t kl, int64_t ki, const uint8_t *kp, size_t kn,
+			       uint8_t vl, uint8_t *buf, size_t cap) {
+	fmgo_r r = {0};
+	if (kl == 1) {
+		if (vl == 1) r.st = fm_take_i64_i64(m, ki, &r.i);
+		else if (vl == 2) r.st = fm_take_i64_f64(m, ki, &r.f);
+		else r.st = fm_take_i64_buf(m, ki, buf, cap, &r.n);
+	} else {
+		if (vl == 1) r.st = fm_take_buf_i64(m, kp, kn, &r.i);
+		else if (vl == 2) r.st = fm_take_buf_f64(m, kp, kn, &r.f);
+		else r.st = fm_take_buf_buf(m, kp, kn, buf, cap, &r.n);
+	}
+	FMGO_RET(r);
+}
+
 // ---- callbacks (trampolines exported from callback.go) ----
 extern int32_t fmgoUpdateTrampoline(uintptr_t ctx, uint8_t *value, size_t len);
 extern int32_t fmgoForEachTrampoline(uintptr_t ctx, fm_entry *entry);
