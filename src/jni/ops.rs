@@ -767,3 +767,122 @@ pub(crate) extern "system" fn Java_dev_ferrymap_Native_view(
         Ok(buffer)
     })
 }
+
+// ---- conditional writes (ConcurrentMap, LongLongMap) ------------------------
+
+/// What a conditional native reports: the key was absent, the value did not
+/// match, or the write was made.
+const ABSENT: jint = -1;
+const MISMATCH: jint = 0;
+const DONE: jint = 1;
+
+/// The body of `compareAndSwap` (`new` given) and `removeIfEqual` (`new`
+/// None): one `Map::modify` step that compares the current value with the
+/// expected one (INT by value, FLOAT by bits, STR/BYTES by bytes).
+#[allow(clippy::too_many_arguments)]
+fn if_equal(
+    env: *mut JNIEnv,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    ew: jlong,
+    eb: jbyteArray,
+    new: Option<(jlong, jbyteArray)>,
+) -> jint {
+    jcall(env, MISMATCH, |env| {
+        let (nw, nb) = new.unwrap_or((0, std::ptr::null_mut()));
+        with_opt_bytes(env, bk, |kb| {
+            with_opt_bytes(env, eb, |ebytes| {
+                with_opt_bytes(env, nb, |nbytes| {
+                    let g = epoch::pin();
+                    with_map(h as u64, &g, |m, _| {
+                        let k = key_ref(m, ik, kb)?;
+                        let expected = val_in(m, ew, ebytes)?;
+                        m.check_val(expected)?;
+                        let put = match new {
+                            Some(_) => Some(val_in(m, nw, nbytes)?),
+                            None => None,
+                        };
+                        let mut outcome = ABSENT;
+                        m.modify(k, &mut |cur| {
+                            let Some(w) = cur else {
+                                return Ok(crate::map::Change::Keep);
+                            };
+                            if !m.value_is(w, expected) {
+                                outcome = MISMATCH;
+                                return Ok(crate::map::Change::Keep);
+                            }
+                            outcome = DONE;
+                            Ok(put.map_or(crate::map::Change::Remove, crate::map::Change::Put))
+                        })?;
+                        Ok(outcome)
+                    })
+                })
+            })
+        })
+    })
+}
+
+/// `int compareAndSwap(long h, long intKey, byte[] bytesKey, long expectedWord,
+/// byte[] expectedBytes, long word, byte[] bytesValue)`: stores the value only
+/// if the current one equals the expected one; 1 if it did, 0 on a mismatch,
+/// -1 if the key is absent (nothing inserted).
+#[allow(clippy::too_many_arguments)]
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_compareAndSwap(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    ew: jlong,
+    eb: jbyteArray,
+    vw: jlong,
+    vb: jbyteArray,
+) -> jint {
+    if_equal(env, h, ik, bk, ew, eb, Some((vw, vb)))
+}
+
+/// `int removeIfEqual(long h, long intKey, byte[] bytesKey, long expectedWord,
+/// byte[] expectedBytes)`: removes the key only if its value equals the
+/// expected one; 1 if it did, 0 on a mismatch, -1 if absent.
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_removeIfEqual(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    ik: jlong,
+    bk: jbyteArray,
+    ew: jlong,
+    eb: jbyteArray,
+) -> jint {
+    if_equal(env, h, ik, bk, ew, eb, None)
+}
+
+/// `boolean swapLL(long h, long key, long value, long[] previous)`: stores
+/// the value and writes the one it replaced to `previous[0]`; returns
+/// whether there was one. One atomic step (INT→INT maps).
+pub(crate) extern "system" fn Java_dev_ferrymap_Native_swapLL(
+    env: *mut JNIEnv,
+    _: jclass,
+    h: jlong,
+    key: jlong,
+    value: jlong,
+    previous: jlongArray,
+) -> jboolean {
+    jcall(env, false, |env| {
+        let out = long_out(env, previous, 1)?;
+        let g = epoch::pin();
+        let prev = with_map(h as u64, &g, |m, _| {
+            expect_values(m, Want::Int)?;
+            let mut prev = None;
+            m.modify(KeyRef::Int(key as u64), &mut |cur| {
+                prev = cur;
+                Ok(crate::map::Change::Put(ValIn::Int(value)))
+            })?;
+            Ok(prev)
+        })?;
+        if let Some(w) = prev {
+            env.write_longs(out, 0, &[w as i64]);
+        }
+        Ok(prev.is_some())
+    })
+}

@@ -3,6 +3,7 @@ package dev.ferrymap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentMap;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.function.UnaryOperator;
@@ -320,12 +321,15 @@ public final class FerryMap<K, V> extends AbstractFerryMap {
     }
 
     /**
-     * A live {@code java.util.Map} view. Iterators are snapshots (never
-     * ConcurrentModificationException). {@code remove} is atomic and returns the value
-     * it removed; {@code put} returns the previous value read just before the write
-     * (each step atomic, the pair not).
+     * A live {@code java.util.concurrent.ConcurrentMap} view. Iterators are snapshots
+     * (never ConcurrentModificationException). Every single-key method is atomic against
+     * every thread and language using the map: {@code putIfAbsent}, {@code remove(key,
+     * value)} and {@code replace(key, old, new)} are one step of the library; {@code put},
+     * {@code remove}, {@code replace(key, value)}, {@code compute}, {@code merge} and the
+     * other ConcurrentMap defaults are built on them (a function may run more than once).
+     * Values compare by their bits (numbers) or content (strings, byte arrays).
      */
-    public Map<K, V> asMap() {
+    public ConcurrentMap<K, V> asMap() {
         return new MapView<>(this, keys, values);
     }
 }

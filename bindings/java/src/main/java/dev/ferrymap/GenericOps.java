@@ -90,6 +90,40 @@ final class GenericOps {
         }
     }
 
+    /**
+     * Stores {@code value} only if the key's value equals {@code expected} (numbers by
+     * their bits, strings and byte arrays by content), as one atomic step: 1 if it did,
+     * 0 if the value differs, -1 if the key is absent (nothing is inserted).
+     */
+    static <K, V> int compareAndSwap(AbstractFerryMap m, Codec<K> kc, Codec<V> vc, K key, V expected, V value) {
+        long ik = intKey(kc, key);
+        byte[] bk = bytesKey(kc, key);
+        Objects.requireNonNull(expected, "expected");
+        Objects.requireNonNull(value, "value");
+        boolean w = vc.isWord();
+        try {
+            return Native.compareAndSwap(m.h(), ik, bk, w ? vc.toWord(expected) : 0L,
+                    w ? null : vc.toBytes(expected, "expected"), w ? vc.toWord(value) : 0L,
+                    w ? null : vc.toBytes(value, "value"));
+        } finally {
+            Reference.reachabilityFence(m);
+        }
+    }
+
+    /** Removes the key only if its value equals {@code expected}: 1 removed, 0 differs, -1 absent. */
+    static <K, V> int removeIfEqual(AbstractFerryMap m, Codec<K> kc, Codec<V> vc, K key, V expected) {
+        long ik = intKey(kc, key);
+        byte[] bk = bytesKey(kc, key);
+        Objects.requireNonNull(expected, "expected");
+        boolean w = vc.isWord();
+        try {
+            return Native.removeIfEqual(m.h(), ik, bk, w ? vc.toWord(expected) : 0L,
+                    w ? null : vc.toBytes(expected, "expected"));
+        } finally {
+            Reference.reachabilityFence(m);
+        }
+    }
+
     /** Removes the key and returns the value it had, as one atomic step; null if absent. */
     static <K, V> V take(AbstractFerryMap m, Codec<K> kc, Codec<V> vc, K key) {
         long ik = intKey(kc, key);

@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentMap;
 import java.util.function.LongUnaryOperator;
 
 /**
@@ -204,6 +205,62 @@ public final class LongLongMap extends AbstractFerryMap {
             return !Native.putIfAbsent(h(), key, null, value, null);
         } finally {
             Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Stores {@code value} for {@code key} only if its value is {@code expected}, as one
+     * atomic step. Returns whether it did (an absent key is not stored).
+     */
+    public boolean compareAndSet(long key, long expected, long value) {
+        try {
+            return Native.compareAndSwap(h(), key, null, expected, null, value, null) == 1;
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Stores {@code value} for {@code key} and returns the value it replaced, as one
+     * atomic step; empty if the key was absent (it is inserted).
+     */
+    public OptionalLong getAndSet(long key, long value) {
+        long[] out = new long[1];
+        boolean had;
+        try {
+            had = Native.swapLL(h(), key, value, out);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return had ? OptionalLong.of(out[0]) : OptionalLong.empty();
+    }
+
+    /**
+     * Adds {@code delta} to the value of {@code key} in one atomic step (an absent key
+     * starts at 0) and returns the value before the addition.
+     *
+     * @throws ArithmeticException on overflow (the value is left unchanged)
+     */
+    public long getAndAdd(long key, long delta) {
+        // The new value less delta is the old one: the addition did not overflow.
+        return add(key, delta) - delta;
+    }
+
+    /**
+     * Inserts {@code value} only if {@code key} is absent, as one atomic step, and
+     * returns the value present before (empty: it was inserted). As for
+     * {@code ConcurrentMap.putIfAbsent}, if the present value is removed before it can
+     * be read, the insert is tried again.
+     */
+    public OptionalLong putIfAbsent(long key, long value) {
+        while (true) {
+            if (insertIfAbsent(key, value)) {
+                return OptionalLong.empty();
+            }
+            OptionalLong present = find(key);
+            if (present.isPresent()) {
+                return present;
+            }
         }
     }
 
@@ -432,7 +489,7 @@ public final class LongLongMap extends AbstractFerryMap {
      * lookup just before the write (each step atomic, the pair not). Null keys and
      * values are rejected (NullPointerException).
      */
-    public Map<Long, Long> asMap() {
+    public ConcurrentMap<Long, Long> asMap() {
         return new MapView<>(this, Codec.LONG, Codec.LONG);
     }
 }

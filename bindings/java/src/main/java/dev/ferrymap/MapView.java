@@ -6,14 +6,23 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.ConcurrentMap;
 import java.util.function.BiConsumer;
 
 /**
- * A live {@code java.util.Map} view of a ferrymap map. It holds the map object, so a
- * view in use keeps an owned map from being cleaned. Entry iterators are snapshots; an
- * iterator dropped half-way is freed by a Cleaner.
+ * A live {@code java.util.concurrent.ConcurrentMap} view of a ferrymap map. It holds the
+ * map object, so a view in use keeps an owned map from being cleaned. Entry iterators are
+ * snapshots; an iterator dropped half-way is freed by a Cleaner.
+ *
+ * <p>{@code putIfAbsent}, {@code remove(key, value)} and {@code replace(key, old, new)} are
+ * single atomic steps of the library, against every thread and language using the map;
+ * {@code put}, {@code replace(key, value)} and ConcurrentMap's defaults built on them
+ * ({@code compute}, {@code computeIfAbsent}, {@code computeIfPresent}, {@code merge},
+ * {@code replaceAll}) retry those steps, so each is atomic too (a function may be called
+ * more than once). Values compare as the library compares them: numbers by their bits
+ * (doubles: NaN equals the same NaN, 0.0 is not -0.0), strings and byte arrays by content.
  */
-final class MapView<K, V> extends AbstractMap<K, V> {
+final class MapView<K, V> extends AbstractMap<K, V> implements ConcurrentMap<K, V> {
     private final AbstractFerryMap map;
     private final Codec<K> keys;
     private final Codec<V> values;
@@ -51,13 +60,21 @@ final class MapView<K, V> extends AbstractMap<K, V> {
         return key == null ? null : GenericOps.get(map, keys, values, key);
     }
 
+    /** Atomic: the value returned is the one replaced (a retry of the atomic steps). */
     @Override
     public V put(K key, V value) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(value, "value");
-        V old = GenericOps.get(map, keys, values, key);
-        GenericOps.put(map, keys, values, key, value);
-        return old;
+        while (true) {
+            V old = GenericOps.get(map, keys, values, key);
+            if (old == null) {
+                if (!GenericOps.putIfAbsent(map, keys, values, key, value)) {
+                    return null;
+                }
+            } else if (GenericOps.compareAndSwap(map, keys, values, key, old, value) == 1) {
+                return old;
+            }
+        }
     }
 
     /** Atomic: the value returned is the one removed. */
@@ -67,14 +84,58 @@ final class MapView<K, V> extends AbstractMap<K, V> {
         return key == null ? null : GenericOps.take(map, keys, values, key);
     }
 
-    /** The insert is atomic; the value returned for a present key is read just after. */
+    /**
+     * Atomic: null means the value was inserted; otherwise the value present (if that
+     * value is removed before it can be read, the insert is tried again).
+     */
     @Override
     public V putIfAbsent(K key, V value) {
         Objects.requireNonNull(key, "key");
-        if (!GenericOps.putIfAbsent(map, keys, values, key, value)) {
-            return null;
+        while (true) {
+            if (!GenericOps.putIfAbsent(map, keys, values, key, value)) {
+                return null;
+            }
+            V present = GenericOps.get(map, keys, values, key);
+            if (present != null) {
+                return present;
+            }
         }
-        return GenericOps.get(map, keys, values, key);
+    }
+
+    @Override
+    public boolean remove(Object k, Object v) {
+        K key = key(k);
+        if (key == null || v == null || !values.type.isInstance(v)) {
+            return false;
+        }
+        return GenericOps.removeIfEqual(map, keys, values, key, values.type.cast(v)) == 1;
+    }
+
+    @Override
+    public boolean replace(K key, V oldValue, V newValue) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(oldValue, "oldValue");
+        return GenericOps.compareAndSwap(map, keys, values, key, oldValue, newValue) == 1;
+    }
+
+    /** Atomic: replaces only a present value and returns it (null: absent, nothing stored). */
+    @Override
+    public V replace(K key, V value) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(value, "value");
+        while (true) {
+            V old = GenericOps.get(map, keys, values, key);
+            if (old == null) {
+                return null;
+            }
+            int r = GenericOps.compareAndSwap(map, keys, values, key, old, value);
+            if (r == 1) {
+                return old;
+            }
+            if (r == -1) {
+                return null;
+            }
+        }
     }
 
     @Override

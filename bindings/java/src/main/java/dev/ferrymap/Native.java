@@ -61,6 +61,13 @@ final class Native {
     static native boolean putIfAbsent(long map, long intKey, byte[] bytesKey, long word, byte[] bytesValue);
     static native boolean takeWord(long map, long intKey, byte[] bytesKey, long[] out);
     static native byte[] takeBytes(long map, long intKey, byte[] bytesKey);
+    /** 1: swapped; 0: the value differs; -1: the key is absent. */
+    static native int compareAndSwap(long map, long intKey, byte[] bytesKey, long expectedWord, byte[] expectedBytes,
+            long word, byte[] bytesValue);
+    /** 1: removed; 0: the value differs; -1: the key is absent. */
+    static native int removeIfEqual(long map, long intKey, byte[] bytesKey, long expectedWord, byte[] expectedBytes);
+    /** Stores value; writes the replaced one to previous[0] and returns true if there was one. */
+    static native boolean swapLL(long map, long key, long value, long[] previous);
     static native long addWord(long map, long intKey, byte[] bytesKey, long deltaWord);
     static native void update(long map, long intKey, byte[] bytesKey, Object operator);
     static native ByteBuffer view(long map, long intKey, byte[] bytesKey, long[] viewOut);
