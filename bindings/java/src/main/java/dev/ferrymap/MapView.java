@@ -154,12 +154,25 @@ final class MapView<K, V> extends AbstractMap<K, V> implements ConcurrentMap<K, 
         }
     }
 
+    /** Null is never a value: asking for it is an error, as in ConcurrentHashMap. */
+    @Override
+    public boolean containsValue(Object value) {
+        Objects.requireNonNull(value, "value");
+        return super.containsValue(value);
+    }
+
+    /**
+     * The entries of a snapshot, written through: {@code Iterator.remove} removes the
+     * key, {@code Entry.setValue} stores the value (both as ConcurrentHashMap's do), and
+     * the set's {@code remove}, {@code removeAll}, {@code retainAll} and
+     * {@code removeIf} go through them or through {@code remove(key, value)}.
+     */
     @Override
     public Set<Map.Entry<K, V>> entrySet() {
         return new AbstractSet<>() {
             @Override
             public Iterator<Map.Entry<K, V>> iterator() {
-                return GenericOps.entries(map, keys, values);
+                return new EntryIterator();
             }
 
             @Override
@@ -168,9 +181,114 @@ final class MapView<K, V> extends AbstractMap<K, V> implements ConcurrentMap<K, 
             }
 
             @Override
+            public boolean contains(Object o) {
+                if (!(o instanceof Map.Entry<?, ?> e) || e.getKey() == null || e.getValue() == null) {
+                    return false;
+                }
+                V v = get(e.getKey());
+                return v != null && (v instanceof byte[] b && e.getValue() instanceof byte[] c
+                        ? java.util.Arrays.equals(b, c) : v.equals(e.getValue()));
+            }
+
+            @Override
+            public boolean remove(Object o) {
+                return o instanceof Map.Entry<?, ?> e && e.getKey() != null && e.getValue() != null
+                        && MapView.this.remove(e.getKey(), e.getValue());
+            }
+
+            @Override
             public void clear() {
                 map.clear();
             }
         };
+    }
+
+    /** The keys of a snapshot; {@code remove} and {@code Iterator.remove} remove the key. */
+    @Override
+    public Set<K> keySet() {
+        return new AbstractSet<>() {
+            @Override
+            public Iterator<K> iterator() {
+                EntryIterator it = new EntryIterator();
+                return new Iterator<>() {
+                    @Override
+                    public boolean hasNext() {
+                        return it.hasNext();
+                    }
+
+                    @Override
+                    public K next() {
+                        return it.next().getKey();
+                    }
+
+                    @Override
+                    public void remove() {
+                        it.remove();
+                    }
+                };
+            }
+
+            @Override
+            public int size() {
+                return MapView.this.size();
+            }
+
+            @Override
+            public boolean contains(Object k) {
+                return containsKey(k);
+            }
+
+            @Override
+            public boolean remove(Object k) {
+                return MapView.this.remove(k) != null;
+            }
+
+            @Override
+            public void clear() {
+                map.clear();
+            }
+        };
+    }
+
+    /** Walks a snapshot; removes and value writes go to the live map. */
+    private final class EntryIterator implements Iterator<Map.Entry<K, V>> {
+        private final Iterator<Map.Entry<K, V>> snapshot = GenericOps.entries(map, keys, values);
+        private K last;
+
+        @Override
+        public boolean hasNext() {
+            return snapshot.hasNext();
+        }
+
+        @Override
+        public Map.Entry<K, V> next() {
+            Map.Entry<K, V> e = snapshot.next();
+            last = e.getKey();
+            return new WriteThroughEntry(e.getKey(), e.getValue());
+        }
+
+        @Override
+        public void remove() {
+            if (last == null) {
+                throw new IllegalStateException("next() has not been called, or remove() already was");
+            }
+            MapView.this.remove(last);
+            last = null;
+        }
+    }
+
+    /** An entry whose setValue stores the value in the map (and in the entry). */
+    private final class WriteThroughEntry extends AbstractMap.SimpleEntry<K, V> {
+        WriteThroughEntry(K key, V value) {
+            super(key, value);
+        }
+
+        @Override
+        public V setValue(V value) {
+            Objects.requireNonNull(value, "value");
+            V old = super.setValue(value);
+            put(getKey(), value);
+            return old;
+        }
     }
 }
