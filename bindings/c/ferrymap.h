@@ -41,6 +41,15 @@
  *          later ones get FM_INVALID_HANDLE. Callbacks run on the calling
  *          thread; a callback that calls into its own map (freeing it
  *          included) gets FM_REENTRANT.
+ * ATOMIC   Each single-key call is one atomic step on its key, linearizable
+ *          with every other call on the map from any thread or language:
+ *          insert, remove, take, add, update, compute, swap,
+ *          compare_and_swap, remove_if_equal, get_or_insert. Values compare
+ *          by value (INT), by bits (FLOAT: NaN equals the same NaN, 0.0 is
+ *          not -0.0) and byte for byte (STR, BYTES). fm_map_clear empties the
+ *          map at one instant, for readers and fm_map_len too. Batches are
+ *          atomic per key, not as a whole; a snapshot (iterator, fm_for_each,
+ *          fm_export) is one instant.
  * CALLBACK While user code runs in a callback (fm_for_each, fm_update_*,
  * MEMORY   either on a bridge's owner thread) or a thread waits for a bridge,
  *          that thread holds back no memory the library would free in the
