@@ -201,6 +201,31 @@ static inline fmgo_r fmgo_take(fm_handle m, uint8_t kl, int64_t ki, const uint8_
 }
 
 // ---- callbacks (trampolines exported from callback.go) ----
+extern int32_t fmgoComputeTrampoline(uintptr_t ctx, uint8_t *cur, size_t len, uint8_t **out, size_t *out_len);
+// A compute's context: the Go handle, and the C copy of the value the Go
+// callback chose (Go memory may not be handed to C past the callback).
+typedef struct fmgo_compute_ctx {
+	uintptr_t go;
+	uint8_t *owned;
+} fmgo_compute_ctx;
+static inline int32_t fmgo_compute_cb(void *ctx, const uint8_t *cur, size_t len, const uint8_t **nv, size_t *nl) {
+	fmgo_compute_ctx *c = (fmgo_compute_ctx *)ctx;
+	uint8_t *out = NULL;
+	size_t n = 0;
+	int32_t rc = fmgoComputeTrampoline(c->go, (uint8_t *)cur, len, &out, &n);
+	free(c->owned);
+	c->owned = out;
+	*nv = out;
+	*nl = n;
+	return rc;
+}
+static inline fmgo_r fmgo_compute(fm_handle m, uint8_t kl, int64_t ki, const uint8_t *kp, size_t kn, uintptr_t go) {
+	fmgo_r r = {0}; fmgo_compute_ctx c = {go, NULL}; bool present = false;
+	if (kl == 1) r.st = fm_compute_i64(m, ki, fmgo_compute_cb, &c, &present);
+	else r.st = fm_compute_buf(m, kp, kn, fmgo_compute_cb, &c, &present);
+	free(c.owned);
+	r.b = present; FMGO_RET(r);
+}
 extern int32_t fmgoUpdateTrampoline(uintptr_t ctx, uint8_t *value, size_t len);
 extern int32_t fmgoForEachTrampoline(uintptr_t ctx, fm_entry *entry);
 static inline int32_t fmgo_update_cb(void *ctx, uint8_t *value, size_t len) {

@@ -5,7 +5,10 @@ package ferrymap
 */
 import "C"
 
-import "unsafe"
+import (
+	"runtime/cgo"
+	"unsafe"
+)
 
 // The sync.Map method set: the same names and meanings, each one atomic on
 // its key against every goroutine, thread and language using the map, with
@@ -205,4 +208,79 @@ func (m *Map[K, V]) Range(f func(k K, v V) bool) error {
 		}
 	}
 	return s.Err()
+}
+
+// ComputeOp is what a Compute function decides.
+type ComputeOp int
+
+const (
+	// ComputeKeep leaves the key as it is (absent stays absent).
+	ComputeKeep ComputeOp = iota
+	// ComputeSet stores the returned value (inserting the key if absent).
+	ComputeSet
+	// ComputeDelete removes the key.
+	ComputeDelete
+)
+
+// Compute calls fn with k's value (loaded false, old the zero value, when
+// k is absent) while no other write to k can happen, and applies what it
+// decides: keep, store a new value of any length, or delete. It returns
+// the value present afterwards and whether there is one. fn runs on this
+// goroutine for a direct map (on the bridge's owner thread for a bridge
+// map) while the key's shard is locked: keep it short, and do not call
+// into this map from it (that returns ErrReentrant). A panic in fn changes
+// nothing and is raised again here.
+func (m *Map[K, V]) Compute(k K, fn func(old V, loaded bool) (newValue V, op ComputeOp)) (actual V, ok bool, err error) {
+	const op = "Map.Compute"
+	h := m.handle()
+	if h == 0 {
+		return actual, false, closedErr(op)
+	}
+	vl := m.vl
+	var decided ComputeOp
+	var result V
+	c := &callbackCtx{}
+	c.compute = func(cur []byte, present bool) ([]byte, C.int32_t) {
+		var old V
+		if present {
+			if vl == lInt || vl == lFloat {
+				copy(unsafe.Slice((*byte)(unsafe.Pointer(&old)), 8), cur)
+			} else {
+				old = fromBytes[V](vl, append([]byte{}, cur...))
+			}
+		}
+		nv, d := fn(old, present)
+		decided = d
+		switch d {
+		case ComputeSet:
+			result = nv
+			if vl == lInt || vl == lFloat {
+				return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&nv)), 8)...), C.FM_COMPUTE_SET
+			}
+			return asBytes(vl, &nv), C.FM_COMPUTE_SET
+		case ComputeDelete:
+			return nil, C.FM_COMPUTE_REMOVE
+		}
+		result = old
+		return nil, C.FM_COMPUTE_KEEP
+	}
+	ch := cgo.NewHandle(c)
+	defer ch.Delete()
+	ck := m.condKey(&k)
+	r := C.fmgo_compute(h, ck.kl, ck.ki, ck.kp, ck.kn, C.uintptr_t(ch))
+	if c.panicked {
+		takeErr(r.err)
+		panic(c.pval)
+	}
+	if c.err != nil {
+		takeErr(r.err)
+		return actual, false, c.err
+	}
+	if r.st != C.FM_OK {
+		return actual, false, m.fail(op, r.st, r.err)
+	}
+	if r.b == 0 || decided == ComputeDelete {
+		return actual, false, nil
+	}
+	return result, true, nil
 }

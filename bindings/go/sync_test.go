@@ -195,3 +195,60 @@ func TestSyncMethodsOnClosedMap(t *testing.T) {
 		t.Fatal("a refused Swap stored something")
 	}
 }
+
+func TestCompute(t *testing.T) {
+	for _, bridge := range []bool{false, true} {
+		m := newFor[string, string](t, bridge)
+		v, ok, err := m.Compute("k", func(old string, loaded bool) (string, ferrymap.ComputeOp) {
+			if loaded {
+				t.Errorf("absent key loaded %q", old)
+			}
+			return "first", ferrymap.ComputeSet
+		})
+		if err != nil || !ok || v != "first" {
+			t.Fatalf("bridge=%v: insert: %q %v %v", bridge, v, ok, err)
+		}
+		v, ok, err = m.Compute("k", func(old string, loaded bool) (string, ferrymap.ComputeOp) {
+			return old + " and a longer tail", ferrymap.ComputeSet
+		})
+		if err != nil || !ok || v != "first and a longer tail" {
+			t.Fatalf("grow: %q %v %v", v, ok, err)
+		}
+		if v, ok, err = m.Compute("k", func(old string, _ bool) (string, ferrymap.ComputeOp) {
+			return "", ferrymap.ComputeKeep
+		}); err != nil || !ok || v != "first and a longer tail" {
+			t.Fatalf("keep: %q %v %v", v, ok, err)
+		}
+		if _, ok, err = m.Compute("k", func(string, bool) (string, ferrymap.ComputeOp) {
+			return "", ferrymap.ComputeDelete
+		}); err != nil || ok {
+			t.Fatalf("delete: %v %v", ok, err)
+		}
+		if _, found, _ := m.Load("k"); found {
+			t.Fatal("deleted key still there")
+		}
+		if _, _, err = m.Compute("k", func(string, bool) (string, ferrymap.ComputeOp) {
+			return "\xff", ferrymap.ComputeSet
+		}); err == nil {
+			t.Fatal("invalid UTF-8 stored")
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("the panic was not raised again")
+				}
+			}()
+			m.Compute("k", func(string, bool) (string, ferrymap.ComputeOp) { panic("in fn") })
+		}()
+		if _, found, _ := m.Load("k"); found {
+			t.Fatal("a panicking Compute stored something")
+		}
+		n := newFor[int64, float64](t, bridge)
+		for i := 0; i < 3; i++ {
+			n.Compute(1, func(old float64, _ bool) (float64, ferrymap.ComputeOp) { return old + 1.5, ferrymap.ComputeSet })
+		}
+		if v, _, _ := n.Load(1); v != 4.5 {
+			t.Fatalf("float compute: %v", v)
+		}
+	}
+}
