@@ -335,9 +335,16 @@ public final class Soak {
             win.close(removesAfter);
             Arrays.fill(seen, null);
             // 0: at once (half the time); 1: part, a pause, the rest; 2: part, then held
-            // until writer 0 frees the map, then the rest. The part is a share of the keys.
+            // until writer 0 frees the map, then the rest. The iterator does not tell its
+            // length, so the part is drawn from the map's size just after (a hint only).
             int mode = new int[] {0, 0, 0, 0, 1, 1, 1, 2}[rng.nextInt(8)];
-            int part = rng.nextInt(NKEYS / 2);
+            long sizeHint;
+            try {
+                sizeHint = g.map.size();
+            } catch (IllegalStateException ex) {
+                sizeHint = NKEYS / 2; // already freed: the iterator is still good
+            }
+            int part = rng.nextInt((int) Math.max(1, sizeHint));
             long count = 0;
             try (it) {
                 while (it.hasNext()) {
