@@ -292,23 +292,26 @@ def check_all(
 ) -> None:
     for k in range(NKEYS):
         check_key(win, k, d[k], removes_after[k], seen[k], "iterator")
+    # B carries the stamp p of the A written just before it, and A is removed
+    # only after B: A present but older than p is wrong whatever clears did; A
+    # absent only if a clear may have removed it (clear is checked per key).
     lc_gen, _, lc_e, _ = win.lc
     for b in range(1, NKEYS, 2):
         vb = seen[b]
         if vb is None:
             continue
-        if win.clear_may_overlap() or (lc_gen == win.g.id and lc_e >= vb.p):
-            continue
         va = seen[b - 1]
-        if va is None or va.s < vb.p:
+        if va is not None:
+            if va.s < vb.p:
+                bump("cross", table=rules)
+                violation(
+                    f"iterator: key {b} (B) has A-stamp {vb.p}, key {b - 1} (A) only {va.s}"
+                )
+            continue
+        if not (win.clear_may_overlap() or (lc_gen == win.g.id and lc_e >= vb.p)):
             bump("cross", table=rules)
-        if va is None:
             violation(
                 f"iterator: key {b} (B, A-stamp {vb.p}) present, its A key {b - 1} absent"
-            )
-        elif va.s < vb.p:
-            violation(
-                f"iterator: key {b} (B) has A-stamp {vb.p}, key {b - 1} (A) only {va.s}"
             )
 
 
