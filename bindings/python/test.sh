@@ -10,6 +10,8 @@
 #   bindings/python/test.sh            # reuses bindings/python/.venv if present
 #   bindings/python/test.sh --clean    # starts from a new venv and a clean build
 #   PYTEST_ARGS="-k threads" bindings/python/test.sh
+#   bindings/python/test.sh --build-only   # stops once the wheel is installed
+#                                         # in the venv (scripts/soak uses it)
 #
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -19,6 +21,11 @@ root="$(cd "$here/../.." && pwd)"
 venv="${FERRYMAP_PY_VENV:-$here/.venv}"
 python="${PYTHON:-python3}"
 
+build_only=0
+if [ "${1:-}" = "--build-only" ]; then
+    build_only=1
+    shift
+fi
 if [ "${1:-}" = "--clean" ]; then
     echo "== clean: $venv, $here/target =="
     rm -rf "$venv" "$here/target" "$here/ferrymap/libferrymap.so"
@@ -61,6 +68,10 @@ rm -rf "$here/target/wheels"
 wheel="$(ls "$here"/target/wheels/ferrymap-*.whl)"
 echo "built $wheel"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+if [ "$build_only" = 1 ]; then
+    echo "== python binding: built and installed in $venv (--build-only) =="
+    exit 0
+fi
 
 echo "== pytest =="
 # Run from the binding's directory with the pytest script (not python -m
