@@ -426,6 +426,61 @@ static void fork_child_fails_fast(void) {
     OK(fm_map_free(direct));
 }
 
+/* Swap, get-or-insert and remove-if-equal as requests: results, the map
+ * after them, and what the change feed shows. */
+static void conditional_requests(void) {
+    fm_handle m = 0, sub = 0;
+    OK(fm_bridge_new(FM_INT, FM_STR, 0, 64, &m));
+    OK(fm_subscribe(m, 64, &sub));
+    fm_request rq[8];
+    memset(rq, 0, sizeof rq);
+    const char *v[] = {"five", "six", "nine", "seven"};
+#define REQ(i, o, k, s) (rq[i].op = (o), rq[i].key_int = (k), rq[i].value_ptr = (const uint8_t *)(s), \
+                         rq[i].value_len = (s) ? strlen(s) : 0)
+    REQ(0, FM_OP_SWAP, 1, v[0]);            /* absent: inserted, flag false */
+    REQ(1, FM_OP_SWAP, 1, v[1]);            /* replaced "five" */
+    REQ(2, FM_OP_GET_OR_INSERT, 1, v[2]);   /* present: "six", nothing inserted */
+    REQ(3, FM_OP_GET_OR_INSERT, 2, v[3]);   /* absent: inserted, flag true */
+    REQ(4, FM_OP_REMOVE_IF_EQUAL, 1, v[0]); /* "six" is not "five" */
+    REQ(5, FM_OP_REMOVE_IF_EQUAL, 1, v[1]); /* removed */
+    REQ(6, FM_OP_REMOVE_IF_EQUAL, 3, v[1]); /* absent: FM_NOT_FOUND */
+    REQ(7, FM_OP_REMOVE_IF_EQUAL, 2, "\xff"); /* not UTF-8: refused */
+#undef REQ
+    fm_handle t = 0;
+    OK(fm_submit(m, rq, 8, -1, &t));
+    OK(fm_ticket_wait(t, -1));
+    fm_result r[8];
+    size_t n = 0;
+    OK(fm_ticket_results(t, r, 8, &n));
+    CHECK_U64(n, 8);
+    CHECK(r[0].status == FM_OK && !r[0].flag && r[0].seq != 0);
+    CHECK(r[1].status == FM_OK && r[1].flag);
+    CHECK_MEM(r[1].value_ptr, r[1].value_len, "five", 4);
+    CHECK(r[2].status == FM_OK && !r[2].flag && r[2].seq == 0);
+    CHECK_MEM(r[2].value_ptr, r[2].value_len, "six", 3);
+    CHECK(r[3].status == FM_OK && r[3].flag);
+    CHECK(r[4].status == FM_OK && !r[4].flag && r[4].seq == 0);
+    CHECK(r[5].status == FM_OK && r[5].flag && r[5].seq != 0);
+    EXPECT(r[6].status, FM_NOT_FOUND);
+    EXPECT(r[7].status, FM_INVALID_UTF8);
+    OK(fm_ticket_free(t));
+    uint8_t buf[16];
+    EXPECT(fm_get_i64_buf(m, 1, buf, sizeof buf, &n), FM_NOT_FOUND);
+    OK(fm_get_i64_buf(m, 2, buf, sizeof buf, &n));
+    CHECK_MEM(buf, n, "seven", 5);
+    /* The feed: insert, insert, insert (get-or-insert), remove. */
+    const uint32_t ops[] = {FM_OP_INSERT, FM_OP_INSERT, FM_OP_INSERT, FM_OP_REMOVE};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        fm_event e;
+        OK(fm_sub_next(sub, 1000000, &e));
+        CHECK_U64(e.op, ops[i]);
+    }
+    fm_event e;
+    EXPECT(fm_sub_next(sub, 0, &e), FM_TIMEOUT);
+    OK(fm_sub_free(sub));
+    OK(fm_map_free(m));
+}
+
 int main(void) {
     same_operations_as_a_direct_map();
     total_order_and_fifo();
@@ -435,5 +490,6 @@ int main(void) {
     owner_thread_cannot_wait_on_itself();
     bad_input();
     fork_child_fails_fast();
+    conditional_requests();
     return check_finish("test_bridge");
 }

@@ -38,6 +38,17 @@ pub enum fm_op {
     FM_OP_CONTAINS = 7,
     /// Requests only: count entries.
     FM_OP_LEN = 8,
+    /// Requests only: store the value and hand back the one replaced (the
+    /// change feed shows an FM_OP_INSERT).
+    FM_OP_SWAP = 9,
+    /// Requests only: hand back the value, or insert the request's if the
+    /// key is absent (the result's flag says it inserted; the feed shows an
+    /// FM_OP_INSERT then).
+    FM_OP_GET_OR_INSERT = 10,
+    /// Requests only: remove the key if its value equals the request's
+    /// (FLOAT by bits); the flag says it did; FM_NOT_FOUND if absent (the
+    /// feed shows an FM_OP_REMOVE).
+    FM_OP_REMOVE_IF_EQUAL = 11,
 }
 pub use fm_op::*;
 
@@ -52,9 +63,32 @@ impl fm_op {
             FM_OP_GET,
             FM_OP_CONTAINS,
             FM_OP_LEN,
+            FM_OP_SWAP,
+            FM_OP_GET_OR_INSERT,
+            FM_OP_REMOVE_IF_EQUAL,
         ]
         .into_iter()
         .find(|op| *op as u32 == raw)
+    }
+
+    /// Whether a request of this kind reads a key (all but CLEAR and LEN).
+    pub fn needs_key(self) -> bool {
+        !matches!(self, FM_OP_CLEAR | FM_OP_LEN)
+    }
+
+    /// Whether a request of this kind reads a value (the delta for ADD, the
+    /// expected value for REMOVE_IF_EQUAL).
+    pub fn needs_value(self) -> bool {
+        matches!(
+            self,
+            FM_OP_INSERT | FM_OP_ADD | FM_OP_SWAP | FM_OP_GET_OR_INSERT | FM_OP_REMOVE_IF_EQUAL
+        )
+    }
+
+    /// Whether a request of this kind may change the map (and so gets a
+    /// sequence number).
+    pub fn mutates(self) -> bool {
+        !matches!(self, FM_OP_GET | FM_OP_CONTAINS | FM_OP_LEN)
     }
 }
 

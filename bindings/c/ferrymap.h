@@ -256,6 +256,23 @@ typedef enum fm_op {
    * Requests only: count entries.
    */
   FM_OP_LEN = 8,
+  /**
+   * Requests only: store the value and hand back the one replaced (the
+   * change feed shows an FM_OP_INSERT).
+   */
+  FM_OP_SWAP = 9,
+  /**
+   * Requests only: hand back the value, or insert the request's if the
+   * key is absent (the result's flag says it inserted; the feed shows an
+   * FM_OP_INSERT then).
+   */
+  FM_OP_GET_OR_INSERT = 10,
+  /**
+   * Requests only: remove the key if its value equals the request's
+   * (FLOAT by bits); the flag says it did; FM_NOT_FOUND if absent (the
+   * feed shows an FM_OP_REMOVE).
+   */
+  FM_OP_REMOVE_IF_EQUAL = 11,
 } fm_op;
 
 /**
@@ -295,11 +312,13 @@ typedef struct fm_buf {
 /**
  * One request of an asynchronous submission. `op` is an `fm_op`:
  * FM_OP_INSERT, FM_OP_REMOVE, FM_OP_ADD, FM_OP_CLEAR, FM_OP_GET,
- * FM_OP_CONTAINS or FM_OP_LEN (FM_OP_UPDATE needs a callback: use
- * `fm_update_*`, which works on bridge maps). The key and value fields are read as in
- * `fm_entry` (only those of the map's kinds; CLEAR and LEN read none;
- * ADD reads `value_int` or `value_float` as the delta). The bytes are copied
- * at submission.
+ * FM_OP_CONTAINS, FM_OP_LEN, FM_OP_SWAP, FM_OP_GET_OR_INSERT or
+ * FM_OP_REMOVE_IF_EQUAL (FM_OP_UPDATE needs a callback: use `fm_update_*`,
+ * which works on bridge maps; compare-and-swap needs two values: use
+ * `fm_compare_and_swap_*`). The key and value fields are read as in
+ * `fm_entry` (only those of the map's kinds; CLEAR and LEN read none; ADD
+ * reads `value_int` or `value_float` as the delta, REMOVE_IF_EQUAL the
+ * value to compare). The bytes are copied at submission.
  */
 typedef struct fm_request {
   uint32_t op;

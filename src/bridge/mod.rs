@@ -39,12 +39,12 @@ use crate::alloc::{check_room, try_arc};
 use crate::epoch::{self, Guard};
 use crate::feed::{last_seq, set_last_seq, Feed, SubQueue};
 use crate::feed::{
-    FM_OP_ADD, FM_OP_CLEAR, FM_OP_CONTAINS, FM_OP_GET, FM_OP_INSERT, FM_OP_LEN, FM_OP_REMOVE,
-    FM_OP_UPDATE,
+    FM_OP_ADD, FM_OP_CLEAR, FM_OP_CONTAINS, FM_OP_GET, FM_OP_GET_OR_INSERT, FM_OP_INSERT,
+    FM_OP_LEN, FM_OP_REMOVE, FM_OP_REMOVE_IF_EQUAL, FM_OP_SWAP, FM_OP_UPDATE,
 };
 use crate::fork;
 use crate::kind::{fm_kind, OwnedKey, OwnedVal};
-use crate::map::Map;
+use crate::map::{Change, Map};
 use crate::registry;
 use crate::status::*;
 
@@ -583,7 +583,7 @@ fn next(rx: &Receiver<Msg>) -> Option<Msg> {
 #[inline(always)]
 fn execute(map: &Map, r: &Request, g: &Guard) -> ReqResult {
     // Reads commit nothing: spare them the thread-local traffic.
-    let mutates = matches!(r.op, FM_OP_INSERT | FM_OP_REMOVE | FM_OP_ADD | FM_OP_CLEAR);
+    let mutates = r.op.mutates();
     if mutates {
         set_last_seq(0);
     }
@@ -639,6 +639,49 @@ fn execute_into(map: &Map, r: &Request, g: &Guard, out: &mut ReqResult) -> Resul
             }
         }
         FM_OP_CONTAINS => out.flag = map.contains(key()?, g)?,
+        FM_OP_SWAP => {
+            let val = value()?;
+            let mut prev = None;
+            map.modify(key()?, &mut |cur| {
+                prev = cur;
+                Ok(Change::Put(val))
+            })?;
+            if let Some(w) = prev {
+                out.flag = true;
+                // SAFETY: the replaced word was retired after this pin began.
+                out.value = unsafe { OwnedVal::from_word(map.val_kind, w) }?;
+            }
+        }
+        FM_OP_GET_OR_INSERT => {
+            let val = value()?;
+            let mut found = None;
+            map.modify(key()?, &mut |cur| {
+                found = cur;
+                Ok(cur.map_or(Change::Put(val), |_| Change::Keep))
+            })?;
+            match found {
+                // SAFETY: a word of the map found while pinned.
+                Some(w) => out.value = unsafe { OwnedVal::from_word(map.val_kind, w) }?,
+                None => out.flag = true,
+            }
+        }
+        FM_OP_REMOVE_IF_EQUAL => {
+            let expected = value()?;
+            map.check_val(expected)?;
+            let mut present = false;
+            map.modify(key()?, &mut |cur| {
+                present = cur.is_some();
+                out.flag = cur.is_some_and(|w| map.value_is(w, expected));
+                Ok(if out.flag {
+                    Change::Remove
+                } else {
+                    Change::Keep
+                })
+            })?;
+            if !present {
+                return Err(Error::not_found());
+            }
+        }
         FM_OP_CLEAR => map.clear(),
         FM_OP_LEN => out.len = map.len() as u64,
         FM_OP_UPDATE => {

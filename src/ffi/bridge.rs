@@ -17,11 +17,13 @@ use crate::status::*;
 
 /// One request of an asynchronous submission. `op` is an `fm_op`:
 /// FM_OP_INSERT, FM_OP_REMOVE, FM_OP_ADD, FM_OP_CLEAR, FM_OP_GET,
-/// FM_OP_CONTAINS or FM_OP_LEN (FM_OP_UPDATE needs a callback: use
-/// `fm_update_*`, which works on bridge maps). The key and value fields are read as in
-/// `fm_entry` (only those of the map's kinds; CLEAR and LEN read none;
-/// ADD reads `value_int` or `value_float` as the delta). The bytes are copied
-/// at submission.
+/// FM_OP_CONTAINS, FM_OP_LEN, FM_OP_SWAP, FM_OP_GET_OR_INSERT or
+/// FM_OP_REMOVE_IF_EQUAL (FM_OP_UPDATE needs a callback: use `fm_update_*`,
+/// which works on bridge maps; compare-and-swap needs two values: use
+/// `fm_compare_and_swap_*`). The key and value fields are read as in
+/// `fm_entry` (only those of the map's kinds; CLEAR and LEN read none; ADD
+/// reads `value_int` or `value_float` as the delta, REMOVE_IF_EQUAL the
+/// value to compare). The bytes are copied at submission.
 #[repr(C)]
 #[derive(Clone, Copy)]
 #[allow(non_camel_case_types)]
@@ -183,8 +185,7 @@ unsafe fn own_request(
                 format!("request {i}: op {} cannot be submitted", r.op),
             )
         })?;
-    let needs_key = !matches!(op, crate::feed::FM_OP_CLEAR | crate::feed::FM_OP_LEN);
-    let needs_value = matches!(op, crate::feed::FM_OP_INSERT | crate::feed::FM_OP_ADD);
+    let (needs_key, needs_value) = (op.needs_key(), op.needs_value());
     let key = match (needs_key, kk) {
         (false, _) => OwnedKey::None,
         (true, FM_INT) => OwnedKey::Int(r.key_int as u64),

@@ -30,7 +30,7 @@ use super::{check_range, jcall, Env};
 use crate::api::bridge;
 use crate::bridge::{Request, TicketInner, TicketRef, Wait};
 use crate::epoch;
-use crate::feed::{fm_op, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_LEN, FM_OP_UPDATE};
+use crate::feed::{fm_op, FM_OP_UPDATE};
 use crate::kind::{fm_kind, FM_FLOAT, FM_INT};
 use crate::kind::{OwnedKey, OwnedVal};
 use crate::objects::{self, MapObject};
@@ -138,8 +138,7 @@ fn request(
                 format!("request {i}: op {op} cannot be submitted"),
             )
         })?;
-    let needs_key = !matches!(op, FM_OP_CLEAR | FM_OP_LEN);
-    let needs_value = matches!(op, FM_OP_INSERT | FM_OP_ADD);
+    let (needs_key, needs_value) = (op.needs_key(), op.needs_value());
     let key = match (needs_key, kk) {
         (false, _) => OwnedKey::None,
         (true, FM_INT) => OwnedKey::Int(ik as u64),

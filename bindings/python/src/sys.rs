@@ -135,6 +135,9 @@ pub const FM_OP_CLEAR: fm_op = 5;
 pub const FM_OP_GET: fm_op = 6;
 pub const FM_OP_CONTAINS: fm_op = 7;
 pub const FM_OP_LEN: fm_op = 8;
+pub const FM_OP_SWAP: fm_op = 9;
+pub const FM_OP_GET_OR_INSERT: fm_op = 10;
+pub const FM_OP_REMOVE_IF_EQUAL: fm_op = 11;
 impl Default for fm_entry {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
