@@ -239,7 +239,12 @@ class BadInputTest {
             it.next();
             assertFalse(it.hasNext());
             assertThrows(NoSuchElementException.class, it::next);
-            assertThrows(UnsupportedOperationException.class, it::remove);
+            it.remove(); // the entry next() last returned: written through
+            assertFalse(m.containsKey(1));
+            assertThrows(IllegalStateException.class, it::remove, "a second remove");
+            Iterator<Map.Entry<Long, Long>> fresh = m.asMap().entrySet().iterator();
+            assertThrows(IllegalStateException.class, fresh::remove, "remove before next()");
+            assertFalse(fresh.hasNext()); // the end frees its snapshot (the census stays exact)
         }
     }
 }
