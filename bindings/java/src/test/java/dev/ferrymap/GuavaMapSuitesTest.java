@@ -31,7 +31,7 @@ import org.junit.runners.AllTests;
  * ConcurrentModificationException). No test is suppressed.
  */
 @RunWith(AllTests.class)
-public class GuavaMapSuites {
+public class GuavaMapSuitesTest {
     private static final Feature<?>[] FEATURES = {
         MapFeature.GENERAL_PURPOSE, CollectionFeature.SUPPORTS_ITERATOR_REMOVE, CollectionSize.ANY,
     };
