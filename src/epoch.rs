@@ -197,6 +197,12 @@ struct Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // Loom drops the thread-locals of an execution it abandons (a
+        // model failed) outside the model, where none of its atomics work.
+        #[cfg(loom)]
+        if std::thread::panicking() {
+            return;
+        }
         let bag = std::mem::take(&mut *self.bag.borrow_mut());
         if !bag.is_empty() {
             seal(bag.into_iter());
@@ -406,8 +412,16 @@ pub(crate) fn open_window(me: usize, id: usize) {
     unsafe { &*(me as *const Record) }
         .writing
         .store(id, Ordering::Relaxed);
+    // (Under loom a negative control can leave the fence out: see
+    // `loom_models::bias`.)
+    #[cfg(loom)]
+    let fenced = !crate::sync::broken(crate::sync::Broken::WindowFence);
+    #[cfg(not(loom))]
+    let fenced = true;
     if readers_fence_themselves() {
-        fence(Ordering::SeqCst);
+        if fenced {
+            fence(Ordering::SeqCst);
+        }
     } else {
         compiler_fence(Ordering::SeqCst);
     }

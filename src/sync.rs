@@ -151,6 +151,9 @@ pub(crate) enum Broken {
     /// `map::read_once` leaves out its acquire fence before re-reading the
     /// shard's sequence.
     SeqlockReadFence,
+    /// `epoch::open_window` leaves out the owner's fence between announcing
+    /// its window and checking that it still owns the bias.
+    WindowFence,
 }
 
 #[cfg(loom)]
