@@ -154,6 +154,9 @@ pub(crate) enum Broken {
     /// `epoch::open_window` leaves out the owner's fence between announcing
     /// its window and checking that it still owns the bias.
     WindowFence,
+    /// `objects::retire` frees a map handle without bumping the count of
+    /// map frees that the per-thread memos check.
+    MemoCount,
 }
 
 #[cfg(loom)]

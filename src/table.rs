@@ -71,6 +71,12 @@ pub struct Table {
     /// Touched only with write access, or by the table's creator while it
     /// is private.
     tags: *mut u8,
+    /// Loom builds only: a witness of the table's lifetime. Lock-free
+    /// readers read it (`find`, `get_int`) and the last release writes it
+    /// just before the memory goes, so loom reports a reader that the epoch
+    /// scheme or the reference count failed to order before the free.
+    #[cfg(loom)]
+    alive: loom::cell::UnsafeCell<()>,
 }
 
 // SAFETY: all shared state is atomic; the raw slot pointer is owned.
@@ -217,6 +223,8 @@ impl Table {
             val_blobs,
             slots,
             tags,
+            #[cfg(loom)]
+            alive: loom::cell::UnsafeCell::new(()),
         };
         // SAFETY: the allocation starts with room for the header, aligned for it.
         unsafe { t.write(header) };
@@ -280,6 +288,8 @@ impl Table {
     /// the answer is then only meaningful if the shard's sequence did not move.
     #[inline]
     pub fn find(&self, key: KeyRef<'_>, h: u64) -> Option<usize> {
+        #[cfg(loom)]
+        self.alive.with(|_| ());
         if let KeyRef::Int(0) = key {
             return (self.zero_present.load(Ordering::Acquire) != 0).then_some(ZERO_SLOT);
         }
@@ -305,6 +315,8 @@ impl Table {
     /// compiler keeps the slot pointer and mask in registers.
     #[inline(always)]
     pub fn get_int(&self, k: u64, h: u64) -> Option<u64> {
+        #[cfg(loom)]
+        self.alive.with(|_| ());
         let (slots, mask) = (self.slots, self.mask);
         // SAFETY (every `word`): indices are masked, and the array holds
         // 2 * (mask + 1) words.
@@ -759,6 +771,8 @@ pub unsafe fn release(t: *const Table) {
             }
         });
     }
+    #[cfg(loom)]
+    table.alive.with_mut(|_| ());
     let (layout, _, _) = table_layout(table.capacity()).expect("layout was valid at allocation");
     // The header holds only atomics and plain fields: nothing to drop.
     dealloc(t as *mut u8, layout);

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod bias;
+mod memo;
 mod seqlock;
 
 /// Runs `f` under loom with the preemption bound of `LOOM_MAX_PREEMPTIONS`
@@ -63,6 +64,9 @@ pub(crate) fn check(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stat
             ""
         }
     );
+    for m in first.iter().chain(loom_found.iter()) {
+        eprintln!("    {}", m.lines().next().unwrap_or(""));
+    }
     if first.is_some() || loom_found.is_some() {
         panic!(
             "loom model {name} failed: {failed} of {runs} interleavings failed the model's checks{}{}",
