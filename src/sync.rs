@@ -157,6 +157,9 @@ pub(crate) enum Broken {
     /// `objects::retire` frees a map handle without bumping the count of
     /// map frees that the per-thread memos check.
     MemoCount,
+    /// `Table::shared` says no, so writers change tables that snapshots
+    /// hold instead of copying them.
+    CowShared,
 }
 
 #[cfg(loom)]

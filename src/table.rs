@@ -266,6 +266,11 @@ impl Table {
             + self.blob_bytes.load(Ordering::Relaxed)
     }
     pub fn shared(&self) -> bool {
+        // (Under loom a negative control can say no: `loom_models::snapshot`.)
+        #[cfg(loom)]
+        if crate::sync::broken(crate::sync::Broken::CowShared) {
+            return false;
+        }
         self.refs.load(Ordering::Acquire) > 1
     }
 

@@ -20,16 +20,14 @@
 
 use std::sync::Arc;
 
-use loom::cell::UnsafeCell;
-use loom::thread;
-
 use super::seqlock::colliding_pair;
-use super::{check, with_broken};
+use super::{check, spawn, with_broken};
 use crate::bias::Bias;
 use crate::epoch;
 use crate::kind::{KeyRef, ValIn, FM_INT};
 use crate::map::Map;
 use crate::sync::{Broken, Mutex};
+use loom::cell::UnsafeCell;
 
 fn map_model() {
     let (a, b) = colliding_pair();
@@ -46,7 +44,7 @@ fn map_model() {
     map.remove(KeyRef::Int(a + b)).expect("remove");
     drop(owner_pin);
     let m = map.clone();
-    let other = thread::spawn(move || {
+    let other = spawn(move || {
         let _pin = epoch::pin();
         m.insert(KeyRef::Int(b), ValIn::Int(20)).expect("insert b")
     });
@@ -88,6 +86,11 @@ struct Shared {
     data: UnsafeCell<u64>,
 }
 
+// SAFETY: `data` is written only with write access; whether that access
+// excludes the other thread's is what the model checks (loom reports
+// any two unordered writes).
+unsafe impl Sync for Shared {}
+
 /// One write of shard 0 by thread `me`, as `Map::with_write` makes it.
 fn write(s: &Shared, me: usize) {
     if let Some(_window) = s.bias.enter(me) {
@@ -107,7 +110,7 @@ fn claim_model() {
         data: UnsafeCell::new(0),
     });
     let s = shared.clone();
-    let other = thread::spawn(move || {
+    let other = spawn(move || {
         let _pin = epoch::pin();
         let me = epoch::thread_id();
         {

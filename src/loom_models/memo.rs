@@ -21,9 +21,7 @@
 
 use std::sync::Arc;
 
-use loom::thread;
-
-use super::{check, with_broken};
+use super::{check, spawn, with_broken};
 use crate::api::{self, fast};
 use crate::epoch;
 use crate::kind::{KeyRef, ValIn, FM_INT};
@@ -37,7 +35,7 @@ fn model() {
     let handle = objects::insert(MapObject::Direct(map)).expect("handle");
     let filled = Arc::new(AtomicBool::new(false));
     let memo_filled = filled.clone();
-    let reader = thread::spawn(move || {
+    let reader = spawn(move || {
         // A thread's first call takes the general path (it has no record).
         drop(epoch::pin());
         let first = fast::get_int_resolving(handle, 5, FM_INT);

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 mod bias;
 mod memo;
 mod seqlock;
+mod snapshot;
 
 /// Runs `f` under loom with the preemption bound of `LOOM_MAX_PREEMPTIONS`
 /// (`bound` when unset) and prints how many executions loom explored, as
@@ -45,7 +46,13 @@ pub(crate) fn check(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stat
     let explored = catch_unwind(AssertUnwindSafe(|| {
         builder.check(move || {
             counted.fetch_add(1, Ordering::Relaxed);
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(&f)) {
+            // The main thread's bag is sealed while the model's statics
+            // exist: loom drops them before that thread's thread-locals.
+            let run = || {
+                f();
+                crate::epoch::flush();
+            };
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(run)) {
                 let mut failed = failed.lock().unwrap_or_else(|p| p.into_inner());
                 failed.0 += 1;
                 failed.1.get_or_insert(message(&*panic));
@@ -82,6 +89,20 @@ fn message(panic: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Spawns a modelled thread that seals its epoch bag before it ends.
+/// Loom lets `join` return before the thread's thread-locals are dropped,
+/// possibly after the model's statics are gone; the epoch's destructor
+/// then has nothing left to seal.
+pub(crate) fn spawn<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> loom::thread::JoinHandle<T> {
+    loom::thread::spawn(move || {
+        let r = f();
+        crate::epoch::flush();
+        r
+    })
 }
 
 /// A test-only switch for the negative controls: set on the thread that

@@ -8,9 +8,7 @@
 
 use std::sync::Arc;
 
-use loom::thread;
-
-use super::{check, with_broken};
+use super::{check, spawn, with_broken};
 use crate::epoch;
 use crate::hash;
 use crate::kind::{KeyRef, ValIn, FM_INT};
@@ -38,7 +36,7 @@ fn model() {
     map.insert(KeyRef::Int(a), ValIn::Int(10)).expect("insert");
     map.insert(KeyRef::Int(b), ValIn::Int(20)).expect("insert");
     let m = map.clone();
-    let reader = thread::spawn(move || {
+    let reader = spawn(move || {
         let g = epoch::pin();
         let v = m.get_int(b, &g);
         drop(g);
