@@ -160,6 +160,9 @@ pub(crate) enum Broken {
     /// `Table::shared` says no, so writers change tables that snapshots
     /// hold instead of copying them.
     CowShared,
+    /// `bridge::ticket::finish` publishes DONE with a relaxed
+    /// compare-and-swap instead of a release.
+    TicketPublish,
 }
 
 #[cfg(loom)]

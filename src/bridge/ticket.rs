@@ -382,11 +382,21 @@ pub(super) unsafe fn finish(ticket: TicketRef, results: Results) {
             ticket.ready.notify_all();
             return drop(ticket);
         }
-        // Publish and drop the queue's reference in one step.
+        // Publish and drop the queue's reference in one step. (Under loom
+        // a negative control can publish without release:
+        // `loom_models::ticket`.)
+        #[cfg(loom)]
+        let publish = if crate::sync::broken(crate::sync::Broken::TicketPublish) {
+            Ordering::Relaxed
+        } else {
+            Ordering::AcqRel
+        };
+        #[cfg(not(loom))]
+        let publish = Ordering::AcqRel;
         match ticket.state.compare_exchange_weak(
             cur,
             (cur | T_DONE) - T_REF,
-            Ordering::AcqRel,
+            publish,
             Ordering::Relaxed,
         ) {
             Ok(_) => break,
@@ -489,3 +499,8 @@ fn recycle(mut t: Box<TicketInner>) {
     // Pool full or gone (thread exit): freed here, outside the borrow.
     drop(spare);
 }
+
+// The loom model of the completion handshake (`--cfg loom` test builds).
+#[cfg(all(test, loom))]
+#[path = "../loom_models/ticket.rs"]
+mod loom_model;
