@@ -46,7 +46,9 @@ fn model() {
         value: OwnedVal::Int(2),
     };
     // As `fm_submit` registers it: the handle's and the queue's references.
-    let ticket = Shared(NonNull::from(Box::leak(new_ticket(request.into(), None))));
+    let ticket = Shared(NonNull::from(Box::leak(
+        new_ticket(request.into(), None).expect("ticket"),
+    )));
     let owner = spawn(move || {
         let queued = TicketRef(ticket.get());
         // SAFETY: once, on the owner thread, with the queue's reference.
