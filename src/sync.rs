@@ -163,6 +163,10 @@ pub(crate) enum Broken {
     /// `bridge::ticket::finish` publishes DONE with a relaxed
     /// compare-and-swap instead of a release.
     TicketPublish,
+    /// `epoch::enter` (every pin, and the resumption after a suspension)
+    /// leaves out the reader's fence between announcing its epoch and
+    /// loading what it reads.
+    PinFence,
 }
 
 #[cfg(loom)]
