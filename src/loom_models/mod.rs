@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 mod bias;
 mod epoch;
+mod hold;
 mod memo;
 mod seqlock;
 mod snapshot;
