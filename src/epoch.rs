@@ -574,10 +574,23 @@ impl Guard {
 
 #[inline]
 fn enter(rec: &Record) {
-    rec.active
-        .store(EPOCH.load(Ordering::Acquire), Ordering::Relaxed);
-    // (Under loom a negative control can leave the fence out: see
-    // `loom_models::epoch`.)
+    // Release: a collector that reads this epoch must also be ordered after
+    // everything the thread did before, in its previous pins. The unpin's
+    // release store of 0 does not carry that over to this later store (no
+    // release sequence runs through a plain store), so a collector seeing
+    // this epoch could free what the previous pin read (loom found it; see
+    // docs/model-checking.md). On x86-64 this is the same plain move.
+    // (Under loom, negative controls can weaken this store or leave the
+    // fence out: see `loom_models::epoch`.)
+    #[cfg(loom)]
+    let publish = if crate::sync::broken(crate::sync::Broken::PinStoreRelaxed) {
+        Ordering::Relaxed
+    } else {
+        Ordering::Release
+    };
+    #[cfg(not(loom))]
+    let publish = Ordering::Release;
+    rec.active.store(EPOCH.load(Ordering::Acquire), publish);
     #[cfg(loom)]
     let fenced = !crate::sync::broken(crate::sync::Broken::PinFence);
     #[cfg(not(loom))]

@@ -167,6 +167,9 @@ pub(crate) enum Broken {
     /// leaves out the reader's fence between announcing its epoch and
     /// loading what it reads.
     PinFence,
+    /// `epoch::enter` stores the pinned epoch relaxed, as it did before
+    /// the loom models.
+    PinStoreRelaxed,
 }
 
 #[cfg(loom)]

@@ -99,6 +99,21 @@ fn pin_without_its_fence_is_caught() {
     });
 }
 
+/// Negative control, and the model's finding: a pin that stores its epoch
+/// relaxed. A reader reads a node in one pin and unpins (a release store
+/// of 0), then pins again at the epoch of the node's retirement; the
+/// writer's collection reads that epoch, which tells it the new pin cannot
+/// see the node, but (no release sequence runs through the relaxed store)
+/// is not ordered after the first pin's read, and frees the node. Loom
+/// finds it only with four preemptions.
+#[test]
+#[should_panic(expected = "loom model epoch-relaxed-pin failed")]
+fn relaxed_pin_store_is_caught() {
+    with_broken(Broken::PinStoreRelaxed, || {
+        check("epoch-relaxed-pin", 4, pin_retire_collect)
+    });
+}
+
 fn suspension() {
     DROPS.store(0, std::sync::atomic::Ordering::Relaxed);
     let slot = Arc::new(AtomicPtr::new(node(1)));
