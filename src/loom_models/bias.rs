@@ -65,7 +65,7 @@ fn map_model() {
 
 #[test]
 fn map_window_and_lock_exclude_each_other() {
-    check("bias-map", 3, map_model);
+    check("bias-map", 6, map_model);
 }
 
 /// Negative control: an owner that announces its window without the fence
@@ -129,5 +129,5 @@ fn claim_model() {
 
 #[test]
 fn window_lock_and_claim_exclude_each_other() {
-    check("bias-claim", 2, claim_model);
+    check("bias-claim", 5, claim_model);
 }

@@ -86,7 +86,7 @@ fn pin_retire_collect() {
 
 #[test]
 fn pin_retire_collect_protect_readers() {
-    check("epoch", 3, pin_retire_collect);
+    check("epoch", 4, pin_retire_collect);
 }
 
 /// Negative control: a pin without its fence lets the writer's collection
@@ -157,7 +157,7 @@ fn suspension() {
 
 #[test]
 fn suspended_pin_holds_back_nothing_and_resumes_protected() {
-    check("epoch-suspend", 3, suspension);
+    check("epoch-suspend", 4, suspension);
 }
 
 /// Negative control: the same, with the fence of `enter` left out: a

@@ -58,5 +58,5 @@ fn model() {
 
 #[test]
 fn map_freed_during_a_suspended_callback() {
-    check("epoch-hold", 3, model);
+    check("epoch-hold", 5, model);
 }

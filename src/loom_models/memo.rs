@@ -59,7 +59,7 @@ fn model() {
 
 #[test]
 fn memo_reader_never_outlives_a_freed_map() {
-    check("memo", 3, model);
+    check("memo", 5, model);
 }
 
 /// Negative control: a free that does not bump the count leaves the

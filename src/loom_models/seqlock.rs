@@ -51,7 +51,7 @@ fn model() {
 
 #[test]
 fn seqlock_reader_never_misses_a_shifted_key() {
-    check("seqlock", 3, model);
+    check("seqlock", 6, model);
 }
 
 /// Negative control: without the acquire fence between the probe and the

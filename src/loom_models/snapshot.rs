@@ -61,7 +61,7 @@ fn model() {
 
 #[test]
 fn snapshot_is_an_unchanging_instant() {
-    check("snapshot-cow", 3, model);
+    check("snapshot-cow", 4, model);
 }
 
 /// Negative control: writers that do not see that a snapshot shares the

@@ -88,7 +88,7 @@ fn model() {
 
 #[test]
 fn ticket_completion_handshake() {
-    check("ticket", 2, model);
+    check("ticket", 3, model);
 }
 
 /// Negative control: publishing DONE without release lets the caller read
