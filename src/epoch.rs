@@ -60,16 +60,20 @@ sync_static! {
 /// never aborts. Should this fill up too, an object is leaked (and counted
 /// in [`LEAKED`]) rather than freed early.
 const SPARE_ROOM: usize = 256;
-static SPARE: Mutex<[Option<(u64, Deferred)>; SPARE_ROOM]> = {
-    const EMPTY: Option<(u64, Deferred)> = None;
-    Mutex::new([EMPTY; SPARE_ROOM])
-};
-/// Objects leaked because no memory could be had to keep them waiting.
-pub static LEAKED: AtomicUsize = AtomicUsize::new(0);
+sync_static! {
+    static SPARE: Mutex<[Option<(u64, Deferred)>; SPARE_ROOM]> = {
+        const EMPTY: Option<(u64, Deferred)> = None;
+        Mutex::new([EMPTY; SPARE_ROOM])
+    };
+}
+sync_static! {
+    /// Objects leaked because no memory could be had to keep them waiting.
+    pub static LEAKED: AtomicUsize = AtomicUsize::new(0);
+}
 
 /// Makes room for `n` more items in `v`, or says it could not.
 fn room<T>(v: &mut Vec<T>, n: usize) -> bool {
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     if tests::REFUSE_ROOM.load(Ordering::Relaxed) {
         return false;
     }

@@ -600,7 +600,7 @@ impl Map {
                 // An odd sequence: a clear in progress (see `clear`).
                 let seq = shard.seq.load(Ordering::Acquire);
                 if seq & 1 != 0 {
-                    std::hint::spin_loop();
+                    crate::sync::spin_loop();
                     continue 'retry;
                 }
                 *v = (seq, shard.writes.load(Ordering::Acquire));

@@ -118,6 +118,16 @@ macro_rules! sync_static {
             static ref $name: $t = $init;
         }
     };
+    ($(#[$attr:meta])* pub static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        $(#[$attr])*
+        pub static $name: $t = $init;
+        #[cfg(loom)]
+        loom::lazy_static! {
+            $(#[$attr])*
+            pub static ref $name: $t = $init;
+        }
+    };
 }
 pub(crate) use sync_static;
 
