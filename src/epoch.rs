@@ -288,10 +288,11 @@ mod this_thread {
     }
 }
 
-/// The portable `this_thread` (see above). The loom build takes it too (loom cannot see inline assembly
-/// TLS): there the record pointer is one of loom's per-thread values. Its
-/// accesses tolerate a torn-down slot (null), since loom drops a thread's
-/// values in no particular order and `Local`'s destructor reads this one.
+/// The portable `this_thread` (see above). The loom build takes it too
+/// (loom cannot see inline assembly TLS): there the record pointer is one
+/// of loom's per-thread values. Its accesses tolerate a torn-down slot
+/// (null), since loom drops a thread's values in no particular order and
+/// `Local`'s destructor reads this one.
 #[cfg(any(not(all(target_arch = "x86_64", target_os = "linux")), loom))]
 mod this_thread {
     use super::Record;
