@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod bias;
+mod clear;
 mod epoch;
 mod hold;
 mod memo;
