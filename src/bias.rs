@@ -35,8 +35,9 @@
 //! runs no caller callbacks inside them (`update`, whose callback runs under
 //! the shard lock, uses the lock path).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::TryLockError;
+
+use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering};
 
 use crate::epoch;
 
@@ -130,7 +131,7 @@ impl Bias {
             }
             if owner == REVOKING {
                 // Another thread is revoking: its wait is a window's length.
-                std::thread::yield_now();
+                crate::sync::yield_now();
                 continue;
             }
             if self
@@ -163,8 +164,8 @@ impl Bias {
             // proves that its last holder finished.
             let free = match m.try_lock() {
                 Ok(_) => true,
-                Err(std::sync::TryLockError::Poisoned(_)) => true,
-                Err(std::sync::TryLockError::WouldBlock) => false,
+                Err(TryLockError::Poisoned(_)) => true,
+                Err(TryLockError::WouldBlock) => false,
             };
             if !free {
                 // Nobody can have used a bias that was never confirmed;

@@ -29,42 +29,51 @@
 //! suspension. Nesting depth is kept throughout, so re-entrancy checks still
 //! see the callback.
 
+use crate::sync::{
+    compiler_fence, fence, sync_static, sync_thread_local, AtomicBool, AtomicPtr, AtomicU32,
+    AtomicU64, AtomicU8, AtomicUsize, Mutex, Ordering,
+};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{
-    compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
-    Ordering,
-};
-use std::sync::Mutex;
 
 /// What a suspended thread's record shows (see [`suspend`]): above every
 /// epoch, so it is never the oldest pinned one, and not 0, so the fast
 /// paths that pin only an idle record ([`pin_outermost_read`]) stay off.
 const SUSPENDED: u64 = u64::MAX;
 
-/// Global epoch. Starts at 1 so that 0 can mean "not pinned".
-static EPOCH: AtomicU64 = AtomicU64::new(1);
-/// Head of the append-only list of per-thread records.
-static RECORDS: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
-/// Sealed bags: objects waiting for every reader to move past their epoch.
-static SEALED: Mutex<Vec<(u64, Deferred)>> = Mutex::new(Vec::new());
+sync_static! {
+    /// Global epoch. Starts at 1 so that 0 can mean "not pinned".
+    static EPOCH: AtomicU64 = AtomicU64::new(1);
+}
+sync_static! {
+    /// Head of the append-only list of per-thread records.
+    static RECORDS: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
+}
+sync_static! {
+    /// Sealed bags: objects waiting for every reader to move past their epoch.
+    static SEALED: Mutex<Vec<(u64, Deferred)>> = Mutex::new(Vec::new());
+}
 
 /// Where sealed objects wait when the allocator refuses room in a bag or
 /// in [`SEALED`]: retiring never allocates beyond what it can get, so it
 /// never aborts. Should this fill up too, an object is leaked (and counted
 /// in [`LEAKED`]) rather than freed early.
 const SPARE_ROOM: usize = 256;
-static SPARE: Mutex<[Option<(u64, Deferred)>; SPARE_ROOM]> = {
-    const EMPTY: Option<(u64, Deferred)> = None;
-    Mutex::new([EMPTY; SPARE_ROOM])
-};
-/// Objects leaked because no memory could be had to keep them waiting.
-pub static LEAKED: AtomicUsize = AtomicUsize::new(0);
+sync_static! {
+    static SPARE: Mutex<[Option<(u64, Deferred)>; SPARE_ROOM]> = {
+        const EMPTY: Option<(u64, Deferred)> = None;
+        Mutex::new([EMPTY; SPARE_ROOM])
+    };
+}
+sync_static! {
+    /// Objects leaked because no memory could be had to keep them waiting.
+    pub static LEAKED: AtomicUsize = AtomicUsize::new(0);
+}
 
 /// Makes room for `n` more items in `v`, or says it could not.
 fn room<T>(v: &mut Vec<T>, n: usize) -> bool {
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     if tests::REFUSE_ROOM.load(Ordering::Relaxed) {
         return false;
     }
@@ -74,7 +83,9 @@ fn room<T>(v: &mut Vec<T>, n: usize) -> bool {
 const BARRIER_UNKNOWN: u8 = 0;
 const BARRIER_MEMBARRIER: u8 = 1;
 const BARRIER_FENCE: u8 = 2;
-static BARRIER: AtomicU8 = AtomicU8::new(BARRIER_UNKNOWN);
+sync_static! {
+    static BARRIER: AtomicU8 = AtomicU8::new(BARRIER_UNKNOWN);
+}
 
 /// A bag is sealed once it holds this many objects, or objects of this many
 /// bytes. Sealing costs a process-wide barrier (a system call), so small
@@ -126,17 +137,19 @@ pub(crate) struct MapCache {
     pub(crate) stamp: AtomicU64,
 }
 
-/// Map handles freed so far in this process: the count a [`MapCache`]
-/// stamp holds. A thread that read the count, then found a map handle
-/// live, knows the handle stays live for as long as the count does not
-/// move. A free (`objects::free`) bumps it after clearing the handle and
-/// before retiring the map, so a pinned thread that still reads the old
-/// count cannot see the map's memory go (the retirement's barrier orders
-/// the bump before any later pin). It lives beside the memo it
-/// invalidates. No public generic function may touch it (see
-/// `objects::retire`): that would export it from the crate, and the fast
-/// paths would reach it through the GOT, one more dependent load per get.
-static MAP_FREES: FreeCount = FreeCount(AtomicU64::new(0));
+sync_static! {
+    /// Map handles freed so far in this process: the count a [`MapCache`]
+    /// stamp holds. A thread that read the count, then found a map handle
+    /// live, knows the handle stays live for as long as the count does not
+    /// move. A free (`objects::free`) bumps it after clearing the handle and
+    /// before retiring the map, so a pinned thread that still reads the old
+    /// count cannot see the map's memory go (the retirement's barrier orders
+    /// the bump before any later pin). It lives beside the memo it
+    /// invalidates. No public generic function may touch it (see
+    /// `objects::retire`): that would export it from the crate, and the fast
+    /// paths would reach it through the GOT, one more dependent load per get.
+    static MAP_FREES: FreeCount = FreeCount(AtomicU64::new(0));
+}
 
 /// Every integer fast path reads the count: a cache line of its own, so
 /// that writes to neighbouring statics do not take it away from readers.
@@ -188,6 +201,12 @@ struct Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // Loom drops the thread-locals of an execution it abandons (a
+        // model failed) outside the model, where none of its atomics work.
+        #[cfg(loom)]
+        if std::thread::panicking() {
+            return;
+        }
         let bag = std::mem::take(&mut *self.bag.borrow_mut());
         if !bag.is_empty() {
             seal(bag.into_iter());
@@ -204,7 +223,7 @@ impl Drop for Local {
     }
 }
 
-thread_local! {
+sync_thread_local! {
     static LOCAL: Local = const {
         Local { record: Cell::new(ptr::null()), bag: RefCell::new(Vec::new()), bag_bytes: Cell::new(0) }
     };
@@ -220,7 +239,7 @@ thread_local! {
 /// `dlopen`ed takes its room from the surplus glibc reserves for that
 /// purpose (hundreds of bytes); this needs 8. Elsewhere it is a
 /// const-initialised `thread_local!` without a destructor.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
 mod this_thread {
     use super::Record;
     use std::arch::{asm, global_asm};
@@ -269,23 +288,29 @@ mod this_thread {
     }
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+/// The portable `this_thread` (see above). The loom build takes it too
+/// (loom cannot see inline assembly TLS): there the record pointer is one
+/// of loom's per-thread values. Its accesses tolerate a torn-down slot
+/// (null), since loom drops a thread's values in no particular order and
+/// `Local`'s destructor reads this one.
+#[cfg(any(not(all(target_arch = "x86_64", target_os = "linux")), loom))]
 mod this_thread {
     use super::Record;
+    use crate::sync::sync_thread_local;
     use std::cell::Cell;
 
-    thread_local! {
+    sync_thread_local! {
         static RECORD: Cell<*const Record> = const { Cell::new(std::ptr::null()) };
     }
 
     #[inline(always)]
     pub fn record() -> *const Record {
-        RECORD.with(Cell::get)
+        RECORD.try_with(Cell::get).unwrap_or(std::ptr::null())
     }
 
     #[inline]
     pub fn set_record(rec: *const Record) {
-        RECORD.with(|r| r.set(rec))
+        let _ = RECORD.try_with(|r| r.set(rec));
     }
 }
 
@@ -304,7 +329,7 @@ fn barrier_mode() -> u8 {
     mode
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 fn membarrier_register() -> bool {
     const CMD_QUERY: libc::c_long = 0;
     const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
@@ -319,7 +344,9 @@ fn membarrier_register() -> bool {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Without membarrier (and always under loom, which models the portable
+/// fallback: a `SeqCst` fence on both sides of each store-buffer pattern).
+#[cfg(any(not(target_os = "linux"), loom))]
 fn membarrier_register() -> bool {
     false
 }
@@ -369,8 +396,14 @@ pub(crate) fn thread_id() -> usize {
 /// Whether lock-free write windows are possible: the heavy side of their
 /// store-buffer pattern needs membarrier (a fence on the owner's side would
 /// cost what the window saves).
+///
+/// Under loom they are always available, and both halves use the portable
+/// fallback: the owner fences (`open_window` with `readers_fence_themselves`)
+/// and the revoker's barrier is a `SeqCst` fence (`strict_heavy_barrier`).
+/// That is what membarrier stands in for: it runs a full barrier on every
+/// thread, which the model gives each thread at its compiler fence.
 pub fn windows_available() -> bool {
-    barrier_mode() == BARRIER_MEMBARRIER
+    cfg!(loom) || barrier_mode() == BARRIER_MEMBARRIER
 }
 
 /// Announces that the calling thread (id `me`, its own record) writes,
@@ -384,8 +417,16 @@ pub(crate) fn open_window(me: usize, id: usize) {
     unsafe { &*(me as *const Record) }
         .writing
         .store(id, Ordering::Relaxed);
+    // (Under loom a negative control can leave the fence out: see
+    // `loom_models::bias`.)
+    #[cfg(loom)]
+    let fenced = !crate::sync::broken(crate::sync::Broken::WindowFence);
+    #[cfg(not(loom))]
+    let fenced = true;
     if readers_fence_themselves() {
-        fence(Ordering::SeqCst);
+        if fenced {
+            fence(Ordering::SeqCst);
+        }
     } else {
         compiler_fence(Ordering::SeqCst);
     }
@@ -413,9 +454,9 @@ pub(crate) fn await_window(owner: usize, id: usize) {
     while rec.writing.load(Ordering::Acquire) == id {
         spins += 1;
         if spins < 64 {
-            std::hint::spin_loop();
+            crate::sync::spin_loop();
         } else {
-            std::thread::yield_now();
+            crate::sync::yield_now();
         }
     }
 }
@@ -427,7 +468,7 @@ pub(crate) fn await_window(owner: usize, id: usize) {
 /// (every CPU passes a quiescent state) serves, and failing that the caller
 /// retries rather than proceed unordered.
 fn strict_heavy_barrier() {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(loom)))]
     {
         const CMD_GLOBAL: libc::c_long = 1;
         const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
@@ -442,8 +483,9 @@ fn strict_heavy_barrier() {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
-    // Without membarrier no window is ever opened (`windows_available`).
-    #[cfg(not(target_os = "linux"))]
+    // Without membarrier no window is ever opened (`windows_available`),
+    // except under loom, whose owners fence (see `windows_available`).
+    #[cfg(any(not(target_os = "linux"), loom))]
     fence(Ordering::SeqCst);
 }
 
@@ -537,10 +579,31 @@ impl Guard {
 
 #[inline]
 fn enter(rec: &Record) {
-    rec.active
-        .store(EPOCH.load(Ordering::Acquire), Ordering::Relaxed);
+    // Release: a collector that reads this epoch must also be ordered after
+    // everything the thread did before, in its previous pins. The unpin's
+    // release store of 0 does not carry that over to this later store (no
+    // release sequence runs through a plain store), so a collector seeing
+    // this epoch could free what the previous pin read (loom found it; see
+    // docs/model-checking.md). On x86-64 this is the same plain move.
+    // (Under loom, negative controls can weaken this store or leave the
+    // fence out: see `loom_models::epoch`.)
+    #[cfg(loom)]
+    let publish = if crate::sync::broken(crate::sync::Broken::PinStoreRelaxed) {
+        Ordering::Relaxed
+    } else {
+        Ordering::Release
+    };
+    #[cfg(not(loom))]
+    let publish = Ordering::Release;
+    rec.active.store(EPOCH.load(Ordering::Acquire), publish);
+    #[cfg(loom)]
+    let fenced = !crate::sync::broken(crate::sync::Broken::PinFence);
+    #[cfg(not(loom))]
+    let fenced = true;
     if readers_fence_themselves() {
-        fence(Ordering::SeqCst);
+        if fenced {
+            fence(Ordering::SeqCst);
+        }
     } else {
         compiler_fence(Ordering::SeqCst);
     }
@@ -889,7 +952,9 @@ fn oldest_pinned() -> u64 {
     oldest
 }
 
-#[cfg(test)]
+// Under loom these would run outside a model: the models are in
+// `loom_models`.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;

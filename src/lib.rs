@@ -40,4 +40,8 @@ pub mod map;
 pub mod objects;
 pub mod registry;
 pub mod status;
+pub(crate) mod sync;
+// The loom models (`--cfg loom` test builds only): scripts/loom.
+#[cfg(all(test, loom))]
+mod loom_models;
 pub mod table;

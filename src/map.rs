@@ -17,8 +17,7 @@
 //! clear) take all shard locks in order: O(shards), independent of size.
 
 use std::cell::RefCell;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::alloc;
 use crate::bias::{Bias, CLAIM_STREAK};
@@ -28,6 +27,9 @@ use crate::feed::{fm_op, Feed, FM_OP_ADD, FM_OP_CLEAR, FM_OP_INSERT, FM_OP_REMOV
 use crate::hash;
 use crate::kind::{fm_kind, KeyRef, OwnedKey, OwnedVal, ValIn, FM_BYTES, FM_FLOAT, FM_INT, FM_STR};
 use crate::status::*;
+use crate::sync::{
+    fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering,
+};
 use crate::table::{self, capacity_for, Probe, Table};
 
 /// Longest STR or BYTES key or value accepted (4 GiB − 1). Anything longer
@@ -48,8 +50,8 @@ const OPTIMISTIC_TRIES: u32 = 64;
 /// they stay valid after the map is freed.
 #[derive(Default)]
 pub struct Counters {
-    pub iterators: AtomicUsize,
-    pub views: AtomicUsize,
+    pub iterators: std::sync::atomic::AtomicUsize,
+    pub views: std::sync::atomic::AtomicUsize,
 }
 
 #[repr(align(128))]
@@ -407,7 +409,7 @@ impl Shards {
             if let Some(r) = read_once(shard, &probe) {
                 return Some(r);
             }
-            std::hint::spin_loop();
+            crate::sync::spin_loop();
         }
         None
     }
@@ -477,7 +479,15 @@ fn read_once<R>(shard: &Shard, probe: impl Fn(&Table) -> Option<R>) -> Option<Op
     }
     // SAFETY: the caller is pinned, so a table it can reach stays allocated.
     let r = probe(unsafe { &*t });
-    fence(Ordering::Acquire);
+    // (Under loom a negative control can leave the fence out: see
+    // `loom_models::seqlock`.)
+    #[cfg(loom)]
+    let fenced = !crate::sync::broken(crate::sync::Broken::SeqlockReadFence);
+    #[cfg(not(loom))]
+    let fenced = true;
+    if fenced {
+        fence(Ordering::Acquire);
+    }
     (shard.seq.load(Ordering::Relaxed) == s1).then_some(r)
 }
 
@@ -590,7 +600,7 @@ impl Map {
                 // An odd sequence: a clear in progress (see `clear`).
                 let seq = shard.seq.load(Ordering::Acquire);
                 if seq & 1 != 0 {
-                    std::hint::spin_loop();
+                    crate::sync::spin_loop();
                     continue 'retry;
                 }
                 *v = (seq, shard.writes.load(Ordering::Acquire));
@@ -606,7 +616,7 @@ impl Map {
             {
                 return total;
             }
-            std::hint::spin_loop();
+            crate::sync::spin_loop();
         }
         self.with_all_locked(|| {
             self.shards

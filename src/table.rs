@@ -30,8 +30,8 @@
 //! each snapshot (iterator, clone) holds one. A writer that finds the count
 //! above one copies the table before touching it (copy-on-write).
 
+use crate::sync::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
 use crate::blob;
 use crate::hash;
@@ -71,6 +71,12 @@ pub struct Table {
     /// Touched only with write access, or by the table's creator while it
     /// is private.
     tags: *mut u8,
+    /// Loom builds only: a witness of the table's lifetime. Lock-free
+    /// readers read it (`find`, `get_int`) and the last release writes it
+    /// just before the memory goes, so loom reports a reader that the epoch
+    /// scheme or the reference count failed to order before the free.
+    #[cfg(loom)]
+    alive: loom::cell::UnsafeCell<()>,
 }
 
 // SAFETY: all shared state is atomic; the raw slot pointer is owned.
@@ -198,6 +204,13 @@ impl Table {
         let slots = unsafe { base.add(slots_at) } as *mut AtomicU64;
         // SAFETY: inside the allocation; zeroed tags say every slot is empty.
         let tags = unsafe { base.add(tags_at) };
+        // Loom's atomics are objects of its model, not bare words: each is
+        // made (as 0) rather than found zeroed.
+        #[cfg(loom)]
+        for i in 0..2 * capacity {
+            // SAFETY: inside the slot array, aligned.
+            unsafe { slots.add(i).write(AtomicU64::new(0)) };
+        }
         let header = Table {
             refs: AtomicUsize::new(1),
             mask: capacity - 1,
@@ -210,6 +223,8 @@ impl Table {
             val_blobs,
             slots,
             tags,
+            #[cfg(loom)]
+            alive: loom::cell::UnsafeCell::new(()),
         };
         // SAFETY: the allocation starts with room for the header, aligned for it.
         unsafe { t.write(header) };
@@ -251,6 +266,11 @@ impl Table {
             + self.blob_bytes.load(Ordering::Relaxed)
     }
     pub fn shared(&self) -> bool {
+        // (Under loom a negative control can say no: `loom_models::snapshot`.)
+        #[cfg(loom)]
+        if crate::sync::broken(crate::sync::Broken::CowShared) {
+            return false;
+        }
         self.refs.load(Ordering::Acquire) > 1
     }
 
@@ -273,6 +293,8 @@ impl Table {
     /// the answer is then only meaningful if the shard's sequence did not move.
     #[inline]
     pub fn find(&self, key: KeyRef<'_>, h: u64) -> Option<usize> {
+        #[cfg(loom)]
+        self.alive.with(|_| ());
         if let KeyRef::Int(0) = key {
             return (self.zero_present.load(Ordering::Acquire) != 0).then_some(ZERO_SLOT);
         }
@@ -298,6 +320,8 @@ impl Table {
     /// compiler keeps the slot pointer and mask in registers.
     #[inline(always)]
     pub fn get_int(&self, k: u64, h: u64) -> Option<u64> {
+        #[cfg(loom)]
+        self.alive.with(|_| ());
         let (slots, mask) = (self.slots, self.mask);
         // SAFETY (every `word`): indices are masked, and the array holds
         // 2 * (mask + 1) words.
@@ -740,7 +764,7 @@ pub unsafe fn release(t: *const Table) {
     if (*t).refs.fetch_sub(1, Ordering::Release) != 1 {
         return;
     }
-    std::sync::atomic::fence(Ordering::Acquire);
+    fence(Ordering::Acquire);
     let table = &*t;
     if table.key_blobs || table.val_blobs {
         table.for_each_word(|k, v| {
@@ -752,6 +776,8 @@ pub unsafe fn release(t: *const Table) {
             }
         });
     }
+    #[cfg(loom)]
+    table.alive.with_mut(|_| ());
     let (layout, _, _) = table_layout(table.capacity()).expect("layout was valid at allocation");
     // The header holds only atomics and plain fields: nothing to drop.
     dealloc(t as *mut u8, layout);
@@ -774,7 +800,8 @@ pub unsafe fn release_deferred(t: *const Table) {
     );
 }
 
-#[cfg(test)]
+// Unit tests run in the normal build (loom's atomics work only inside a model).
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

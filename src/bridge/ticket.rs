@@ -3,14 +3,13 @@
 //! queue and any thread waiting on it, through one reference-counted state
 //! word; the last reference returns it to a per-thread pool.
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::RefCell;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+#[cfg(not(loom))]
 use super::SPIN;
 use crate::epoch::{self, Guard};
 use crate::feed::fm_op;
@@ -18,6 +17,7 @@ use crate::fork;
 use crate::kind::{OwnedKey, OwnedVal};
 use crate::registry::{self, fm_handle_kind, Stored, FM_HANDLE_TICKET};
 use crate::status::*;
+use crate::sync::{fence, sync_thread_local, AtomicU64, Condvar, Mutex, Ordering, UnsafeCell};
 
 /// A result of one submitted request.
 #[derive(Debug, Clone)]
@@ -147,6 +147,10 @@ const T_DONE: u64 = 1 << 32;
 const T_WAITER: u64 = 1 << 33;
 /// A new ticket: referenced by its handle and by the queue.
 const T_FRESH: u64 = 2 * T_REF;
+/// Under loom a waiter spins twice before it parks, so that the models
+/// reach the parking path without exploring thousands of polls.
+#[cfg(loom)]
+const SPIN: u32 = 2;
 
 /// What a ticket holds: its requests until the owner has run them, then
 /// their results (the requests are dropped then). One slot for both keeps a
@@ -245,9 +249,9 @@ impl TicketInner {
                 return Ok(false);
             }
             if i % 64 == 63 {
-                thread::yield_now();
+                crate::sync::yield_now();
             } else {
-                std::hint::spin_loop();
+                crate::sync::spin_loop();
             }
         }
         let mut held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -286,7 +290,7 @@ impl TicketInner {
         }
         // SAFETY: T_DONE was seen (acquire): the results are written and
         // nobody writes them again.
-        match unsafe { &*self.slot.get() } {
+        match self.slot.with(|p| unsafe { &*p }) {
             Slot::Results(r) => ResultsRef(Some(r)),
             Slot::Requests(_) => ResultsRef(None),
         }
@@ -300,10 +304,10 @@ impl TicketInner {
     /// Called once, on the owner thread, with the ticket received from the
     /// queue.
     pub(super) unsafe fn take_requests(&self) -> Requests {
-        match std::mem::replace(
-            &mut *self.slot.get(),
-            Slot::Results(Results::Many(Vec::new())),
-        ) {
+        match self
+            .slot
+            .with_mut(|p| std::mem::replace(&mut *p, Slot::Results(Results::Many(Vec::new()))))
+        {
             Slot::Requests(r) => r,
             Slot::Results(_) => Requests::Many(Vec::new()),
         }
@@ -317,7 +321,7 @@ impl TicketInner {
             return 0;
         }
         // SAFETY: done (acquire): the results never change again.
-        match unsafe { &*self.slot.get() } {
+        match self.slot.with(|p| unsafe { &*p }) {
             Slot::Results(Results::Many(v)) => v.capacity() * std::mem::size_of::<Entry>(),
             _ => 0,
         }
@@ -367,7 +371,7 @@ impl Drop for TicketRef {
 /// # Safety
 /// Owner thread only, once per ticket, with the reference it received.
 pub(super) unsafe fn finish(ticket: TicketRef, results: Results) {
-    *ticket.slot.get() = Slot::Results(results);
+    ticket.slot.with_mut(|p| *p = Slot::Results(results));
     let mut cur = ticket.state.load(Ordering::Relaxed);
     loop {
         if cur & !(T_REFS | T_DONE) != 0 {
@@ -378,11 +382,21 @@ pub(super) unsafe fn finish(ticket: TicketRef, results: Results) {
             ticket.ready.notify_all();
             return drop(ticket);
         }
-        // Publish and drop the queue's reference in one step.
+        // Publish and drop the queue's reference in one step. (Under loom
+        // a negative control can publish without release:
+        // `loom_models::ticket`.)
+        #[cfg(loom)]
+        let publish = if crate::sync::broken(crate::sync::Broken::TicketPublish) {
+            Ordering::Relaxed
+        } else {
+            Ordering::AcqRel
+        };
+        #[cfg(not(loom))]
+        let publish = Ordering::AcqRel;
         match ticket.state.compare_exchange_weak(
             cur,
             (cur | T_DONE) - T_REF,
-            Ordering::AcqRel,
+            publish,
             Ordering::Relaxed,
         ) {
             Ok(_) => break,
@@ -427,7 +441,10 @@ pub fn free_ticket(handle: u64) -> Result<()> {
 /// grace period frees at once in pipelined use (two sealed bags).
 const TICKET_POOL: usize = 4096;
 
-thread_local! {
+sync_thread_local! {
+    // Boxed: a pooled ticket goes back into the registry as its own
+    // allocation (std's macro kept clippy from saying so; this one does not).
+    #[allow(clippy::vec_box)]
     static TICKETS: RefCell<Vec<Box<TicketInner>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -437,7 +454,12 @@ pub(super) fn new_ticket(requests: Requests, owner: Option<ThreadId>) -> Result<
     match pooled {
         Some(mut t) => {
             // Pooled tickets had no references, waiters or requests left.
-            *t.state.get_mut() = T_FRESH;
+            #[cfg(not(loom))]
+            {
+                *t.state.get_mut() = T_FRESH;
+            }
+            #[cfg(loom)]
+            t.state.with_mut(|s| *s = T_FRESH);
             t.owner = owner;
             t.born = fork::generation();
             *t.slot.get_mut() = Slot::Requests(requests);
@@ -480,3 +502,8 @@ fn recycle(mut t: Box<TicketInner>) {
     // Pool full or gone (thread exit): freed here, outside the borrow.
     drop(spare);
 }
+
+// The loom model of the completion handshake (`--cfg loom` test builds).
+#[cfg(all(test, loom))]
+#[path = "../loom_models/ticket.rs"]
+mod loom_model;
