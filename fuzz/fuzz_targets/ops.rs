@@ -250,6 +250,20 @@ fn pre(m: &LiveMap, int_key: bool, vshape: Option<u32>, key: &Key) -> fm_status 
     FM_OK
 }
 
+/// The other status a call may give: when its value shape does not fit the
+/// schema and its STR key is not UTF-8, both FM_WRONG_KIND and
+/// FM_INVALID_UTF8 are right (the header ranks neither, and the calls check
+/// in different orders).
+fn either(m: &LiveMap, int_key: bool, vshape: Option<u32>, key: &Key) -> [fm_status; 2] {
+    let first = pre(m, int_key, vshape, key);
+    let bad_key = matches!(key, Key::Bytes(b) if !storable(m.kk, b));
+    if first == FM_WRONG_KIND && int_key == (m.kk == INT) && bad_key {
+        [FM_WRONG_KIND, FM_INVALID_UTF8]
+    } else {
+        [first, first]
+    }
+}
+
 fn kb(key: &Key) -> (*const u8, usize) {
     match key {
         Key::Bytes(b) => (b.as_ptr(), b.len()),
@@ -574,7 +588,8 @@ impl State {
                     want = FM_INVALID_UTF8;
                 }
                 let (s, flag) = call_insert(lm.h, ik, vs, &key, &val, if_absent);
-                check_status(s, want, "insert");
+                let [a, b] = either(lm, ik, Some(vs), &key);
+                check_status_in(s, &[want, a, b], "insert");
                 if want == FM_OK {
                     let present = lm.model.contains_key(&key);
                     assert_eq!(flag, present, "insert's replaced/present flag");
@@ -605,7 +620,8 @@ impl State {
                     };
                 }
                 let (s, got, len) = call_get(lm.h, ik, vs, &key, cap, take);
-                check_status(s, want, if take { "take" } else { "get" });
+                let [a, b] = either(lm, ik, Some(vs), &key);
+                check_status_in(s, &[want, a, b], if take { "take" } else { "get" });
                 match want {
                     FM_OK => {
                         let cur = cur.unwrap();
@@ -696,7 +712,8 @@ impl State {
                         (false, _) => fm_add_buf_f64(lm.h, kp, kl, vf(&d), &mut nf),
                     }
                 };
-                check_status(s, want, "add");
+                let [a, b] = either(lm, ik, Some(vs), &key);
+                check_status_in(s, &[want, a, b], "add");
                 if want == FM_OK {
                     let got = if vs == INT {
                         Val::Int(ni)
@@ -1258,7 +1275,8 @@ impl State {
                         fm_view_buf(lm.h, kp, kl, &mut h, &mut p, &mut l)
                     }
                 };
-                check_status(s, want, "view");
+                let [a, b] = either(lm, ik, Some(STR), &key);
+                check_status_in(s, &[want, a, b], "view");
                 if want == FM_OK {
                     let bytes = unsafe { bytes_at(p, l) };
                     assert_eq!(&bytes, vb(cur.unwrap()), "view bytes");
