@@ -407,3 +407,33 @@ proptest! {
         ok(fm_map_free(bridged));
     }
 }
+
+/// Found by the `bridge` fuzz target: ADD read `value_ptr`/`value_len` of
+/// a request to a STR/BYTES map, though the header says ADD reads only
+/// `value_int`/`value_float`. A NULL pointer with a length there failed the
+/// whole submission (FM_NULL_ARGUMENT), a garbage pointer was dereferenced,
+/// and invalid UTF-8 behind it gave FM_INVALID_UTF8 instead of FM_WRONG_KIND.
+#[test]
+fn add_to_a_blob_map_reads_no_value_bytes() {
+    for value in [fm_kind::FM_STR, fm_kind::FM_BYTES] {
+        let m = new_bridge(fm_kind::FM_INT, value, 4);
+        let bad = b"\xff\xfe";
+        let mut with_null = req(FM_OP_ADD_U, 1, 5);
+        with_null.value_len = 7;
+        let mut with_bytes = req(FM_OP_ADD_U, 2, 5);
+        (with_bytes.value_ptr, with_bytes.value_len) = (bad.as_ptr(), bad.len());
+        let reqs = [with_null, with_bytes, req(FM_OP_LEN_U, 0, 0)];
+        let mut t = 0;
+        ok(unsafe { fm_submit(m, reqs.as_ptr(), reqs.len(), -1, &mut t) });
+        ok(fm_ticket_wait(t, -1));
+        let rs = results(t);
+        assert_eq!(rs.len(), 3);
+        for r in &rs[..2] {
+            assert_eq!(r.status, FM_WRONG_KIND as i32);
+            assert_eq!(r.seq, 0);
+        }
+        assert_eq!((rs[2].status, rs[2].len), (FM_OK as i32, 0));
+        ok(fm_ticket_free(t));
+        ok(fm_map_free(m));
+    }
+}

@@ -195,6 +195,9 @@ unsafe fn own_request(
         (false, _) => OwnedVal::None,
         (true, FM_INT) => OwnedVal::Int(r.value_int),
         (true, FM_FLOAT) => OwnedVal::Float(r.value_float),
+        // ADD reads only the numeric delta fields (the header says so); on a
+        // STR/BYTES map it fails with FM_WRONG_KIND when it runs.
+        (true, _) if op == crate::feed::FM_OP_ADD => OwnedVal::Int(r.value_int),
         (true, _) => OwnedVal::Bytes(try_copy(bytes_in(r.value_ptr, r.value_len, "value")?)?),
     };
     Ok(Request { op, key, value })
