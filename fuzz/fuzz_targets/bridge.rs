@@ -187,10 +187,14 @@ fn val_of(vk: u32, p: &Pick) -> Val {
     }
 }
 
+/// The request's op code: the eight modelled kinds, UPDATE (refused at
+/// submission), and codes no request kind has (0, 12, u32::MAX). The
+/// conditional requests (9 to 11: SWAP, GET_OR_INSERT, REMOVE_IF_EQUAL) are
+/// not modelled here yet; c-tests/test_bridge.c covers them.
 fn raw_op(op: u8) -> u32 {
     match op % 12 {
         0 => 0,
-        9 => 9,
+        9 => 12,
         10 => u32::MAX,
         11 => OP_INSERT,
         n => n as u32,
