@@ -898,7 +898,6 @@ fn seal(bag: impl ExactSizeIterator<Item = Deferred>) {
 /// new barrier: every sealed bag already had one after its objects were
 /// unlinked, so a thread pinning after that cannot reach them.
 fn collect() {
-    let oldest = oldest_pinned();
     // Dropping may retire more (a table drops its blobs): never under a
     // lock. Ready objects move to a vector of their own first or, when no
     // memory can be had for one, go one at a time; then the spare room's.
@@ -907,6 +906,13 @@ fn collect() {
         let mut one = None;
         {
             let mut sealed = SEALED.lock().unwrap_or_else(|p| p.into_inner());
+            // Read the pins only now, under the lock: every object listed
+            // was sealed (its barrier issued) before, so a thread that can
+            // still see one shows an epoch below its seal. Pins read before
+            // the lock could miss a thread that pinned, found an object and
+            // saw it sealed since (with no thread pinned, every object
+            // would look free).
+            let oldest = oldest_pinned();
             let roomy = room(&mut ready, sealed.len());
             let mut i = 0;
             while i < sealed.len() && one.is_none() {
@@ -918,14 +924,15 @@ fn collect() {
                     one = Some(sealed.swap_remove(i).1);
                 }
             }
-        }
-        if one.is_none() && ready.is_empty() {
-            let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
-            one = spare
-                .iter_mut()
-                .find(|s| s.as_ref().is_some_and(|(e, _)| *e <= oldest))
-                .and_then(Option::take)
-                .map(|(_, d)| d);
+            if one.is_none() && ready.is_empty() {
+                // The spare room is filled under the same lock (see `seal`).
+                let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
+                one = spare
+                    .iter_mut()
+                    .find(|s| s.as_ref().is_some_and(|(e, _)| *e <= oldest))
+                    .and_then(Option::take)
+                    .map(|(_, d)| d);
+            }
         }
         if one.is_none() && ready.is_empty() {
             return;
